@@ -104,7 +104,8 @@ mod tests {
 
     #[test]
     fn diff_then_apply_round_trips() {
-        let old = json!({"name":"张三","father":{"name":"张大","phone":null},"list":[1,2],"x":{"a":1}});
+        let old =
+            json!({"name":"张三","father":{"name":"张大","phone":null},"list":[1,2],"x":{"a":1}});
         let new = json!({"name":"张三","father":{"name":"张大","phone":"13812345678"},"list":[1,2,3],"x":null});
         let d = diff(&old, &new);
         assert_eq!(d.get("father.phone"), Some(&json!("13812345678")));

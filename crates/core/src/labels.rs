@@ -20,8 +20,16 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("mother.phone", "母亲电话", "Mother's phone"),
     ("mother.birth_date", "母亲出生日期", "Mother's birth date"),
     ("guardian.phone", "监护人电话", "Guardian's phone"),
-    ("guardian.id_number", "监护人身份证号", "Guardian's ID number"),
-    ("pairing_teacher_phone", "结对教师电话", "Pairing teacher's phone"),
+    (
+        "guardian.id_number",
+        "监护人身份证号",
+        "Guardian's ID number",
+    ),
+    (
+        "pairing_teacher_phone",
+        "结对教师电话",
+        "Pairing teacher's phone",
+    ),
     ("status_date", "状态变更日期", "Status date"),
     ("status_reason", "状态变更原因", "Status reason"),
     ("township", "乡镇", "Township"),

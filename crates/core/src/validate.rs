@@ -39,8 +39,8 @@ const CHECK: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'
 
 /// Province-level codes (first two digits) of GB/T 2260.
 const PROVINCES: [u32; 34] = [
-    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51,
-    52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82,
+    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52,
+    53, 54, 61, 62, 63, 64, 65, 71, 81, 82,
 ];
 
 /// The check character of the first 17 digits.
@@ -203,10 +203,16 @@ pub fn today_cst() -> NaiveDate {
 /// A date that cannot lie in the future (birth, visit, aid...).
 pub fn check_not_future(field: &str, date: NaiveDate, today: NaiveDate) -> Result<(), FieldError> {
     if date > today {
-        return Err(FieldError::new(field, FieldErrorKind::DateInFuture { date }));
+        return Err(FieldError::new(
+            field,
+            FieldErrorKind::DateInFuture { date },
+        ));
     }
     if date.year() < 1900 {
-        return Err(FieldError::new(field, FieldErrorKind::DateTooEarly { date }));
+        return Err(FieldError::new(
+            field,
+            FieldErrorKind::DateTooEarly { date },
+        ));
     }
     Ok(())
 }
@@ -243,7 +249,11 @@ pub fn parse_yuan(raw: &str) -> Option<i64> {
         return None;
     }
     let yuan: i64 = if int.is_empty() { 0 } else { int.parse().ok()? };
-    let mut fen: i64 = if frac.is_empty() { 0 } else { frac.parse().ok()? };
+    let mut fen: i64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().ok()?
+    };
     if frac.len() == 1 {
         fen *= 10;
     }
@@ -318,9 +328,18 @@ mod tests {
             ("110105491231002".into(), "id_number.legacy_15"),
             ("1101051949123100AX".into(), "id_number.characters"),
             (make_id("990105", "20150301", "001"), "id_number.region"),
-            (make_id("520502", "20150230", "002"), "id_number.birth_date_invalid"),
-            (make_id("520502", "20151301", "002"), "id_number.birth_date_invalid"),
-            (make_id("520502", "18991231", "002"), "id_number.birth_date_invalid"),
+            (
+                make_id("520502", "20150230", "002"),
+                "id_number.birth_date_invalid",
+            ),
+            (
+                make_id("520502", "20151301", "002"),
+                "id_number.birth_date_invalid",
+            ),
+            (
+                make_id("520502", "18991231", "002"),
+                "id_number.birth_date_invalid",
+            ),
         ];
         for (id, code) in cases {
             let r = check_id_number("id", &id);
@@ -331,17 +350,27 @@ mod tests {
     #[test]
     fn id_number_agrees_with_card() {
         let girl = make_id("520502", "20160229", "002");
-        assert!(check_id_number_for("id", &girl, Some(d(2016, 2, 29)), Some(Gender::Female)).is_ok());
+        assert!(
+            check_id_number_for("id", &girl, Some(d(2016, 2, 29)), Some(Gender::Female)).is_ok()
+        );
         let e = check_id_number_for("id", &girl, Some(d(2016, 3, 1)), None);
-        assert_eq!(e.map_err(|e| e.code()).err(), Some("id_number.birth_date_mismatch"));
+        assert_eq!(
+            e.map_err(|e| e.code()).err(),
+            Some("id_number.birth_date_mismatch")
+        );
         let e = check_id_number_for("id", &girl, None, Some(Gender::Male));
-        assert_eq!(e.map_err(|e| e.code()).err(), Some("id_number.gender_mismatch"));
+        assert_eq!(
+            e.map_err(|e| e.code()).err(),
+            Some("id_number.gender_mismatch")
+        );
     }
 
     #[test]
     fn checksum_message_is_specific_chinese() {
         let e = check_id_number("id_number", "110105194912310021");
-        let msg = e.map(|_| String::new()).unwrap_or_else(|e| e.message(crate::Lang::ZhCn));
+        let msg = e
+            .map(|_| String::new())
+            .unwrap_or_else(|e| e.message(crate::Lang::ZhCn));
         assert!(msg.contains("第18位校验码不正确"), "{msg}");
         assert!(msg.contains("身份证号"), "{msg}");
     }
@@ -363,7 +392,14 @@ mod tests {
             assert_eq!(n, norm, "{raw}");
             assert!(check_phone("p", &n).is_ok(), "{raw}");
         }
-        for bad in ["12812345678", "1381234567", "138123456789", "0851-0123456", "abc", "0851-123"] {
+        for bad in [
+            "12812345678",
+            "1381234567",
+            "138123456789",
+            "0851-0123456",
+            "abc",
+            "0851-123",
+        ] {
             let n = normalize_phone(bad);
             assert!(check_phone("p", &n).is_err(), "{bad}");
         }

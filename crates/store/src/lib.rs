@@ -1,1 +1,38 @@
+//! # shouhu-store
+//!
+//! The local store of a Shouhu device: one SQLite file (WAL, `synchronous=FULL`)
+//! holding every record and the change log that sync ships. One [`Store`] API
+//! serves every read and write; nothing else touches the tables.
+//!
+//! # Layout
+//! - `store`: opening, identity (device id, user, hybrid logical clock, the
+//!   gapless per-device sequence) and the read API. Reads return
+//!   [`shouhu_core::Stored`] records.
+//! - `write`: [`Writer`], the only way to change a row. It lives inside one
+//!   transaction opened by [`Store::write`]; each row it writes appends its
+//!   change-log entry in that transaction (the invariant sync relies on).
+//! - `changelog`: [`ChangeEntry`], the shape of one logged change.
+//! - `schema`: forward-only numbered migrations (`migrations/NNNN_*.sql`).
+//! - `search`: child search by name, pinyin, initials and ID prefix, over an
+//!   in-memory copy of the search columns.
+//! - `history`: one child's card with everything recorded about it, and the
+//!   changes behind it (the timeline).
+//! - `stats`: counts for the home screen and the CLI.
+//! - `error`: [`StoreError`], coded and bilingual.
 
+mod changelog;
+mod error;
+mod history;
+pub mod schema;
+mod search;
+mod stats;
+mod store;
+mod write;
+
+pub use changelog::{ChangeEntry, Op};
+pub use error::{entity_zh, Result, StoreError};
+pub use history::ChildHistory;
+pub use search::{mask_id, ChildSummary, SearchPage, SearchParams, SortBy};
+pub use stats::Stats;
+pub use store::{RawRecord, Store};
+pub use write::Writer;

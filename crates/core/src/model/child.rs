@@ -326,15 +326,25 @@ impl Entity for ChildCard {
             opt_len(&mut c, &format!("{key}.name"), &Some(p.name.clone()), 40);
             if let Some(id) = &p.id_number {
                 c.check(
-                    validate::check_id_number_for(&format!("{key}.id_number"), id, p.birth_date, None)
-                        .map(|_| ()),
+                    validate::check_id_number_for(
+                        &format!("{key}.id_number"),
+                        id,
+                        p.birth_date,
+                        None,
+                    )
+                    .map(|_| ()),
                 );
             }
             opt_phone(&mut c, &format!("{key}.phone"), &p.phone);
             opt_past(&mut c, &format!("{key}.birth_date"), p.birth_date, today);
         }
         for (i, g) in self.grandparents.iter().enumerate() {
-            opt_past(&mut c, &format!("grandparents.{i}.birth_date"), g.birth_date, today);
+            opt_past(
+                &mut c,
+                &format!("grandparents.{i}.birth_date"),
+                g.birth_date,
+                today,
+            );
         }
         opt_phone(&mut c, "guardian.phone", &self.guardian.phone);
         if let Some(id) = &self.guardian.id_number {

@@ -151,8 +151,18 @@ impl Entity for HelpPlan {
             c.push("measures", FieldErrorKind::Required);
         }
         for (i, m) in self.measures.iter().enumerate() {
-            req(&mut c, &format!("measures.{i}.description"), &m.description, 500);
-            req(&mut c, &format!("measures.{i}.responsible"), &m.responsible, 40);
+            req(
+                &mut c,
+                &format!("measures.{i}.description"),
+                &m.description,
+                500,
+            );
+            req(
+                &mut c,
+                &format!("measures.{i}.responsible"),
+                &m.responsible,
+                40,
+            );
         }
         if self.review_date.is_none() {
             c.push("review_date", FieldErrorKind::Required);

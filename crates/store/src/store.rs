@@ -1,0 +1,387 @@
+//! Opening a store, its identity (device, user, clock), and the read API.
+
+use std::cell::RefCell;
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
+use serde_json::Value;
+use shouhu_core::hlc::{Hlc, HlcClock};
+use shouhu_core::{validate, Entity, EntityKind, Meta, Stored};
+use uuid::Uuid;
+
+use crate::changelog::ChangeEntry;
+use crate::error::{Result, StoreError};
+use crate::schema;
+use crate::search::SearchIndex;
+use crate::write::Writer;
+
+/// Who is writing and where: stamped on every record and change.
+#[derive(Debug, Clone)]
+pub(crate) struct Ctx {
+    pub device_id: Uuid,
+    pub user_id: Uuid,
+    pub clock: HlcClock,
+    /// The next change-log sequence number of this device (gapless from 1).
+    pub next_seq: i64,
+}
+
+/// The local store: one SQLite file with every record and the change log.
+///
+/// Every write goes through [`Store::write`], which runs a closure over a
+/// [`Writer`] inside one SQLite transaction: each record written there appends
+/// its change-log entry in the same transaction, and an error anywhere in the
+/// closure leaves neither rows nor entries behind.
+pub struct Store {
+    pub(crate) conn: Connection,
+    pub(crate) ctx: Ctx,
+    pub(crate) search: RefCell<Option<SearchIndex>>,
+    today: Option<NaiveDate>,
+}
+
+pub(crate) const META_COLS: &str =
+    "id, body, created_at, updated_at, created_by, updated_by, device_id, version, deleted_at, delete_reason";
+
+impl Store {
+    /// Open (creating and migrating as needed) the store at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        let conn = Connection::open_with_flags(
+            path.as_ref(),
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| StoreError::Open(e.to_string()))?;
+        Self::setup(conn)
+    }
+
+    /// A throw-away store in memory (tests, previews).
+    pub fn open_in_memory() -> Result<Store> {
+        Self::setup(Connection::open_in_memory()?)
+    }
+
+    fn setup(mut conn: Connection) -> Result<Store> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // WAL: readers never block the writer. FULL: a write the user was told
+        // is saved survives a power cut (the outbox must never lose or reuse a
+        // sequence number).
+        let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "OFF")?;
+        conn.set_prepared_statement_cache_capacity(96);
+        // A file that is not a database fails here, with a clear error.
+        schema::version(&conn).map_err(|e| StoreError::Open(e.to_string()))?;
+        schema::migrate(&mut conn)?;
+        let ctx = Self::load_ctx(&mut conn)?;
+        Ok(Store {
+            conn,
+            ctx,
+            search: RefCell::new(None),
+            today: None,
+        })
+    }
+
+    fn load_ctx(conn: &mut Connection) -> Result<Ctx> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let device_id = meta_uuid(&tx, "device_id")?;
+        let user_id = meta_uuid(&tx, "local_user_id")?;
+        let (max_seq, max_hlc): (i64, i64) = tx.query_row(
+            "SELECT COALESCE(MAX(seq), 0), COALESCE(MAX(hlc), 0) FROM change_log WHERE device_id = ?1",
+            [device_id.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        tx.commit()?;
+        Ok(Ctx {
+            device_id,
+            user_id,
+            clock: HlcClock::new(Hlc::from_i64(max_hlc)),
+            next_seq: max_seq + 1,
+        })
+    }
+
+    pub fn device_id(&self) -> Uuid {
+        self.ctx.device_id
+    }
+
+    /// The user that writes are attributed to (a local placeholder user until
+    /// accounts exist).
+    pub fn user_id(&self) -> Uuid {
+        self.ctx.user_id
+    }
+
+    pub fn set_user(&mut self, user_id: Uuid) {
+        self.ctx.user_id = user_id;
+    }
+
+    /// The users' calendar date (China Standard Time), or a fixed date in tests.
+    pub fn today(&self) -> NaiveDate {
+        self.today.unwrap_or_else(validate::today_cst)
+    }
+
+    pub fn set_today(&mut self, today: Option<NaiveDate>) {
+        self.today = today;
+    }
+
+    pub fn schema_version(&self) -> Result<i64> {
+        schema::version(&self.conn)
+    }
+
+    /// Run `f` in one transaction. Every record written through the [`Writer`]
+    /// gets its change-log entry in this transaction; if `f` or the commit fails,
+    /// nothing of it is kept and the device's sequence is not advanced.
+    pub fn write<R>(&mut self, f: impl FnOnce(&mut Writer<'_>) -> Result<R>) -> Result<R> {
+        let saved = self.ctx.clone();
+        let today = self.today();
+        let mut touched = Vec::new();
+        let result = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let r = {
+                let mut w = Writer::new(&tx, &mut self.ctx, today, &mut touched);
+                f(&mut w)?
+            };
+            tx.commit()?;
+            Ok(r)
+        })();
+        match result {
+            Ok(r) => {
+                self.refresh_search(&touched)?;
+                Ok(r)
+            }
+            Err(e) => {
+                self.ctx = saved;
+                Err(e)
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ reads
+
+    /// A record by id, deleted or not.
+    pub fn get<T: Entity>(&self, id: Uuid) -> Result<Option<Stored<T>>> {
+        let sql = format!("SELECT {META_COLS} FROM {} WHERE id = ?1", T::KIND.name());
+        let mut st = self.conn.prepare_cached(&sql)?;
+        let row = st.query_row([id.to_string()], read_raw).optional()?;
+        row.map(|r| r.into_stored()).transpose()
+    }
+
+    /// A live (not deleted) record, or a coded error.
+    pub fn fetch<T: Entity>(&self, id: Uuid) -> Result<Stored<T>> {
+        let entity = T::KIND.name();
+        match self.get::<T>(id)? {
+            None => Err(StoreError::NotFound { entity, id }),
+            Some(s) if s.meta.deleted_at.is_some() => Err(StoreError::Deleted { entity, id }),
+            Some(s) => Ok(s),
+        }
+    }
+
+    /// Live records about one child, newest first by their date.
+    pub fn list_by_child<T: Entity>(&self, child_id: Uuid) -> Result<Vec<Stored<T>>> {
+        self.list_where::<T>("child_id", child_id)
+    }
+
+    /// Live records hanging off one record (follow-ups of a visit, plans of a
+    /// household, entries of a screening round...).
+    pub fn list_by_parent<T: Entity>(&self, parent_id: Uuid) -> Result<Vec<Stored<T>>> {
+        self.list_where::<T>("parent_id", parent_id)
+    }
+
+    /// Live records of a school.
+    pub fn list_by_school<T: Entity>(&self, school_id: Uuid) -> Result<Vec<Stored<T>>> {
+        self.list_where::<T>("school_id", school_id)
+    }
+
+    fn list_where<T: Entity>(&self, col: &str, id: Uuid) -> Result<Vec<Stored<T>>> {
+        let sql = format!(
+            "SELECT {META_COLS} FROM {} WHERE {col} = ?1 AND deleted_at IS NULL ORDER BY date DESC, id DESC",
+            T::KIND.name()
+        );
+        let mut st = self.conn.prepare_cached(&sql)?;
+        let rows = st.query_map([id.to_string()], read_raw)?;
+        rows.map(|r| r?.into_stored()).collect()
+    }
+
+    /// Every live record of a kind.
+    pub fn list_all<T: Entity>(&self) -> Result<Vec<Stored<T>>> {
+        let mut out = Vec::new();
+        self.for_each_raw(T::KIND, false, |raw| {
+            out.push(raw.into_stored()?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Stream every record of a kind (in id order) without holding them all:
+    /// exports of a county's 400,000 visits run in constant memory.
+    pub fn for_each_raw(
+        &self,
+        kind: EntityKind,
+        include_deleted: bool,
+        mut f: impl FnMut(RawRecord) -> Result<()>,
+    ) -> Result<()> {
+        let filter = if include_deleted {
+            ""
+        } else {
+            "WHERE deleted_at IS NULL"
+        };
+        let sql = format!(
+            "SELECT {META_COLS} FROM {} {filter} ORDER BY id",
+            kind.name()
+        );
+        let mut st = self.conn.prepare(&sql)?;
+        let mut rows = st.query([])?;
+        while let Some(row) = rows.next()? {
+            f(read_raw(row)?)?;
+        }
+        Ok(())
+    }
+
+    /// Number of live records of a kind.
+    pub fn count(&self, kind: EntityKind) -> Result<i64> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM {} WHERE deleted_at IS NULL",
+            kind.name()
+        );
+        Ok(self.conn.query_row(&sql, [], |r| r.get(0))?)
+    }
+
+    /// Every change-log entry about one record, oldest first.
+    pub fn changes_for_record(&self, record_id: Uuid) -> Result<Vec<ChangeEntry>> {
+        let sql = format!(
+            "SELECT {} FROM change_log WHERE record_id = ?1 ORDER BY hlc, device_id, seq",
+            ChangeEntry::COLS
+        );
+        let mut st = self.conn.prepare_cached(&sql)?;
+        let rows = st.query_map([record_id.to_string()], ChangeEntry::from_row)?;
+        rows.map(|r| r?).collect()
+    }
+
+    /// This device's change-log entries with `seq > after`, in order (the
+    /// outbox the sync engine ships).
+    pub fn local_changes_after(&self, after: i64, limit: usize) -> Result<Vec<ChangeEntry>> {
+        let sql = format!(
+            "SELECT {} FROM change_log WHERE device_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            ChangeEntry::COLS
+        );
+        let mut st = self.conn.prepare_cached(&sql)?;
+        let rows = st.query_map(
+            params![self.ctx.device_id.to_string(), after, limit as i64],
+            ChangeEntry::from_row,
+        )?;
+        rows.map(|r| r?).collect()
+    }
+
+    /// Local changes the server has not acknowledged yet.
+    pub fn pending_count(&self) -> Result<i64> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM change_log WHERE device_id = ?1 AND server_seq IS NULL",
+            [self.ctx.device_id.to_string()],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// The last sequence number this device used (0 if none).
+    pub fn last_seq(&self) -> i64 {
+        self.ctx.next_seq - 1
+    }
+
+    /// Direct access for the crate's own modules and tests that inspect SQL.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+fn meta_uuid(conn: &Connection, key: &str) -> Result<Uuid> {
+    let existing: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?;
+    if let Some(v) = existing {
+        if let Ok(id) = Uuid::parse_str(&v) {
+            return Ok(id);
+        }
+    }
+    let id = Uuid::now_v7();
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+        params![key, id.to_string()],
+    )?;
+    Ok(id)
+}
+
+/// A row as read: meta columns as text and the body as JSON text.
+#[derive(Debug, Clone)]
+pub struct RawRecord {
+    pub id: String,
+    pub body: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub created_by: String,
+    pub updated_by: String,
+    pub device_id: String,
+    pub version: i64,
+    pub deleted_at: Option<String>,
+    pub delete_reason: Option<String>,
+}
+
+pub(crate) fn read_raw(r: &Row<'_>) -> rusqlite::Result<RawRecord> {
+    Ok(RawRecord {
+        id: r.get(0)?,
+        body: r.get(1)?,
+        created_at: r.get(2)?,
+        updated_at: r.get(3)?,
+        created_by: r.get(4)?,
+        updated_by: r.get(5)?,
+        device_id: r.get(6)?,
+        version: r.get(7)?,
+        deleted_at: r.get(8)?,
+        delete_reason: r.get(9)?,
+    })
+}
+
+impl RawRecord {
+    pub fn meta(&self) -> Result<Meta> {
+        let corrupt = |what: &str| StoreError::Open(format!("record {} has a bad {what}", self.id));
+        let uuid = |s: &str, what: &str| Uuid::parse_str(s).map_err(|_| corrupt(what));
+        let ts = |s: &str, what: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|d| d.with_timezone(&Utc))
+                .map_err(|_| corrupt(what))
+        };
+        Ok(Meta {
+            id: uuid(&self.id, "id")?,
+            created_at: ts(&self.created_at, "created_at")?,
+            updated_at: ts(&self.updated_at, "updated_at")?,
+            created_by: uuid(&self.created_by, "created_by")?,
+            updated_by: uuid(&self.updated_by, "updated_by")?,
+            device_id: uuid(&self.device_id, "device_id")?,
+            version: self.version,
+            deleted_at: self
+                .deleted_at
+                .as_deref()
+                .map(|s| ts(s, "deleted_at"))
+                .transpose()?,
+            delete_reason: self.delete_reason.clone(),
+        })
+    }
+
+    pub fn body_value(&self) -> Result<Value> {
+        serde_json::from_str(&self.body).map_err(|source| StoreError::Corrupt {
+            id: self.id.clone(),
+            source,
+        })
+    }
+
+    pub fn into_stored<T: Entity>(self) -> Result<Stored<T>> {
+        let meta = self.meta()?;
+        let body = serde_json::from_str(&self.body).map_err(|source| StoreError::Corrupt {
+            id: self.id.clone(),
+            source,
+        })?;
+        Ok(Stored { meta, body })
+    }
+}
+
+pub(crate) fn ts_text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

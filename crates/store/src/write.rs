@@ -1,0 +1,445 @@
+//! The write API. A [`Writer`] exists only inside [`crate::Store::write`]'s
+//! transaction; every method that changes a row appends the row's change-log
+//! entry through [`Writer::append_log`] before returning, so the two commit or
+//! roll back together.
+
+use std::any::Any;
+
+use chrono::{NaiveDate, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{json, Value};
+use shouhu_core::diff;
+use shouhu_core::hlc::now_ms;
+use shouhu_core::{
+    new_id, ChildCard, Entity, EntityKind, HelpPlan, HomeVisit, IndexCols, Meta, PlanVersion,
+    Stored, VisitAmendment, VisitStatus,
+};
+use uuid::Uuid;
+
+use crate::changelog::Op;
+use crate::error::{Result, StoreError};
+use crate::search;
+use crate::store::{read_raw, ts_text, Ctx, RawRecord, META_COLS};
+
+pub struct Writer<'a> {
+    conn: &'a Connection,
+    ctx: &'a mut Ctx,
+    today: NaiveDate,
+    touched_children: &'a mut Vec<Uuid>,
+}
+
+impl<'a> Writer<'a> {
+    pub(crate) fn new(
+        conn: &'a Connection,
+        ctx: &'a mut Ctx,
+        today: NaiveDate,
+        touched_children: &'a mut Vec<Uuid>,
+    ) -> Self {
+        Writer {
+            conn,
+            ctx,
+            today,
+            touched_children,
+        }
+    }
+
+    /// Create a record with a new UUIDv7.
+    pub fn create<T: Entity>(&mut self, body: T) -> Result<Stored<T>> {
+        self.create_with_id(new_id(), body)
+    }
+
+    /// Create a record with a given id (imports keep their ids).
+    pub fn create_with_id<T: Entity>(&mut self, id: Uuid, mut body: T) -> Result<Stored<T>> {
+        let idx = self.prepare(&mut body)?;
+        let entity = T::KIND.name();
+        if self.raw(T::KIND, id)?.is_some() {
+            return Err(StoreError::AlreadyExists { entity, id });
+        }
+        let now = Utc::now();
+        let meta = Meta {
+            id,
+            created_at: now,
+            updated_at: now,
+            created_by: self.ctx.user_id,
+            updated_by: self.ctx.user_id,
+            device_id: self.ctx.device_id,
+            version: 0,
+            deleted_at: None,
+            delete_reason: None,
+        };
+        let body_json = serde_json::to_string(&body)?;
+        self.insert_row(T::KIND, &meta, &body_json, &idx, &body)?;
+        self.append_log(T::KIND, id, idx.school_id, Op::Create, &body_json, 0)?;
+        Ok(Stored { meta, body })
+    }
+
+    /// Replace a record's body. Only the fields that differ are logged; an
+    /// update that changes nothing writes nothing.
+    pub fn update<T: Entity>(&mut self, id: Uuid, mut body: T) -> Result<Stored<T>> {
+        let entity = T::KIND.name();
+        if T::KIND.is_immutable() {
+            return Err(StoreError::Immutable { entity });
+        }
+        let raw = self.live_raw(T::KIND, id)?;
+        let old_value = raw.body_value()?;
+        if T::KIND == EntityKind::HomeVisit && old_value.get("status") == Some(&json!("finalised"))
+        {
+            return Err(StoreError::VisitFinalised { id });
+        }
+        let mut meta = raw.meta()?;
+        if let Some(plan) = (&mut body as &mut dyn Any).downcast_mut::<HelpPlan>() {
+            let old: HelpPlan = serde_json::from_value(old_value.clone())?;
+            plan.revision = old.revision + 1;
+        }
+        let idx = self.prepare(&mut body)?;
+        let new_value = serde_json::to_value(&body)?;
+        let fields = diff::diff(&old_value, &new_value);
+        let stored = |meta| Stored { meta, body };
+        if fields.is_empty() {
+            return Ok(stored(meta));
+        }
+        if T::KIND == EntityKind::HelpPlan {
+            // A revision keeps the old content as a version record.
+            let old: HelpPlan = serde_json::from_value(old_value)?;
+            self.create(PlanVersion {
+                plan_id: id,
+                school_id: old.school_id,
+                revision: old.revision,
+                content: old,
+                superseded_at: Utc::now(),
+            })?;
+        }
+        meta.updated_at = Utc::now();
+        meta.updated_by = self.ctx.user_id;
+        meta.device_id = self.ctx.device_id;
+        let body_json = serde_json::to_string(&new_value)?;
+        let stored = stored(meta);
+        self.update_row(T::KIND, &stored.meta, &body_json, &idx, &stored.body)?;
+        let fields_json = serde_json::to_string(&fields)?;
+        self.append_log(
+            T::KIND,
+            id,
+            idx.school_id,
+            Op::Update,
+            &fields_json,
+            stored.meta.version,
+        )?;
+        Ok(stored)
+    }
+
+    /// Soft-delete: the row stays as a tombstone with the reason.
+    pub fn delete(&mut self, kind: EntityKind, id: Uuid, reason: &str) -> Result<()> {
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(StoreError::DeleteReasonRequired);
+        }
+        if kind.is_immutable() {
+            return Err(StoreError::Immutable {
+                entity: kind.name(),
+            });
+        }
+        let raw = self.live_raw(kind, id)?;
+        let now = ts_text(Utc::now());
+        let sql = format!(
+            "UPDATE {} SET deleted_at = ?2, delete_reason = ?3, updated_at = ?2, updated_by = ?4, device_id = ?5 WHERE id = ?1",
+            kind.name()
+        );
+        self.conn.prepare_cached(&sql)?.execute(params![
+            id.to_string(),
+            now,
+            reason,
+            self.ctx.user_id.to_string(),
+            self.ctx.device_id.to_string()
+        ])?;
+        let school: Option<String> = self.conn.query_row(
+            &format!("SELECT school_id FROM {} WHERE id = ?1", kind.name()),
+            [id.to_string()],
+            |r| r.get(0),
+        )?;
+        let school_id = school.and_then(|s| Uuid::parse_str(&s).ok());
+        let fields = serde_json::to_string(&json!({ "reason": reason }))?;
+        self.append_log(kind, id, school_id, Op::Delete, &fields, raw.version)?;
+        if kind == EntityKind::Child {
+            self.touched_children.push(id);
+        }
+        Ok(())
+    }
+
+    /// Finalise a draft visit: from now on it is evidence and only amended.
+    pub fn finalise_visit(&mut self, id: Uuid) -> Result<Stored<HomeVisit>> {
+        let raw = self.live_raw(EntityKind::HomeVisit, id)?;
+        let mut visit: HomeVisit = raw.into_stored::<HomeVisit>()?.body;
+        if visit.status == VisitStatus::Finalised {
+            return Err(StoreError::VisitFinalised { id });
+        }
+        visit.status = VisitStatus::Finalised;
+        visit.finalised_at = Some(Utc::now());
+        self.update(id, visit)
+    }
+
+    /// Correct one field of a finalised visit; the visit itself is untouched.
+    pub fn amend_visit(
+        &mut self,
+        visit_id: Uuid,
+        field: &str,
+        new_value: Value,
+        reason: &str,
+    ) -> Result<Stored<VisitAmendment>> {
+        let raw = self.live_raw(EntityKind::HomeVisit, visit_id)?;
+        let visit: Stored<HomeVisit> = raw.into_stored()?;
+        if visit.body.status != VisitStatus::Finalised {
+            return Err(StoreError::VisitNotFinalised { id: visit_id });
+        }
+        const FIXED: [&str; 5] = [
+            "child_id",
+            "household_id",
+            "school_id",
+            "status",
+            "finalised_at",
+        ];
+        let mut current = serde_json::to_value(&visit.body)?;
+        if FIXED.contains(&field) || diff::get_path(&current, field).is_none() {
+            return Err(StoreError::UnknownField {
+                field: field.to_string(),
+            });
+        }
+        // The value being corrected is the visit as earlier amendments left it.
+        let earlier = self.amendments_of(visit_id)?;
+        for a in &earlier {
+            diff::set_path(&mut current, &a.body.field, a.body.new_value.clone());
+        }
+        let old_value = diff::get_path(&current, field)
+            .cloned()
+            .unwrap_or(Value::Null);
+        // The corrected visit must still be a valid visit.
+        diff::set_path(&mut current, field, new_value.clone());
+        let corrected: HomeVisit = serde_json::from_value(current)?;
+        corrected.validate(self.today)?;
+        self.create(VisitAmendment {
+            visit_id,
+            child_id: visit.body.child_id,
+            school_id: visit.body.school_id,
+            field: field.to_string(),
+            old_value,
+            new_value,
+            reason: reason.to_string(),
+        })
+    }
+
+    fn amendments_of(&self, visit_id: Uuid) -> Result<Vec<Stored<VisitAmendment>>> {
+        let sql = format!(
+            "SELECT {META_COLS} FROM visit_amendment WHERE parent_id = ?1 ORDER BY created_at, id"
+        );
+        let mut st = self.conn.prepare_cached(&sql)?;
+        let rows = st.query_map([visit_id.to_string()], read_raw)?;
+        rows.map(|r| r?.into_stored()).collect()
+    }
+
+    // ------------------------------------------------------------ internals
+
+    /// Normalise, validate and resolve references; returns the index columns
+    /// with the school filled in from the child where the body leaves it open.
+    fn prepare<T: Entity>(&mut self, body: &mut T) -> Result<IndexCols> {
+        body.normalize();
+        body.validate(self.today)?;
+        let mut idx = body.index();
+        if let Some(child_id) = idx.child_id {
+            let school: Option<Option<String>> = self
+                .conn
+                .prepare_cached("SELECT school_id FROM child WHERE id = ?1 AND deleted_at IS NULL")?
+                .query_row([child_id.to_string()], |r| r.get(0))
+                .optional()?;
+            let Some(school) = school else {
+                return Err(StoreError::MissingReference {
+                    field: "child_id",
+                    entity: "child",
+                    id: child_id,
+                });
+            };
+            if idx.school_id.is_none() {
+                idx.school_id = school.and_then(|s| Uuid::parse_str(&s).ok());
+            }
+        }
+        let parent = match T::KIND {
+            EntityKind::HelpPlan => Some(("household_id", EntityKind::Household)),
+            EntityKind::Child => Some(("household_id", EntityKind::Household)),
+            EntityKind::HomeVisit => Some(("household_id", EntityKind::Household)),
+            EntityKind::VisitAmendment | EntityKind::FollowUp => {
+                Some(("visit_id", EntityKind::HomeVisit))
+            }
+            EntityKind::ScreeningEntry => Some(("round_id", EntityKind::ScreeningRound)),
+            EntityKind::PersuasionVisit => Some(("dropout_event_id", EntityKind::DropoutEvent)),
+            EntityKind::PlanVersion => Some(("plan_id", EntityKind::HelpPlan)),
+            _ => None,
+        };
+        if let (Some((field, kind)), Some(pid)) = (parent, idx.parent_id) {
+            if !self.exists(kind, pid)? {
+                return Err(StoreError::MissingReference {
+                    field,
+                    entity: kind.name(),
+                    id: pid,
+                });
+            }
+        }
+        if T::KIND != EntityKind::School {
+            if let Some(sid) = idx.school_id {
+                if !self.exists(EntityKind::School, sid)? {
+                    return Err(StoreError::MissingReference {
+                        field: "school_id",
+                        entity: "school",
+                        id: sid,
+                    });
+                }
+            }
+        }
+        Ok(idx)
+    }
+
+    fn exists(&self, kind: EntityKind, id: Uuid) -> Result<bool> {
+        let sql = format!("SELECT 1 FROM {} WHERE id = ?1", kind.name());
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([id.to_string()], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    fn raw(&self, kind: EntityKind, id: Uuid) -> Result<Option<RawRecord>> {
+        let sql = format!("SELECT {META_COLS} FROM {} WHERE id = ?1", kind.name());
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([id.to_string()], read_raw)
+            .optional()?)
+    }
+
+    fn live_raw(&self, kind: EntityKind, id: Uuid) -> Result<RawRecord> {
+        let entity = kind.name();
+        match self.raw(kind, id)? {
+            None => Err(StoreError::NotFound { entity, id }),
+            Some(r) if r.deleted_at.is_some() => Err(StoreError::Deleted { entity, id }),
+            Some(r) => Ok(r),
+        }
+    }
+
+    fn insert_row<T: Entity>(
+        &mut self,
+        kind: EntityKind,
+        meta: &Meta,
+        body_json: &str,
+        idx: &IndexCols,
+        body: &T,
+    ) -> Result<()> {
+        let common = params![
+            meta.id.to_string(),
+            body_json,
+            idx.school_id.map(|u| u.to_string()),
+            idx.child_id.map(|u| u.to_string()),
+            idx.parent_id.map(|u| u.to_string()),
+            idx.date.map(|d| d.to_string()),
+            ts_text(meta.created_at),
+            ts_text(meta.updated_at),
+            meta.created_by.to_string(),
+            meta.updated_by.to_string(),
+            meta.device_id.to_string(),
+            meta.version,
+        ];
+        if let Some(child) = (body as &dyn Any).downcast_ref::<ChildCard>() {
+            let c = search::ChildColumns::of(child);
+            let mut st = self.conn.prepare_cached(
+                "INSERT INTO child (id, body, school_id, child_id, parent_id, date, created_at, updated_at, created_by, updated_by, device_id, version,
+                    name, sort_key, search_keys, id_number, student_number, gender, township, grade, class_name, left_behind_type, guardianship_type, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+            )?;
+            let mut all: Vec<&dyn rusqlite::ToSql> = common.to_vec();
+            all.extend(c.params());
+            st.execute(all.as_slice())?;
+            self.touched_children.push(meta.id);
+        } else {
+            let sql = format!(
+                "INSERT INTO {} (id, body, school_id, child_id, parent_id, date, created_at, updated_at, created_by, updated_by, device_id, version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                kind.name()
+            );
+            self.conn.prepare_cached(&sql)?.execute(common)?;
+        }
+        Ok(())
+    }
+
+    fn update_row<T: Entity>(
+        &mut self,
+        kind: EntityKind,
+        meta: &Meta,
+        body_json: &str,
+        idx: &IndexCols,
+        body: &T,
+    ) -> Result<()> {
+        let common = params![
+            meta.id.to_string(),
+            body_json,
+            idx.school_id.map(|u| u.to_string()),
+            idx.child_id.map(|u| u.to_string()),
+            idx.parent_id.map(|u| u.to_string()),
+            idx.date.map(|d| d.to_string()),
+            ts_text(meta.updated_at),
+            meta.updated_by.to_string(),
+            meta.device_id.to_string(),
+        ];
+        if let Some(child) = (body as &dyn Any).downcast_ref::<ChildCard>() {
+            let c = search::ChildColumns::of(child);
+            let mut st = self.conn.prepare_cached(
+                "UPDATE child SET body = ?2, school_id = ?3, child_id = ?4, parent_id = ?5, date = ?6, updated_at = ?7, updated_by = ?8, device_id = ?9,
+                    name = ?10, sort_key = ?11, search_keys = ?12, id_number = ?13, student_number = ?14, gender = ?15, township = ?16, grade = ?17,
+                    class_name = ?18, left_behind_type = ?19, guardianship_type = ?20, status = ?21
+                 WHERE id = ?1",
+            )?;
+            let mut all: Vec<&dyn rusqlite::ToSql> = common.to_vec();
+            all.extend(c.params());
+            st.execute(all.as_slice())?;
+            self.touched_children.push(meta.id);
+        } else {
+            let sql = format!(
+                "UPDATE {} SET body = ?2, school_id = ?3, child_id = ?4, parent_id = ?5, date = ?6, updated_at = ?7, updated_by = ?8, device_id = ?9
+                 WHERE id = ?1",
+                kind.name()
+            );
+            self.conn.prepare_cached(&sql)?.execute(common)?;
+        }
+        Ok(())
+    }
+
+    /// Append this device's next change-log entry.
+    fn append_log(
+        &mut self,
+        kind: EntityKind,
+        record_id: Uuid,
+        school_id: Option<Uuid>,
+        op: Op,
+        fields_json: &str,
+        base_version: i64,
+    ) -> Result<()> {
+        let seq = self.ctx.next_seq;
+        let hlc = self.ctx.clock.tick(now_ms());
+        self.conn
+            .prepare_cached(
+                "INSERT INTO change_log (device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?
+            .execute(params![
+                self.ctx.device_id.to_string(),
+                seq,
+                new_id().to_string(),
+                hlc.as_i64(),
+                kind.name(),
+                record_id.to_string(),
+                school_id.map(|u| u.to_string()),
+                op.as_str(),
+                fields_json,
+                base_version,
+                self.ctx.user_id.to_string(),
+            ])?;
+        self.ctx.next_seq = seq + 1;
+        Ok(())
+    }
+}
