@@ -15,8 +15,10 @@ const NEUTRAL_TONE: char = '5';
 /// A key that sorts names in pinyin order under plain byte-wise comparison
 /// (`str::cmp`, SQLite's default `BINARY` collation): 阿 < 白 < 张.
 ///
-/// Each Han character is spelt by its most common reading (the first in the
-/// `pinyin` crate's data; so 曾 sorts as `ceng`, 单 as `dan`, whatever the
+/// A surname (the first Han character) is spelt by its surname reading where
+/// that differs (曾 `zeng`, 单 `shan`; a short table, for sorting only). Every
+/// other Han character is spelt by its most common reading (the first in the
+/// `pinyin` crate's data; so after the surname 曾 sorts as `ceng`, whatever the
 /// name's actual reading) followed by its tone digit (`5` for neutral), `ü`
 /// as `v` (so 吕 `lv3` sorts after every `lu…`, as in dictionaries).
 /// Syllables are compared one by one, so 西安 (`xi1!an1`) sorts before 先
@@ -39,6 +41,7 @@ const NEUTRAL_TONE: char = '5';
 pub fn sort_key(name: &str) -> String {
     let mut key = String::with_capacity(name.len() * 2 + 1);
     let mut in_word = false;
+    let mut first_han = true;
     for c in name.chars() {
         let u = unit(c);
         if let Unit::Letter(b) = u {
@@ -52,6 +55,13 @@ pub fn sort_key(name: &str) -> String {
         in_word = false;
         match u {
             Unit::Han(multi) => {
+                let surname = if first_han { surname_reading(c) } else { None };
+                first_han = false;
+                if let Some(toned) = surname {
+                    separate(&mut key);
+                    key.push_str(toned);
+                    continue;
+                }
                 let Some(reading) = multi.into_iter().next() else {
                     continue;
                 };
@@ -68,6 +78,52 @@ pub fn sort_key(name: &str) -> String {
     key.push(END);
     key.push_str(name);
     key
+}
+
+/// Sorting only: the reading a character takes *as a surname* where it
+/// differs from the crate's most common reading, so a class list puts 曾 under
+/// Z and 单 under S, as staff expect (百家姓 readings). Search never uses this
+/// table: it indexes every reading the pinyin data has.
+const SURNAME_READINGS: &[(char, &str)] = &[
+    ('曾', "zeng1"),
+    ('单', "shan4"),
+    ('解', "xie4"),
+    ('区', "ou1"),
+    ('仇', "qiu2"),
+    ('查', "zha1"),
+    ('朴', "piao2"),
+    ('尉', "yu4"),
+    ('乐', "yue4"),
+    ('覃', "qin2"),
+    ('缪', "miao4"),
+    ('翟', "zhai2"),
+    ('盖', "ge3"),
+    ('召', "shao4"),
+    ('秘', "bi4"),
+    ('种', "chong2"),
+    ('繁', "po2"),
+    ('员', "yun4"),
+    ('粘', "nian2"),
+    ('乜', "nie4"),
+    ('牟', "mou2"),
+    ('长', "zhang3"),
+    ('重', "chong2"),
+    ('折', "she2"),
+    ('华', "hua4"),
+    ('任', "ren2"),
+    ('宁', "ning4"),
+    ('纪', "ji3"),
+    ('薄', "bo2"),
+    ('沈', "shen3"),
+    ('石', "shi2"),
+    ('万', "wan4"),
+];
+
+fn surname_reading(c: char) -> Option<&'static str> {
+    SURNAME_READINGS
+        .iter()
+        .find(|(s, _)| *s == c)
+        .map(|(_, r)| *r)
 }
 
 fn separate(key: &mut String) {
@@ -92,6 +148,16 @@ mod tests {
         let mut v: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
         v.sort_by_cached_key(|n| sort_key(n));
         v
+    }
+
+    #[test]
+    fn surnames_sort_by_their_surname_reading() {
+        assert_eq!(
+            sorted(&["曾小明", "解放", "李四", "单丽", "蔡一"]),
+            ["蔡一", "李四", "单丽", "解放", "曾小明"]
+        );
+        // Only the first character: 小曾 is xiao + ceng/zeng as the data says.
+        assert!(sort_key("小曾").starts_with("xiao3!"));
     }
 
     #[test]

@@ -62,6 +62,8 @@ impl Store {
 
     fn setup(mut conn: Connection) -> Result<Store> {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // A file that is not a database (or is encrypted) fails here, clearly.
+        schema::version(&conn).map_err(|e| StoreError::Open(e.to_string()))?;
         // WAL: readers never block the writer. FULL: a write the user was told
         // is saved survives a power cut (the outbox must never lose or reuse a
         // sequence number).
@@ -69,8 +71,6 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "OFF")?;
         conn.set_prepared_statement_cache_capacity(96);
-        // A file that is not a database fails here, with a clear error.
-        schema::version(&conn).map_err(|e| StoreError::Open(e.to_string()))?;
         schema::migrate(&mut conn)?;
         let ctx = Self::load_ctx(&mut conn)?;
         Ok(Store {
@@ -85,16 +85,12 @@ impl Store {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let device_id = meta_uuid(&tx, "device_id")?;
         let user_id = meta_uuid(&tx, "local_user_id")?;
-        let (max_seq, max_hlc): (i64, i64) = tx.query_row(
-            "SELECT COALESCE(MAX(seq), 0), COALESCE(MAX(hlc), 0) FROM change_log WHERE device_id = ?1",
-            [device_id.to_string()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+        let (max_seq, max_hlc) = last_entry(&tx, device_id)?;
         tx.commit()?;
         Ok(Ctx {
             device_id,
             user_id,
-            clock: HlcClock::new(Hlc::from_i64(max_hlc)),
+            clock: HlcClock::new(max_hlc),
             next_seq: max_seq + 1,
         })
     }
@@ -137,6 +133,13 @@ impl Store {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Another connection to this file (the CLI beside the app) may have
+            // written since: continue from the log itself, under the write lock.
+            let (seq, hlc) = last_entry(&tx, self.ctx.device_id)?;
+            self.ctx.next_seq = seq + 1;
+            if hlc > self.ctx.clock.last() {
+                self.ctx.clock = HlcClock::new(hlc);
+            }
             let r = {
                 let mut w = Writer::new(&tx, &mut self.ctx, today, &mut touched);
                 f(&mut w)?
@@ -290,6 +293,17 @@ impl Store {
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
+}
+
+/// The sequence and clock of a device's last change-log entry ((0, 0) if none).
+fn last_entry(conn: &Connection, device_id: Uuid) -> Result<(i64, Hlc)> {
+    let row: Option<(i64, i64)> = conn
+        .prepare_cached(
+            "SELECT seq, hlc FROM change_log WHERE device_id = ?1 ORDER BY seq DESC LIMIT 1",
+        )?
+        .query_row([device_id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(row.map_or((0, Hlc::default()), |(s, h)| (s, Hlc::from_i64(h))))
 }
 
 fn meta_uuid(conn: &Connection, key: &str) -> Result<Uuid> {

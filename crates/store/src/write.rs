@@ -5,7 +5,7 @@
 
 use std::any::Any;
 
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 use shouhu_core::diff;
@@ -55,7 +55,7 @@ impl<'a> Writer<'a> {
         if self.raw(T::KIND, id)?.is_some() {
             return Err(StoreError::AlreadyExists { entity, id });
         }
-        let now = Utc::now();
+        let now = now_millis();
         let meta = Meta {
             id,
             created_at: now,
@@ -109,7 +109,7 @@ impl<'a> Writer<'a> {
                 superseded_at: Utc::now(),
             })?;
         }
-        meta.updated_at = Utc::now();
+        meta.updated_at = now_millis();
         meta.updated_by = self.ctx.user_id;
         meta.device_id = self.ctx.device_id;
         let body_json = serde_json::to_string(&new_value)?;
@@ -139,7 +139,7 @@ impl<'a> Writer<'a> {
             });
         }
         let raw = self.live_raw(kind, id)?;
-        let now = ts_text(Utc::now());
+        let now = ts_text(now_millis());
         let sql = format!(
             "UPDATE {} SET deleted_at = ?2, delete_reason = ?3, updated_at = ?2, updated_by = ?4, device_id = ?5 WHERE id = ?1",
             kind.name()
@@ -442,4 +442,10 @@ impl<'a> Writer<'a> {
         self.ctx.next_seq = seq + 1;
         Ok(())
     }
+}
+
+/// Instants are stored to the millisecond; meta carries the same precision so a
+/// record reads back equal to what the write returned.
+fn now_millis() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(3)
 }

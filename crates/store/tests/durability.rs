@@ -1,0 +1,143 @@
+//! Migrations, atomicity under injected failures, and what survives a reopen.
+
+mod common;
+use common::*;
+
+use rusqlite::Connection;
+use shouhu_core::*;
+use shouhu_store::schema::{self, MIGRATIONS};
+use shouhu_store::{Store, StoreError};
+
+/// A small representative data set, written through the store.
+fn fill(s: &mut Store) -> Result<(uuid::Uuid, uuid::Uuid), StoreError> {
+    let sch = s.write(|w| w.create(school("新寨小学", "八步街道")))?;
+    let c = s.write(|w| w.create(child("张三", Gender::Male, d(2016, 5, 4), sch.id())))?;
+    s.write(|w| w.create(visit(c.id(), d(2026, 7, 1))))?;
+    Ok((sch.id(), c.id()))
+}
+
+#[test]
+fn migrates_from_every_earlier_version() -> TestResult {
+    for from in 0..=MIGRATIONS.len() as i64 {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("old.db");
+        {
+            let mut conn = Connection::open(&path)?;
+            schema::migrate_to(&mut conn, from)?;
+            assert_eq!(schema::version(&conn)?, from);
+        }
+        let mut s = Store::open(&path)?;
+        s.set_today(Some(today()));
+        assert_eq!(s.schema_version()?, schema::LATEST, "from version {from}");
+        let (_, child) = fill(&mut s)?;
+        drop(s);
+        let s = Store::open(&path)?;
+        assert_eq!(s.fetch::<ChildCard>(child)?.body.name, "张三");
+        // The upgraded schema is the fresh schema.
+        let fresh = Store::open_in_memory()?;
+        assert_eq!(
+            schema_sql(s.connection())?,
+            schema_sql(fresh.connection())?,
+            "from {from}"
+        );
+    }
+    Ok(())
+}
+
+fn schema_sql(c: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut st = c.prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")?;
+    let rows = st.query_map([], |r| r.get(0))?;
+    rows.collect()
+}
+
+#[test]
+fn refuses_a_newer_schema_and_a_non_database() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("new.db");
+    {
+        let c = Connection::open(&path)?;
+        c.pragma_update(None, "user_version", 999)?;
+    }
+    let e = Store::open(&path).map(|_| ()).map_err(|e| e.code());
+    assert_eq!(e, Err("store.schema_too_new"));
+    let junk = dir.path().join("junk.db");
+    std::fs::write(
+        &junk,
+        b"this is not a database, it is a spreadsheet".repeat(100),
+    )?;
+    let e = Store::open(&junk).map(|_| ()).map_err(|e| e.code());
+    assert_eq!(e, Err("store.open_failed"));
+    Ok(())
+}
+
+#[test]
+fn a_failed_change_log_write_leaves_no_row() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("s.db");
+    let mut s = Store::open(&path)?;
+    s.set_today(Some(today()));
+    let (sch, _) = fill(&mut s)?;
+    let seq = s.last_seq();
+    let children = s.count(EntityKind::Child)?;
+    // Inject a failure: a trigger (made from another connection) aborts any
+    // change-log insert, i.e. after the row itself was written.
+    let other = Connection::open(&path)?;
+    other.execute_batch(
+        "CREATE TRIGGER fail_log BEFORE INSERT ON change_log BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+    )?;
+    let e = s.write(|w| w.create(child("李四", Gender::Female, d(2015, 3, 3), sch)));
+    assert!(matches!(e, Err(StoreError::Sqlite(_))), "{e:?}");
+    assert_eq!(
+        s.count(EntityKind::Child)?,
+        children,
+        "no row without its entry"
+    );
+    // A batch that fails on its third record keeps none of the first two.
+    other.execute_batch("DROP TRIGGER fail_log;")?;
+    let e = s.write(|w| {
+        w.create(child("王五", Gender::Male, d(2015, 4, 4), sch))?;
+        w.create(child("赵六", Gender::Male, d(2015, 5, 5), sch))?;
+        let mut bad = child("钱七", Gender::Male, d(2015, 6, 6), sch);
+        bad.birth_date = Some(d(2030, 1, 1));
+        w.create(bad)
+    });
+    assert_eq!(e.map(|_| ()).map_err(|e| e.code()), Err("date.in_future"));
+    assert_eq!(s.count(EntityKind::Child)?, children);
+    let orphan: i64 = s.connection().query_row(
+        "SELECT COUNT(*) FROM change_log WHERE record_id NOT IN (SELECT id FROM child UNION SELECT id FROM school UNION SELECT id FROM home_visit)",
+        [],
+        |r| r.get(0),
+    )?;
+    assert_eq!(orphan, 0);
+    // The sequence was not advanced by the failures: the next write is gapless.
+    assert_eq!(s.last_seq(), seq);
+    let ok = s.write(|w| w.create(child("孙八", Gender::Female, d(2015, 7, 7), sch)))?;
+    let log = s.changes_for_record(ok.id())?;
+    assert_eq!(log[0].seq, seq + 1);
+    Ok(())
+}
+
+#[test]
+fn identity_and_sequence_survive_reopen() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("s.db");
+    let (device, seq) = {
+        let mut s = Store::open(&path)?;
+        s.set_today(Some(today()));
+        fill(&mut s)?;
+        (s.device_id(), s.last_seq())
+    };
+    let mut s = Store::open(&path)?;
+    s.set_today(Some(today()));
+    assert_eq!(s.device_id(), device);
+    assert_eq!(s.last_seq(), seq);
+    let (_, c) = fill(&mut s)?;
+    let log = s.changes_for_record(c)?;
+    assert_eq!(log[0].seq, seq + 2, "a school, then this child");
+    let all = s.local_changes_after(0, 100)?;
+    for w in all.windows(2) {
+        assert!(w[0].hlc < w[1].hlc, "hlc increases with seq");
+    }
+    assert_eq!(s.pending_count()?, all.len() as i64);
+    Ok(())
+}
