@@ -35,4 +35,4 @@ pub use history::ChildHistory;
 pub use search::{mask_id, ChildSummary, SearchPage, SearchParams, SortBy};
 pub use stats::Stats;
 pub use store::{RawRecord, Store};
-pub use write::Writer;
+pub use write::{Upsert, Writer};

@@ -21,6 +21,14 @@ use crate::error::{Result, StoreError};
 use crate::search;
 use crate::store::{read_raw, ts_text, Ctx, RawRecord, META_COLS};
 
+/// What [`Writer::upsert_with_id`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upsert {
+    Created,
+    Updated,
+    Unchanged,
+}
+
 pub struct Writer<'a> {
     conn: &'a Connection,
     ctx: &'a mut Ctx,
@@ -75,46 +83,76 @@ impl<'a> Writer<'a> {
 
     /// Replace a record's body. Only the fields that differ are logged; an
     /// update that changes nothing writes nothing.
-    pub fn update<T: Entity>(&mut self, id: Uuid, mut body: T) -> Result<Stored<T>> {
-        let entity = T::KIND.name();
-        if T::KIND.is_immutable() {
-            return Err(StoreError::Immutable { entity });
+    pub fn update<T: Entity>(&mut self, id: Uuid, body: T) -> Result<Stored<T>> {
+        self.update_inner(id, body).map(|(s, _)| s)
+    }
+
+    /// Create the record with this id, or update it if it exists: what an
+    /// import does with a line. Tells which happened.
+    pub fn upsert_with_id<T: Entity>(&mut self, id: Uuid, body: T) -> Result<Upsert> {
+        if self.raw(T::KIND, id)?.is_none() {
+            self.create_with_id(id, body)?;
+            return Ok(Upsert::Created);
         }
+        let (_, changed) = self.update_inner(id, body)?;
+        Ok(if changed {
+            Upsert::Updated
+        } else {
+            Upsert::Unchanged
+        })
+    }
+
+    fn update_inner<T: Entity>(&mut self, id: Uuid, mut body: T) -> Result<(Stored<T>, bool)> {
         let raw = self.live_raw(T::KIND, id)?;
         let old_value = raw.body_value()?;
+        let mut meta = raw.meta()?;
+        let old_plan: Option<HelpPlan> = match T::KIND {
+            EntityKind::HelpPlan => Some(serde_json::from_value(old_value.clone())?),
+            _ => None,
+        };
+        if let (Some(plan), Some(old)) = (
+            (&mut body as &mut dyn Any).downcast_mut::<HelpPlan>(),
+            &old_plan,
+        ) {
+            // The revision number is the store's to keep.
+            plan.revision = old.revision;
+        }
+        let idx = self.prepare(&mut body)?;
+        let mut new_value = serde_json::to_value(&body)?;
+        let mut fields = diff::diff(&old_value, &new_value);
+        if fields.is_empty() {
+            return Ok((Stored { meta, body }, false));
+        }
+        if T::KIND.is_immutable() {
+            return Err(StoreError::Immutable {
+                entity: T::KIND.name(),
+            });
+        }
         if T::KIND == EntityKind::HomeVisit && old_value.get("status") == Some(&json!("finalised"))
         {
             return Err(StoreError::VisitFinalised { id });
         }
-        let mut meta = raw.meta()?;
-        if let Some(plan) = (&mut body as &mut dyn Any).downcast_mut::<HelpPlan>() {
-            let old: HelpPlan = serde_json::from_value(old_value.clone())?;
-            plan.revision = old.revision + 1;
-        }
-        let idx = self.prepare(&mut body)?;
-        let new_value = serde_json::to_value(&body)?;
-        let fields = diff::diff(&old_value, &new_value);
-        let stored = |meta| Stored { meta, body };
-        if fields.is_empty() {
-            return Ok(stored(meta));
-        }
-        if T::KIND == EntityKind::HelpPlan {
+        if let Some(old) = old_plan {
             // A revision keeps the old content as a version record.
-            let old: HelpPlan = serde_json::from_value(old_value)?;
+            let revision = old.revision + 1;
+            if let Some(plan) = (&mut body as &mut dyn Any).downcast_mut::<HelpPlan>() {
+                plan.revision = revision;
+            }
+            diff::set_path(&mut new_value, "revision", json!(revision));
+            fields.insert("revision".into(), json!(revision));
             self.create(PlanVersion {
                 plan_id: id,
                 school_id: old.school_id,
                 revision: old.revision,
                 content: old,
-                superseded_at: Utc::now(),
+                superseded_at: now_millis(),
             })?;
         }
         meta.updated_at = now_millis();
         meta.updated_by = self.ctx.user_id;
         meta.device_id = self.ctx.device_id;
         let body_json = serde_json::to_string(&new_value)?;
-        let stored = stored(meta);
-        self.update_row(T::KIND, &stored.meta, &body_json, &idx, &stored.body)?;
+        self.update_row(T::KIND, &meta, &body_json, &idx, &body)?;
         let fields_json = serde_json::to_string(&fields)?;
         self.append_log(
             T::KIND,
@@ -122,9 +160,34 @@ impl<'a> Writer<'a> {
             idx.school_id,
             Op::Update,
             &fields_json,
-            stored.meta.version,
+            meta.version,
         )?;
-        Ok(stored)
+        Ok((Stored { meta, body }, true))
+    }
+
+    /// Run `f` as one unit inside this transaction (a SQL savepoint): if it
+    /// fails, its rows and change-log entries are undone and the transaction
+    /// goes on. An import keeps every good line of a batch this way.
+    pub fn attempt<R, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&mut Writer<'a>) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let saved = self.ctx.clone();
+        let touched = self.touched_children.len();
+        let sql = |c: &Connection, q: &str| c.execute_batch(q).map_err(StoreError::from);
+        sql(self.conn, "SAVEPOINT attempt")?;
+        match f(self) {
+            Ok(r) => {
+                sql(self.conn, "RELEASE attempt")?;
+                Ok(r)
+            }
+            Err(e) => {
+                sql(self.conn, "ROLLBACK TO attempt; RELEASE attempt")?;
+                *self.ctx = saved;
+                self.touched_children.truncate(touched);
+                Err(e)
+            }
+        }
     }
 
     /// Soft-delete: the row stays as a tombstone with the reason.

@@ -1,0 +1,458 @@
+//! # shouhu-cli
+//!
+//! The `shouhu` command line over the same store the desktop app uses: a
+//! township office can script it (import a roster, export for the county,
+//! look a child up, print counts) and benchmarks and tests drive it.
+//!
+//! # Layout
+//! - this file: argument parsing (`clap`) and [`run`], which tests call with
+//!   their own output buffers; `main.rs` only forwards the process's.
+//! - `show`: the text rendering of one child's file.
+//!
+//! Every failure prints `错误 [code] message` (or English with `--lang en`)
+//! and exits non-zero: 1 for a failed command, 2 for an import that kept its
+//! good lines but had bad ones, 64 for bad arguments.
+
+mod show;
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+use shouhu_core::{ChildStatus, EntityKind, GuardianshipType, Lang, LeftBehindType};
+use shouhu_exchange::{
+    export_jsonl, import_jsonl, ExchangeError, ExportOptions, ImportOptions, Progress,
+};
+use shouhu_store::{SearchParams, SortBy, Store, StoreError};
+use uuid::Uuid;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "shouhu",
+    version,
+    about = "守护 Shouhu — 留守儿童关爱档案（命令行）",
+    long_about = "守护 Shouhu: records for the care of left-behind children. Every command works on one local store file."
+)]
+pub struct Cli {
+    /// The store file (created by `init` or on first use).
+    #[arg(long, env = "SHOUHU_DB", default_value = "shouhu.db", global = true)]
+    pub db: PathBuf,
+    /// Message language.
+    #[arg(long, value_enum, default_value = "zh", global = true)]
+    pub lang: LangArg,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LangArg {
+    Zh,
+    En,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create (or upgrade) the store and print its identity.
+    Init,
+    /// Import JSON Lines (see the README for the format).
+    Import {
+        /// The file to read, or `-` for standard input.
+        file: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export every live record as JSON Lines.
+    Export {
+        /// The file to write, or `-` for standard output.
+        file: PathBuf,
+        /// Only these kinds (comma-separated, e.g. `child,home_visit`).
+        #[arg(long, value_delimiter = ',')]
+        kinds: Vec<String>,
+        /// Leave out psychological notes.
+        #[arg(long)]
+        without_notes: bool,
+    },
+    /// Search children by name, pinyin, initials or ID-number prefix.
+    Search {
+        /// What to look for (may be empty to list with filters only).
+        #[arg(default_value = "")]
+        query: String,
+        #[arg(long)]
+        school: Option<Uuid>,
+        #[arg(long)]
+        township: Option<String>,
+        #[arg(long, value_parser = parse_enum::<LeftBehindType>)]
+        left_behind_type: Option<LeftBehindType>,
+        #[arg(long, value_parser = parse_enum::<GuardianshipType>)]
+        guardianship_type: Option<GuardianshipType>,
+        #[arg(long, value_parser = parse_enum::<ChildStatus>)]
+        status: Option<ChildStatus>,
+        #[arg(long, value_parser = parse_enum::<SortBy>, default_value = "name")]
+        sort: SortBy,
+        #[arg(long)]
+        desc: bool,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one child's file: the card and everything recorded about the child.
+    Show {
+        id: Uuid,
+        /// Include psychological notes (counselors only).
+        #[arg(long)]
+        notes: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Counts of records and of children by type.
+    Stats {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fill the store with realistic demo records (a fictional county).
+    Demo {
+        #[arg(long, default_value_t = 600)]
+        children: usize,
+        #[arg(long, default_value_t = 8)]
+        schools: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+fn parse_enum<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|_| format!("unknown value “{s}”"))
+}
+
+/// A command's failure: a coded error body.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Exchange(#[from] ExchangeError),
+    #[error("cannot open {path}: {error}")]
+    File { path: String, error: String },
+    #[error("unknown record type {0}")]
+    UnknownKind(String),
+    #[error("cannot write output: {0}")]
+    Output(String),
+}
+
+impl CliError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            CliError::Store(e) => e.code(),
+            CliError::Exchange(e) => e.code(),
+            CliError::File { .. } => "io.open_failed",
+            CliError::UnknownKind(_) => "cli.unknown_kind",
+            CliError::Output(_) => "io.write_failed",
+        }
+    }
+
+    pub fn message(&self, lang: Lang) -> String {
+        match (self, lang) {
+            (CliError::Store(e), l) => e.message(l),
+            (CliError::Exchange(e), l) => e.message(l),
+            (CliError::File { path, error }, Lang::ZhCn) => {
+                format!("无法打开文件 {path}：{error}")
+            }
+            (CliError::UnknownKind(k), Lang::ZhCn) => format!("未知的记录类型“{k}”"),
+            (CliError::Output(e), Lang::ZhCn) => format!("无法输出：{e}"),
+            (other, Lang::En) => other.to_string(),
+        }
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        CliError::Output(e.to_string())
+    }
+}
+
+/// Run the CLI with `args` (including the program name); returns the exit code.
+pub fn run<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = write!(err, "{e}");
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => 64,
+            };
+        }
+    };
+    let lang = match cli.lang {
+        LangArg::Zh => Lang::ZhCn,
+        LangArg::En => Lang::En,
+    };
+    match execute(&cli, lang, out, err) {
+        Ok(code) => code,
+        Err(e) => {
+            let label = if lang == Lang::ZhCn {
+                "错误"
+            } else {
+                "error"
+            };
+            let _ = writeln!(err, "{label} [{}] {}", e.code(), e.message(lang));
+            1
+        }
+    }
+}
+
+fn open_store(cli: &Cli) -> Result<Store, CliError> {
+    Ok(Store::open(&cli.db)?)
+}
+
+fn print_json(out: &mut dyn Write, v: &impl Serialize) -> Result<(), CliError> {
+    let s = serde_json::to_string_pretty(v).map_err(|e| CliError::Output(e.to_string()))?;
+    writeln!(out, "{s}")?;
+    Ok(())
+}
+
+fn execute(
+    cli: &Cli,
+    lang: Lang,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<i32, CliError> {
+    let zh = lang == Lang::ZhCn;
+    match &cli.command {
+        Command::Init => {
+            let s = open_store(cli)?;
+            if zh {
+                writeln!(out, "数据库：{}", cli.db.display())?;
+                writeln!(out, "设备编号：{}", s.device_id())?;
+                writeln!(out, "数据库版本：{}", s.schema_version()?)?;
+            } else {
+                writeln!(out, "store: {}", cli.db.display())?;
+                writeln!(out, "device: {}", s.device_id())?;
+                writeln!(out, "schema version: {}", s.schema_version()?)?;
+            }
+            Ok(0)
+        }
+        Command::Import { file, json } => {
+            let mut s = open_store(cli)?;
+            let opts = ImportOptions { lang };
+            let mut tick = |p: Progress| {
+                let _ = write!(
+                    err,
+                    "\r{} {} …",
+                    if zh { "已处理行数" } else { "lines" },
+                    p.done
+                );
+            };
+            let report = if file.as_os_str() == "-" {
+                let stdin = std::io::stdin();
+                import_jsonl(&mut s, stdin.lock(), &opts, &mut tick)?
+            } else {
+                let f = File::open(file).map_err(|e| CliError::File {
+                    path: file.display().to_string(),
+                    error: e.to_string(),
+                })?;
+                import_jsonl(&mut s, BufReader::new(f), &opts, &mut tick)?
+            };
+            writeln!(err)?;
+            if *json {
+                print_json(out, &report)?;
+            } else {
+                for e in &report.errors {
+                    if zh {
+                        writeln!(err, "第{}行 [{}] {}", e.line, e.code, e.message)?;
+                    } else {
+                        writeln!(err, "line {} [{}] {}", e.line, e.code, e.message)?;
+                    }
+                }
+                if zh {
+                    writeln!(
+                        out,
+                        "共{}行：新增{}，更新{}，未变{}，错误{}",
+                        report.lines,
+                        report.created,
+                        report.updated,
+                        report.unchanged,
+                        report.errors.len()
+                    )?;
+                } else {
+                    writeln!(
+                        out,
+                        "{} lines: {} created, {} updated, {} unchanged, {} errors",
+                        report.lines,
+                        report.created,
+                        report.updated,
+                        report.unchanged,
+                        report.errors.len()
+                    )?;
+                }
+            }
+            Ok(if report.errors.is_empty() { 0 } else { 2 })
+        }
+        Command::Export {
+            file,
+            kinds,
+            without_notes,
+        } => {
+            let s = open_store(cli)?;
+            let kinds = kinds
+                .iter()
+                .map(|k| {
+                    EntityKind::parse(k.trim()).ok_or_else(|| CliError::UnknownKind(k.clone()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let opts = ExportOptions {
+                kinds,
+                without_notes: *without_notes,
+            };
+            let mut quiet = |_: Progress| {};
+            let report = if file.as_os_str() == "-" {
+                export_jsonl(&s, &mut *out, &opts, &mut quiet)?
+            } else {
+                // Write beside the target and rename: a failed export never
+                // leaves a half-written file under the real name.
+                let tmp = file.with_extension("partial");
+                let f = File::create(&tmp).map_err(|e| CliError::File {
+                    path: tmp.display().to_string(),
+                    error: e.to_string(),
+                })?;
+                let r = export_jsonl(&s, BufWriter::new(f), &opts, &mut quiet);
+                match r {
+                    Ok(r) => {
+                        std::fs::rename(&tmp, file).map_err(|e| CliError::File {
+                            path: file.display().to_string(),
+                            error: e.to_string(),
+                        })?;
+                        r
+                    }
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&tmp);
+                        return Err(e.into());
+                    }
+                }
+            };
+            if zh {
+                writeln!(
+                    err,
+                    "已导出{}条记录（{}字节）",
+                    report.records, report.bytes
+                )?;
+            } else {
+                writeln!(
+                    err,
+                    "exported {} records ({} bytes)",
+                    report.records, report.bytes
+                )?;
+            }
+            Ok(0)
+        }
+        Command::Search {
+            query,
+            school,
+            township,
+            left_behind_type,
+            guardianship_type,
+            status,
+            sort,
+            desc,
+            limit,
+            offset,
+            json,
+        } => {
+            let s = open_store(cli)?;
+            let page = s.search_children(&SearchParams {
+                query: query.clone(),
+                school_id: *school,
+                township: township.clone(),
+                left_behind_type: *left_behind_type,
+                guardianship_type: *guardianship_type,
+                status: *status,
+                sort: *sort,
+                descending: *desc,
+                offset: *offset,
+                limit: *limit,
+            })?;
+            if *json {
+                print_json(out, &page)?;
+                return Ok(0);
+            }
+            if page.query_kind == "unsupported" {
+                let hint = if zh {
+                    "无法识别的查询：请输入姓名、拼音或首字母，或至少4位身份证号"
+                } else {
+                    "unrecognised query: type a name, pinyin or initials, or at least 4 digits of an ID number"
+                };
+                writeln!(err, "{hint}")?;
+                return Ok(1);
+            }
+            for c in &page.items {
+                writeln!(
+                    out,
+                    "{}  {}  {}  {}  {}{}  {}",
+                    c.id,
+                    c.name,
+                    c.birth_date.as_deref().unwrap_or("-"),
+                    c.id_number_masked.as_deref().unwrap_or("-"),
+                    c.grade,
+                    c.class_name,
+                    c.township
+                )?;
+            }
+            if zh {
+                writeln!(out, "共{}人，显示{}人", page.total, page.items.len())?;
+            } else {
+                writeln!(out, "{} found, {} shown", page.total, page.items.len())?;
+            }
+            Ok(0)
+        }
+        Command::Show { id, notes, json } => {
+            let s = open_store(cli)?;
+            let h = s.child_history(*id, *notes)?;
+            if *json {
+                print_json(out, &h)?;
+            } else {
+                show::render(&h, lang, out)?;
+            }
+            Ok(0)
+        }
+        Command::Stats { json } => {
+            let s = open_store(cli)?;
+            let st = s.stats()?;
+            if *json {
+                print_json(out, &st)?;
+            } else {
+                show::render_stats(&st, lang, out)?;
+            }
+            Ok(0)
+        }
+        Command::Demo {
+            children,
+            schools,
+            seed,
+        } => {
+            let mut s = open_store(cli)?;
+            demo(&mut s, *children, *schools, *seed, lang, out, err)
+        }
+    }
+}
+
+fn demo(
+    _s: &mut Store,
+    _children: usize,
+    _schools: usize,
+    _seed: u64,
+    _lang: Lang,
+    _out: &mut dyn Write,
+    _err: &mut dyn Write,
+) -> Result<i32, CliError> {
+    Err(CliError::Output("demo generator not wired yet".into()))
+}

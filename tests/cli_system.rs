@@ -1,0 +1,228 @@
+//! The `shouhu` CLI over a real store file: import with mixed good and bad
+//! lines, export and re-import, search, show, stats.
+
+use std::io::Write;
+
+use serde_json::{json, Value};
+use shouhu_core::validate::id_check_char;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+struct Run {
+    code: i32,
+    out: String,
+    err: String,
+}
+
+fn shouhu(db: &std::path::Path, args: &[&str]) -> Run {
+    let mut all = vec![
+        "shouhu".to_string(),
+        "--db".into(),
+        db.display().to_string(),
+    ];
+    all.extend(args.iter().map(|s| s.to_string()));
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let code = shouhu_cli::run(all, &mut out, &mut err);
+    Run {
+        code,
+        out: String::from_utf8_lossy(&out).into_owned(),
+        err: String::from_utf8_lossy(&err).into_owned(),
+    }
+}
+
+fn id_for(birth: &str, seq3: &str) -> String {
+    let first17 = format!("520502{birth}{seq3}");
+    let c = id_check_char(first17.as_bytes()).unwrap_or('0');
+    format!("{first17}{c}")
+}
+
+const SCHOOL: &str = "01934b6e-0000-7000-8000-000000000001";
+const CHILD_A: &str = "01934b6e-0000-7000-8000-0000000000a1";
+const CHILD_B: &str = "01934b6e-0000-7000-8000-0000000000b2";
+
+fn child(id: &str, name: &str, gender: &str, birth: &str, id_number: &str) -> Value {
+    json!({"type": "child", "id": id, "record": {
+        "name": name, "gender": gender, "birth_date": birth, "id_number": id_number,
+        "ethnicity": "苗族", "school_id": SCHOOL, "grade": "三年级", "class_name": "1班",
+        "current_address": {"county": "织金县", "township": "八步街道", "village": "新寨村", "group": "第二组"},
+        "left_behind_type": "both_away", "guardianship_type": "fair"
+    }})
+}
+
+fn mixed_file(dir: &std::path::Path) -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
+    let good_a = id_for("20170304", "123"); // 17th digit 3: male
+    let good_b = id_for("20160229", "124"); // 4: female
+    let mut bad_check = id_for("20150101", "135");
+    bad_check.pop();
+    bad_check.push(if id_for("20150101", "135").ends_with('1') {
+        '2'
+    } else {
+        '1'
+    });
+    let lines = vec![
+        json!({"type": "school", "id": SCHOOL, "record": {"name": "新寨小学", "county": "织金县", "township": "八步街道"}}).to_string(),
+        child(CHILD_A, "张三", "male", "2017-03-04", &good_a).to_string(),
+        // 3: bad check digit
+        child("01934b6e-0000-7000-8000-0000000000c3", "李四", "male", "2015-01-01", &bad_check).to_string(),
+        // 4: not JSON
+        "{\"type\": \"child\", \"record\": ".to_string(),
+        // 5: blank line, skipped
+        String::new(),
+        // 6: lower-case x, full-width spaces around: normalised, fine
+        child(CHILD_B, "单丽", "female", "2016-02-29", &format!("\u{3000}{}\u{3000}", good_b.to_lowercase())).to_string(),
+        // 7: unknown type
+        json!({"type": "teacher", "record": {}}).to_string(),
+        // 8: a visit for a child that does not exist
+        json!({"type": "home_visit", "record": {"child_id": "01934b6e-0000-7000-8000-0000000000ff", "visit_date": "2026-01-05", "visitors": ["刘老师"]}}).to_string(),
+        // 9: a good visit
+        json!({"type": "home_visit", "record": {"child_id": CHILD_A, "visit_date": "2026-01-05", "visitors": ["刘老师"], "problems_found": "作业无人辅导"}}).to_string(),
+        // 10: a bad enum value
+        json!({"type": "aid", "record": {"child_id": CHILD_A, "date": "2026-01-05", "kind": "gold", "amount_fen": 100, "fund_source": "专项", "fund_year": 2026, "handed_over_by": "刘"}}).to_string(),
+        // 11: 15-digit legacy ID
+        child("01934b6e-0000-7000-8000-0000000000d4", "王五", "male", "2015-01-01", "520502150101123").to_string(),
+        // 12: 30 February
+        child("01934b6e-0000-7000-8000-0000000000e5", "赵六", "male", "2015-02-28", &id_for("20150230", "123")).to_string(),
+        // 13: negative aid
+        json!({"type": "aid", "record": {"child_id": CHILD_A, "date": "2026-01-05", "kind": "cash", "amount_fen": -5, "fund_source": "专项", "fund_year": 2026, "handed_over_by": "刘"}}).to_string(),
+    ];
+    let path = dir.join("roster.jsonl");
+    let mut f = std::fs::File::create(&path)?;
+    for l in lines {
+        writeln!(f, "{l}")?;
+    }
+    Ok(path)
+}
+
+#[test]
+fn import_keeps_good_lines_and_reports_each_bad_one() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("s.db");
+    let file = mixed_file(dir.path())?;
+    let r = shouhu(&db, &["import", file.to_str().ok_or("path")?, "--json"]);
+    assert_eq!(r.code, 2, "bad lines make a non-zero exit: {}", r.err);
+    let report: Value = serde_json::from_str(&r.out)?;
+    assert_eq!(report["created"], 4, "{report}");
+    let errors: Vec<(u64, String)> = report["errors"]
+        .as_array()
+        .ok_or("errors")?
+        .iter()
+        .map(|e| {
+            (
+                e["line"].as_u64().unwrap_or(0),
+                e["code"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            (3, "id_number.checksum".to_string()),
+            (4, "import.malformed_json".to_string()),
+            (7, "import.unknown_type".to_string()),
+            (8, "record.reference_missing".to_string()),
+            (10, "record.malformed".to_string()),
+            (11, "id_number.legacy_15".to_string()),
+            (12, "id_number.birth_date_invalid".to_string()),
+            (13, "amount.negative".to_string()),
+        ]
+    );
+    let msg3 = report["errors"][0]["message"].as_str().unwrap_or("");
+    assert!(msg3.contains("第18位校验码不正确"), "{msg3}");
+
+    // Text mode names the line numbers in Chinese on stderr.
+    let db2 = dir.path().join("s2.db");
+    let r = shouhu(&db2, &["import", file.to_str().ok_or("path")?]);
+    assert_eq!(r.code, 2);
+    assert!(r.err.contains("第3行 [id_number.checksum]"), "{}", r.err);
+    assert!(r.out.contains("新增4"), "{}", r.out);
+
+    // Nothing of the bad lines is in the store; the good ones are, normalised.
+    let r = shouhu(&db, &["search", "sl", "--json"]);
+    let page: Value = serde_json::from_str(&r.out)?;
+    assert_eq!(page["total"], 1);
+    let r = shouhu(&db, &["show", CHILD_B, "--json"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let h: Value = serde_json::from_str(&r.out)?;
+    assert_eq!(h["child"]["body"]["id_number"], id_for("20160229", "124"));
+    let r = shouhu(&db, &["stats", "--json"]);
+    let st: Value = serde_json::from_str(&r.out)?;
+    assert_eq!(st["records"]["child"], 2);
+    assert_eq!(st["records"]["home_visit"], 1);
+    assert_eq!(st["records"]["aid"], 0);
+
+    // Importing the same file again changes nothing.
+    let r = shouhu(&db, &["import", file.to_str().ok_or("path")?, "--json"]);
+    let again: Value = serde_json::from_str(&r.out)?;
+    assert_eq!(
+        again["created"], 1,
+        "the visit line has no id, so it is new each time"
+    );
+    assert_eq!(again["unchanged"], 3);
+    Ok(())
+}
+
+#[test]
+fn export_then_import_reproduces_the_store() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("a.db");
+    let file = mixed_file(dir.path())?;
+    shouhu(&db, &["import", file.to_str().ok_or("path")?]);
+    let out = dir.path().join("all.jsonl");
+    let r = shouhu(&db, &["export", out.to_str().ok_or("path")?]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let db2 = dir.path().join("b.db");
+    let r = shouhu(&db2, &["import", out.to_str().ok_or("path")?, "--json"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let report: Value = serde_json::from_str(&r.out)?;
+    assert_eq!(report["created"], 4);
+    let out2 = dir.path().join("again.jsonl");
+    shouhu(&db2, &["export", out2.to_str().ok_or("path")?]);
+    let strip = |p: &std::path::Path| -> Result<Vec<Value>, Box<dyn std::error::Error>> {
+        let text = std::fs::read_to_string(p)?;
+        text.lines()
+            .map(|l| {
+                let mut v: Value = serde_json::from_str(l)?;
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("meta");
+                }
+                Ok(v)
+            })
+            .collect()
+    };
+    assert_eq!(strip(&out)?, strip(&out2)?);
+    Ok(())
+}
+
+#[test]
+fn errors_are_coded_and_exit_non_zero() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("s.db");
+    let r = shouhu(&db, &["import", "/no/such/file.jsonl"]);
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("[io.open_failed]"), "{}", r.err);
+    let r = shouhu(&db, &["show", "01934b6e-0000-7000-8000-000000000099"]);
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("[record.not_found]"), "{}", r.err);
+    let r = shouhu(
+        &db,
+        &[
+            "--lang",
+            "en",
+            "show",
+            "01934b6e-0000-7000-8000-000000000099",
+        ],
+    );
+    assert!(r.err.starts_with("error [record.not_found]"), "{}", r.err);
+    let r = shouhu(&db, &["export", "-", "--kinds", "teacher"]);
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("[cli.unknown_kind]"), "{}", r.err);
+    let r = shouhu(&db, &["search", "--status", "happy"]);
+    assert_eq!(r.code, 64);
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, vec![7u8; 4096])?;
+    let r = shouhu(&junk, &["stats"]);
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("[store.open_failed]"), "{}", r.err);
+    Ok(())
+}
