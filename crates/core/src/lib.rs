@@ -21,12 +21,15 @@
 //!   unit of the change log and of merging.
 //! - [`hlc`]: the hybrid logical clock stamped on every change.
 
+pub mod change;
 pub mod diff;
 pub mod error;
 pub mod hlc;
 pub mod labels;
+pub mod merge;
 pub mod model;
 pub mod validate;
 
+pub use change::Op;
 pub use error::{ErrorBody, FieldError, FieldErrorKind, Lang, ValidationErrors};
 pub use model::*;

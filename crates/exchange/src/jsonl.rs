@@ -35,7 +35,7 @@ use uuid::Uuid;
 use crate::error::ExchangeError;
 
 /// Kinds in the order an import needs them.
-pub const EXPORT_ORDER: [EntityKind; 17] = [
+pub const EXPORT_ORDER: [EntityKind; 18] = [
     EntityKind::School,
     EntityKind::Household,
     EntityKind::Child,
@@ -53,6 +53,7 @@ pub const EXPORT_ORDER: [EntityKind; 17] = [
     EntityKind::SafetySession,
     EntityKind::ScreeningRound,
     EntityKind::ScreeningEntry,
+    EntityKind::Conflict,
 ];
 
 /// Lines per transaction.
@@ -258,32 +259,11 @@ fn import_line(w: &mut Writer<'_>, text: &str) -> Result<Upsert, LineFailure> {
         None => new_id(),
         Some(s) => Uuid::parse_str(&s).map_err(|_| LineFailure::BadId(s))?,
     };
-    macro_rules! go {
-        ($t:ty) => {{
-            let body: $t = serde_json::from_value(env.record)
-                .map_err(|e| LineFailure::Malformed(e.to_string()))?;
-            Ok(w.upsert_with_id(id, body)?)
-        }};
-    }
-    match kind {
-        EntityKind::School => go!(School),
-        EntityKind::Child => go!(ChildCard),
-        EntityKind::Household => go!(Household),
-        EntityKind::HelpPlan => go!(HelpPlan),
-        EntityKind::PlanVersion => go!(PlanVersion),
-        EntityKind::HomeVisit => go!(HomeVisit),
-        EntityKind::VisitAmendment => go!(VisitAmendment),
-        EntityKind::FollowUp => go!(FollowUp),
-        EntityKind::PsychNote => go!(PsychNote),
-        EntityKind::Aid => go!(Aid),
-        EntityKind::Absence => go!(Absence),
-        EntityKind::DropoutEvent => go!(DropoutEvent),
-        EntityKind::PersuasionVisit => go!(PersuasionVisit),
-        EntityKind::FamilyContact => go!(FamilyContact),
-        EntityKind::SafetySession => go!(SafetySession),
-        EntityKind::ScreeningRound => go!(ScreeningRound),
-        EntityKind::ScreeningEntry => go!(ScreeningEntry),
-    }
+    shouhu_core::with_entity_type!(kind, T => {
+        let body: T = serde_json::from_value(env.record)
+            .map_err(|e| LineFailure::Malformed(e.to_string()))?;
+        Ok(w.upsert_with_id(id, body)?)
+    })
 }
 
 #[derive(Debug, Clone, Default)]

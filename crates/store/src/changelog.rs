@@ -11,39 +11,10 @@ use rusqlite::Row;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shouhu_core::hlc::Hlc;
-use shouhu_core::EntityKind;
+use shouhu_core::{EntityKind, Op};
 use uuid::Uuid;
 
 use crate::error::{Result, StoreError};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Op {
-    /// `fields` is the whole body.
-    Create,
-    /// `fields` maps dotted paths to their new values.
-    Update,
-    /// `fields` is `{"reason": "..."}`.
-    Delete,
-}
-
-impl Op {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Op::Create => "create",
-            Op::Update => "update",
-            Op::Delete => "delete",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Op> {
-        match s {
-            "create" => Some(Op::Create),
-            "update" => Some(Op::Update),
-            "delete" => Some(Op::Delete),
-            _ => None,
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChangeEntry {
@@ -58,12 +29,15 @@ pub struct ChangeEntry {
     pub fields: Value,
     pub base_version: i64,
     pub user_id: Uuid,
-    /// The server's sequence number once acknowledged (or for pulled entries).
+    /// The server's sequence number (entries pulled from the server, and this
+    /// device's own entries once they come back in a pull).
     pub server_seq: Option<i64>,
+    /// The conflict record this change resolves, if any.
+    pub resolves: Option<Uuid>,
 }
 
 impl ChangeEntry {
-    pub(crate) const COLS: &'static str = "device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, server_seq";
+    pub(crate) const COLS: &'static str = "device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, server_seq, resolves";
 
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<ChangeEntry>> {
         let text = |i: usize| r.get::<_, String>(i);
@@ -79,6 +53,7 @@ impl ChangeEntry {
         let hlc: i64 = r.get(3)?;
         let base_version: i64 = r.get(9)?;
         let server_seq: Option<i64> = r.get(11)?;
+        let resolves: Option<String> = r.get(12)?;
         Ok((|| {
             let bad = |what: &str| StoreError::Open(format!("change-log entry has a bad {what}"));
             let uuid = |s: &str, what: &str| Uuid::parse_str(s).map_err(|_| bad(what));
@@ -98,6 +73,10 @@ impl ChangeEntry {
                 base_version,
                 user_id: uuid(&user_id, "user_id")?,
                 server_seq,
+                resolves: resolves
+                    .as_deref()
+                    .map(|s| uuid(s, "resolves"))
+                    .transpose()?,
             })
         })())
     }

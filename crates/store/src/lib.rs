@@ -29,10 +29,11 @@ mod stats;
 mod store;
 mod write;
 
-pub use changelog::{ChangeEntry, Op};
+pub use changelog::ChangeEntry;
 pub use error::{entity_zh, Result, StoreError};
 pub use history::ChildHistory;
 pub use search::{mask_id, ChildSummary, SearchPage, SearchParams, SortBy};
+pub use shouhu_core::Op;
 pub use stats::Stats;
 pub use store::{RawRecord, Store};
 pub use write::{Upsert, Writer};

@@ -9,8 +9,10 @@ use crate::error::{Result, StoreError};
 /// Every migration ever shipped, in order. Never edit one that has shipped: add
 /// the next file instead (the migration test opens a database at every earlier
 /// version and upgrades it).
-pub const MIGRATIONS: &[(&str, &str)] =
-    &[("0001_init", include_str!("../migrations/0001_init.sql"))];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../migrations/0001_init.sql")),
+    ("0002_sync", include_str!("../migrations/0002_sync.sql")),
+];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
 

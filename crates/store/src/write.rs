@@ -16,10 +16,10 @@ use shouhu_core::{
 };
 use uuid::Uuid;
 
-use crate::changelog::Op;
 use crate::error::{Result, StoreError};
 use crate::search;
 use crate::store::{read_raw, ts_text, Ctx, RawRecord, META_COLS};
+use shouhu_core::Op;
 
 /// What [`Writer::upsert_with_id`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +34,8 @@ pub struct Writer<'a> {
     ctx: &'a mut Ctx,
     today: NaiveDate,
     touched_children: &'a mut Vec<Uuid>,
+    /// Set while a conflict is being resolved: stamped on the entries.
+    resolving: Option<Uuid>,
 }
 
 impl<'a> Writer<'a> {
@@ -48,6 +50,7 @@ impl<'a> Writer<'a> {
             ctx,
             today,
             touched_children,
+            resolving: None,
         }
     }
 
@@ -448,13 +451,14 @@ impl<'a> Writer<'a> {
             ts_text(meta.updated_at),
             meta.updated_by.to_string(),
             meta.device_id.to_string(),
+            meta.version,
         ];
         if let Some(child) = (body as &dyn Any).downcast_ref::<ChildCard>() {
             let c = search::ChildColumns::of(child);
             let mut st = self.conn.prepare_cached(
                 "UPDATE child SET body = ?2, school_id = ?3, child_id = ?4, parent_id = ?5, date = ?6, updated_at = ?7, updated_by = ?8, device_id = ?9,
-                    name = ?10, sort_key = ?11, search_keys = ?12, id_number = ?13, student_number = ?14, gender = ?15, township = ?16, grade = ?17,
-                    class_name = ?18, left_behind_type = ?19, guardianship_type = ?20, status = ?21
+                    version = ?10, name = ?11, sort_key = ?12, search_keys = ?13, id_number = ?14, student_number = ?15, gender = ?16, township = ?17,
+                    grade = ?18, class_name = ?19, left_behind_type = ?20, guardianship_type = ?21, status = ?22
                  WHERE id = ?1",
             )?;
             let mut all: Vec<&dyn rusqlite::ToSql> = common.to_vec();
@@ -463,7 +467,8 @@ impl<'a> Writer<'a> {
             self.touched_children.push(meta.id);
         } else {
             let sql = format!(
-                "UPDATE {} SET body = ?2, school_id = ?3, child_id = ?4, parent_id = ?5, date = ?6, updated_at = ?7, updated_by = ?8, device_id = ?9
+                "UPDATE {} SET body = ?2, school_id = ?3, child_id = ?4, parent_id = ?5, date = ?6, updated_at = ?7, updated_by = ?8, device_id = ?9,
+                    version = ?10
                  WHERE id = ?1",
                 kind.name()
             );
@@ -486,8 +491,8 @@ impl<'a> Writer<'a> {
         let hlc = self.ctx.clock.tick(now_ms());
         self.conn
             .prepare_cached(
-                "INSERT INTO change_log (device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT INTO change_log (device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, resolves)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?
             .execute(params![
                 self.ctx.device_id.to_string(),
@@ -501,6 +506,7 @@ impl<'a> Writer<'a> {
                 fields_json,
                 base_version,
                 self.ctx.user_id.to_string(),
+                self.resolving.map(|u| u.to_string()),
             ])?;
         self.ctx.next_seq = seq + 1;
         Ok(())

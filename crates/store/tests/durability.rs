@@ -25,6 +25,16 @@ fn migrates_from_every_earlier_version() -> TestResult {
             let mut conn = Connection::open(&path)?;
             schema::migrate_to(&mut conn, from)?;
             assert_eq!(schema::version(&conn)?, from);
+            if from >= 1 {
+                // A change-log entry written by a build at this version.
+                conn.execute(
+                    "INSERT INTO change_log (device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id)
+                     VALUES ('01934b6e-0000-7000-8000-00000000d001', 1, '01934b6e-0000-7000-8000-00000000c001', 5, 'school',
+                             '01934b6e-0000-7000-8000-00000000a001', NULL, 'create', '{\"name\":\"旧学校\"}', 0,
+                             '01934b6e-0000-7000-8000-00000000e001')",
+                    [],
+                )?;
+            }
         }
         let mut s = Store::open(&path)?;
         s.set_today(Some(today()));
@@ -33,6 +43,17 @@ fn migrates_from_every_earlier_version() -> TestResult {
         drop(s);
         let s = Store::open(&path)?;
         assert_eq!(s.fetch::<ChildCard>(child)?.body.name, "张三");
+        if from >= 1 {
+            let old = s.changes_for_record(uuid::Uuid::parse_str(
+                "01934b6e-0000-7000-8000-00000000a001",
+            )?)?;
+            assert_eq!(
+                old.len(),
+                1,
+                "entries written before the upgrade survive it"
+            );
+            assert_eq!(old[0].fields["name"], "旧学校");
+        }
         // The upgraded schema is the fresh schema.
         let fresh = Store::open_in_memory()?;
         assert_eq!(

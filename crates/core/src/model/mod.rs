@@ -4,9 +4,11 @@
 //! is exactly "what the user changed".
 
 mod child;
+mod conflict;
 mod records;
 
 pub use child::*;
+pub use conflict::*;
 pub use records::*;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -38,10 +40,11 @@ pub enum EntityKind {
     SafetySession,
     ScreeningRound,
     ScreeningEntry,
+    Conflict,
 }
 
 impl EntityKind {
-    pub const ALL: [EntityKind; 17] = [
+    pub const ALL: [EntityKind; 18] = [
         EntityKind::School,
         EntityKind::Child,
         EntityKind::Household,
@@ -59,6 +62,7 @@ impl EntityKind {
         EntityKind::SafetySession,
         EntityKind::ScreeningRound,
         EntityKind::ScreeningEntry,
+        EntityKind::Conflict,
     ];
 
     /// The table / wire name (`home_visit`).
@@ -81,6 +85,7 @@ impl EntityKind {
             EntityKind::SafetySession => "safety_session",
             EntityKind::ScreeningRound => "screening_round",
             EntityKind::ScreeningEntry => "screening_entry",
+            EntityKind::Conflict => "conflict",
         }
     }
 
@@ -100,6 +105,7 @@ impl EntityKind {
                 | EntityKind::HelpPlan
                 | EntityKind::FollowUp
                 | EntityKind::ScreeningRound
+                | EntityKind::Conflict
         )
     }
 
@@ -367,4 +373,87 @@ pub fn canonical_ethnicity(s: &str) -> Option<&'static str> {
         .iter()
         .copied()
         .find(|e| *e == s || e.strip_suffix('族') == Some(s))
+}
+
+/// Run `$body` with `$T` bound to the body type of `$kind`:
+/// `with_entity_type!(kind, T => store.get::<T>(id))`.
+#[macro_export]
+macro_rules! with_entity_type {
+    ($kind:expr, $T:ident => $body:expr) => {{
+        use $crate::model as m;
+        match $kind {
+            m::EntityKind::School => {
+                type $T = m::School;
+                $body
+            }
+            m::EntityKind::Child => {
+                type $T = m::ChildCard;
+                $body
+            }
+            m::EntityKind::Household => {
+                type $T = m::Household;
+                $body
+            }
+            m::EntityKind::HelpPlan => {
+                type $T = m::HelpPlan;
+                $body
+            }
+            m::EntityKind::PlanVersion => {
+                type $T = m::PlanVersion;
+                $body
+            }
+            m::EntityKind::HomeVisit => {
+                type $T = m::HomeVisit;
+                $body
+            }
+            m::EntityKind::VisitAmendment => {
+                type $T = m::VisitAmendment;
+                $body
+            }
+            m::EntityKind::FollowUp => {
+                type $T = m::FollowUp;
+                $body
+            }
+            m::EntityKind::PsychNote => {
+                type $T = m::PsychNote;
+                $body
+            }
+            m::EntityKind::Aid => {
+                type $T = m::Aid;
+                $body
+            }
+            m::EntityKind::Absence => {
+                type $T = m::Absence;
+                $body
+            }
+            m::EntityKind::DropoutEvent => {
+                type $T = m::DropoutEvent;
+                $body
+            }
+            m::EntityKind::PersuasionVisit => {
+                type $T = m::PersuasionVisit;
+                $body
+            }
+            m::EntityKind::FamilyContact => {
+                type $T = m::FamilyContact;
+                $body
+            }
+            m::EntityKind::SafetySession => {
+                type $T = m::SafetySession;
+                $body
+            }
+            m::EntityKind::ScreeningRound => {
+                type $T = m::ScreeningRound;
+                $body
+            }
+            m::EntityKind::ScreeningEntry => {
+                type $T = m::ScreeningEntry;
+                $body
+            }
+            m::EntityKind::Conflict => {
+                type $T = m::Conflict;
+                $body
+            }
+        }
+    }};
 }
