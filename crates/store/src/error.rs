@@ -29,6 +29,10 @@ pub enum StoreError {
     },
     #[error("a reason is required to delete a record")]
     DeleteReasonRequired,
+    #[error("conflict {id} is already resolved")]
+    ConflictResolved { id: Uuid },
+    #[error("that choice does not fit conflict {id}")]
+    ResolutionInvalid { id: Uuid },
     #[error("{entity} {id} already exists")]
     AlreadyExists { entity: &'static str, id: Uuid },
     #[error("the database has schema version {found}; this program knows up to {supported}")]
@@ -62,6 +66,8 @@ impl StoreError {
             StoreError::MissingReference { .. } => "record.reference_missing",
             StoreError::DeleteReasonRequired => "record.delete_reason_required",
             StoreError::AlreadyExists { .. } => "record.already_exists",
+            StoreError::ConflictResolved { .. } => "conflict.already_resolved",
+            StoreError::ResolutionInvalid { .. } => "conflict.resolution_invalid",
             StoreError::SchemaTooNew { .. } => "store.schema_too_new",
             StoreError::Open(_) => "store.open_failed",
             StoreError::Corrupt { .. } => "store.corrupt_record",
@@ -95,6 +101,10 @@ impl StoreError {
             StoreError::AlreadyExists { entity, .. } if zh => {
                 format!("该{}已存在（编号重复）", entity_zh(entity))
             }
+            StoreError::ConflictResolved { .. } if zh => "该冲突已处理过".to_string(),
+            StoreError::ResolutionInvalid { .. } if zh => {
+                "这种处理方式不适用于该冲突（合并时请填写合并后的值）".to_string()
+            }
             StoreError::SchemaTooNew { .. } if zh => {
                 "数据库版本比本程序新，请升级守护软件后再打开".to_string()
             }
@@ -115,7 +125,10 @@ impl StoreError {
             | StoreError::Deleted { entity, id }
             | StoreError::AlreadyExists { entity, id } => json!({ "entity": entity, "id": id }),
             StoreError::Immutable { entity } => json!({ "entity": entity }),
-            StoreError::VisitFinalised { id } | StoreError::VisitNotFinalised { id } => {
+            StoreError::VisitFinalised { id }
+            | StoreError::VisitNotFinalised { id }
+            | StoreError::ConflictResolved { id }
+            | StoreError::ResolutionInvalid { id } => {
                 json!({ "id": id })
             }
             StoreError::UnknownField { field } => json!({ "field": field }),
@@ -159,6 +172,7 @@ pub fn entity_zh(entity: &str) -> &'static str {
         "safety_session" => "安全教育记录",
         "screening_round" => "排查批次",
         "screening_entry" => "排查记录",
+        "conflict" => "同步冲突",
         _ => "记录",
     }
 }

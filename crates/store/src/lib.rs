@@ -18,6 +18,8 @@
 //! - `history`: one child's card with everything recorded about it, and the
 //!   changes behind it (the timeline).
 //! - `stats`: counts for the home screen and the CLI.
+//! - `sync`: the outbox and its acknowledgement, applying pulled pages, and
+//!   taking a new device id.
 //! - `error`: [`StoreError`], coded and bilingual.
 
 mod changelog;
@@ -27,6 +29,7 @@ pub mod schema;
 mod search;
 mod stats;
 mod store;
+mod sync;
 mod write;
 
 pub use changelog::ChangeEntry;
@@ -36,4 +39,5 @@ pub use search::{mask_id, ChildSummary, SearchPage, SearchParams, SortBy};
 pub use shouhu_core::Op;
 pub use stats::Stats;
 pub use store::{RawRecord, Store};
+pub use sync::{PullApplied, SyncState};
 pub use write::{Upsert, Writer};

@@ -277,11 +277,8 @@ impl Store {
 
     /// Local changes the server has not acknowledged yet.
     pub fn pending_count(&self) -> Result<i64> {
-        Ok(self.conn.query_row(
-            "SELECT COUNT(*) FROM change_log WHERE device_id = ?1 AND server_seq IS NULL",
-            [self.ctx.device_id.to_string()],
-            |r| r.get(0),
-        )?)
+        let acked = crate::sync::meta_i64(&self.conn, "acked_seq")?;
+        Ok((self.last_seq() - acked).max(0))
     }
 
     /// The last sequence number this device used (0 if none).
@@ -296,7 +293,7 @@ impl Store {
 }
 
 /// The sequence and clock of a device's last change-log entry ((0, 0) if none).
-fn last_entry(conn: &Connection, device_id: Uuid) -> Result<(i64, Hlc)> {
+pub(crate) fn last_entry(conn: &Connection, device_id: Uuid) -> Result<(i64, Hlc)> {
     let row: Option<(i64, i64)> = conn
         .prepare_cached(
             "SELECT seq, hlc FROM change_log WHERE device_id = ?1 ORDER BY seq DESC LIMIT 1",

@@ -11,11 +11,13 @@ use serde_json::{json, Value};
 use shouhu_core::diff;
 use shouhu_core::hlc::now_ms;
 use shouhu_core::{
-    new_id, ChildCard, Entity, EntityKind, HelpPlan, HomeVisit, IndexCols, Meta, PlanVersion,
+    new_id, with_entity_type, ChildCard, Conflict, ConflictKind, ConflictStatus, Entity,
+    EntityKind, HelpPlan, HomeVisit, IndexCols, Meta, PlanVersion, Resolution, ResolutionChoice,
     Stored, VisitAmendment, VisitStatus,
 };
 use uuid::Uuid;
 
+use crate::changelog::ChangeEntry;
 use crate::error::{Result, StoreError};
 use crate::search;
 use crate::store::{read_raw, ts_text, Ctx, RawRecord, META_COLS};
@@ -301,6 +303,259 @@ impl<'a> Writer<'a> {
         rows.map(|r| r?.into_stored()).collect()
     }
 
+    /// Undo a delete (resolving an edit-versus-delete conflict).
+    pub fn restore(&mut self, kind: EntityKind, id: Uuid) -> Result<()> {
+        let raw = self.raw(kind, id)?.ok_or(StoreError::NotFound {
+            entity: kind.name(),
+            id,
+        })?;
+        if raw.deleted_at.is_none() {
+            return Ok(());
+        }
+        let sql = format!(
+            "UPDATE {} SET deleted_at = NULL, delete_reason = NULL, updated_at = ?2, updated_by = ?3, device_id = ?4 WHERE id = ?1",
+            kind.name()
+        );
+        self.conn.prepare_cached(&sql)?.execute(params![
+            id.to_string(),
+            ts_text(now_millis()),
+            self.ctx.user_id.to_string(),
+            self.ctx.device_id.to_string()
+        ])?;
+        let school = self.school_of(kind, id)?;
+        self.append_log(kind, id, school, Op::Restore, "{}", raw.version)?;
+        if kind == EntityKind::Child {
+            self.touched_children.push(id);
+        }
+        Ok(())
+    }
+
+    /// Resolve a conflict record: set the field (or restore / keep deleted)
+    /// and close the conflict. Both writes are ordinary changes marked as
+    /// resolving it, so they sync, win like any later edit, and never open a
+    /// new conflict.
+    pub fn resolve_conflict(
+        &mut self,
+        conflict_id: Uuid,
+        choice: ResolutionChoice,
+        merged: Option<Value>,
+    ) -> Result<Stored<Conflict>> {
+        let raw = self.live_raw(EntityKind::Conflict, conflict_id)?;
+        let mut conflict: Conflict = raw.into_stored::<Conflict>()?.body;
+        if conflict.status == ConflictStatus::Resolved {
+            return Err(StoreError::ConflictResolved { id: conflict_id });
+        }
+        let kind = conflict.entity.ok_or(StoreError::NotFound {
+            entity: "conflict",
+            id: conflict_id,
+        })?;
+        let record = conflict.record_id;
+        let bad = || StoreError::ResolutionInvalid { id: conflict_id };
+        self.resolving = Some(conflict_id);
+        let value = match (conflict.kind, choice) {
+            (
+                ConflictKind::SameField,
+                ResolutionChoice::KeepCurrent
+                | ResolutionChoice::KeepOther
+                | ResolutionChoice::Merged,
+            ) => {
+                let field = conflict.field.clone().ok_or_else(bad)?;
+                let value = match choice {
+                    ResolutionChoice::KeepCurrent => conflict.current_value.clone(),
+                    ResolutionChoice::KeepOther => conflict.other_value.clone(),
+                    _ => merged.ok_or_else(bad)?,
+                };
+                let raw = self.raw(kind, record)?.ok_or(StoreError::NotFound {
+                    entity: kind.name(),
+                    id: record,
+                })?;
+                let mut body = raw.body_value()?;
+                diff::set_path(&mut body, &field, value.clone());
+                with_entity_type!(kind, T => {
+                    let typed: T = serde_json::from_value(body)?;
+                    self.update_inner(record, typed)?;
+                });
+                value
+            }
+            (
+                ConflictKind::EditVsDelete | ConflictKind::DeleteVsEdit,
+                ResolutionChoice::Restore,
+            ) => {
+                self.restore(kind, record)?;
+                Value::Null
+            }
+            (
+                ConflictKind::EditVsDelete | ConflictKind::DeleteVsEdit,
+                ResolutionChoice::KeepDeleted,
+            ) => Value::Null,
+            _ => {
+                self.resolving = None;
+                return Err(bad());
+            }
+        };
+        conflict.status = ConflictStatus::Resolved;
+        conflict.resolution = Some(Resolution {
+            choice,
+            value,
+            by: self.ctx.user_id,
+            at: now_millis(),
+        });
+        let r = self.update(conflict_id, conflict);
+        self.resolving = None;
+        r
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        self.conn
+    }
+
+    pub(crate) fn device_id(&self) -> Uuid {
+        self.ctx.device_id
+    }
+
+    fn school_of(&self, kind: EntityKind, id: Uuid) -> Result<Option<Uuid>> {
+        let school: Option<Option<String>> = self
+            .conn
+            .query_row(
+                &format!("SELECT school_id FROM {} WHERE id = ?1", kind.name()),
+                [id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(school.flatten().and_then(|s| Uuid::parse_str(&s).ok()))
+    }
+
+    /// Apply one pulled change to the rows (not to this device's outbox):
+    /// fields with an unacknowledged local edit are kept. Returns how many
+    /// fields were kept.
+    pub(crate) fn apply_remote(&mut self, c: &ChangeEntry, acked: i64) -> Result<usize> {
+        let server_seq = c.server_seq.unwrap_or(0);
+        if c.device_id == self.ctx.device_id {
+            self.conn
+                .prepare_cached(
+                    "UPDATE change_log SET server_seq = ?3 WHERE device_id = ?1 AND seq = ?2",
+                )?
+                .execute(params![c.device_id.to_string(), c.seq, server_seq])?;
+        } else {
+            self.conn
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO change_log (device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, server_seq, resolves)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                )?
+                .execute(params![
+                    c.device_id.to_string(),
+                    c.seq,
+                    c.change_id.to_string(),
+                    c.hlc.as_i64(),
+                    c.entity.name(),
+                    c.record_id.to_string(),
+                    c.school_id.map(|u| u.to_string()),
+                    c.op.as_str(),
+                    serde_json::to_string(&c.fields)?,
+                    c.base_version,
+                    c.user_id.to_string(),
+                    server_seq,
+                    c.resolves.map(|u| u.to_string()),
+                ])?;
+        }
+        with_entity_type!(c.entity, T => self.apply_remote_typed::<T>(c, acked))
+    }
+
+    fn apply_remote_typed<T: Entity>(&mut self, c: &ChangeEntry, acked: i64) -> Result<usize> {
+        let kind = T::KIND;
+        let server_seq = c.server_seq.unwrap_or(0);
+        let raw = self.raw(kind, c.record_id)?;
+        let corrupt = |source| StoreError::Corrupt {
+            id: c.record_id.to_string(),
+            source,
+        };
+        let mut kept = 0;
+        match (c.op, raw) {
+            (Op::Create | Op::Update, None) => {
+                let mut body = serde_json::Value::Object(Default::default());
+                match c.op {
+                    Op::Create => body = c.fields.clone(),
+                    _ => diff::apply(&mut body, &fields_map(&c.fields)),
+                }
+                let typed: T = serde_json::from_value(body).map_err(corrupt)?;
+                let mut idx = typed.index();
+                if idx.school_id.is_none() {
+                    idx.school_id = c.school_id;
+                }
+                let now = now_millis();
+                let meta = Meta {
+                    id: c.record_id,
+                    created_at: now,
+                    updated_at: now,
+                    created_by: c.user_id,
+                    updated_by: c.user_id,
+                    device_id: c.device_id,
+                    version: server_seq,
+                    deleted_at: None,
+                    delete_reason: None,
+                };
+                let body_json = serde_json::to_string(&typed)?;
+                self.insert_row(kind, &meta, &body_json, &idx, &typed)?;
+            }
+            (Op::Create | Op::Update, Some(raw)) => {
+                let pending = self.pending_paths(c.record_id, acked)?;
+                let incoming = match c.op {
+                    Op::Create => diff::flatten(&c.fields),
+                    _ => fields_map(&c.fields),
+                };
+                let mut body = raw.body_value()?;
+                for (path, value) in incoming {
+                    if pending.iter().any(|p| related(p, &path)) {
+                        kept += 1;
+                        continue;
+                    }
+                    diff::set_path(&mut body, &path, value);
+                }
+                let typed: T = serde_json::from_value(body).map_err(corrupt)?;
+                let mut idx = typed.index();
+                if idx.school_id.is_none() {
+                    idx.school_id = c.school_id;
+                }
+                let mut meta = raw.meta()?;
+                meta.updated_at = now_millis();
+                meta.updated_by = c.user_id;
+                meta.device_id = c.device_id;
+                meta.version = meta.version.max(server_seq);
+                let body_json = serde_json::to_string(&typed)?;
+                self.update_row(kind, &meta, &body_json, &idx, &typed)?;
+            }
+            (Op::Delete | Op::Restore, Some(raw)) => {
+                let reason = c
+                    .fields
+                    .get("reason")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string);
+                let (deleted_at, reason) = if c.op == Op::Delete {
+                    (Some(ts_text(now_millis())), reason)
+                } else {
+                    (None, None)
+                };
+                let sql = format!(
+                    "UPDATE {} SET deleted_at = ?2, delete_reason = ?3, version = MAX(version, ?4) WHERE id = ?1",
+                    kind.name()
+                );
+                self.conn.prepare_cached(&sql)?.execute(params![
+                    c.record_id.to_string(),
+                    deleted_at,
+                    reason,
+                    server_seq
+                ])?;
+                let _ = raw;
+                if kind == EntityKind::Child {
+                    self.touched_children.push(c.record_id);
+                }
+            }
+            // Nothing here to delete or restore.
+            (Op::Delete | Op::Restore, None) => {}
+        }
+        Ok(kept)
+    }
+
     // ------------------------------------------------------------ internals
 
     /// Normalise, validate and resolve references; returns the index columns
@@ -511,6 +766,18 @@ impl<'a> Writer<'a> {
         self.ctx.next_seq = seq + 1;
         Ok(())
     }
+}
+
+fn fields_map(v: &Value) -> diff::Fields {
+    v.as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
+}
+
+fn related(a: &str, b: &str) -> bool {
+    let prefix =
+        |p: &str, q: &str| q.len() > p.len() && q.starts_with(p) && q.as_bytes()[p.len()] == b'.';
+    a == b || prefix(a, b) || prefix(b, a)
 }
 
 /// Instants are stored to the millisecond; meta carries the same precision so a

@@ -1,0 +1,181 @@
+//! What the sync engine needs from a device's store: the outbox, its
+//! acknowledgement, applying pulled pages (rows and cursor in one
+//! transaction, never over a field with an unacknowledged local edit), and a
+//! new device id when a copied or restored database must not reuse the old
+//! one's sequence numbers.
+
+use std::collections::BTreeSet;
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde::Serialize;
+use shouhu_core::{diff, Op};
+use uuid::Uuid;
+
+use crate::changelog::ChangeEntry;
+use crate::error::Result;
+use crate::store::Store;
+use crate::write::Writer;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SyncState {
+    pub device_id: Uuid,
+    /// This device's last sequence number.
+    pub last_seq: i64,
+    /// The highest of this device's sequence numbers the server holds.
+    pub acked_seq: i64,
+    /// The server sequence pulled up to.
+    pub pull_cursor: i64,
+    pub server_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PullApplied {
+    pub applied: usize,
+    /// Fields not overwritten because a local edit of them is not yet
+    /// acknowledged.
+    pub fields_kept: usize,
+}
+
+pub(crate) fn get_meta(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()?)
+}
+
+pub(crate) fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
+        .execute(params![key, value])?;
+    Ok(())
+}
+
+pub(crate) fn meta_i64(conn: &Connection, key: &str) -> Result<i64> {
+    Ok(get_meta(conn, key)?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0))
+}
+
+impl Store {
+    pub fn sync_state(&self) -> Result<SyncState> {
+        Ok(SyncState {
+            device_id: self.ctx.device_id,
+            last_seq: self.last_seq(),
+            acked_seq: meta_i64(&self.conn, "acked_seq")?,
+            pull_cursor: meta_i64(&self.conn, "pull_cursor")?,
+            server_id: get_meta(&self.conn, "server_id")?.and_then(|s| Uuid::parse_str(&s).ok()),
+        })
+    }
+
+    pub fn set_server_id(&mut self, id: Uuid) -> Result<()> {
+        set_meta(&self.conn, "server_id", &id.to_string())
+    }
+
+    /// A small persistent setting (server address, credential...).
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        get_meta(&self.conn, &format!("setting.{key}"))
+    }
+
+    pub fn set_setting(&mut self, key: &str, value: &str) -> Result<()> {
+        set_meta(&self.conn, &format!("setting.{key}"), value)
+    }
+
+    /// This device's unacknowledged entries, oldest first.
+    pub fn outbox(&self, limit: usize) -> Result<Vec<ChangeEntry>> {
+        let acked = meta_i64(&self.conn, "acked_seq")?;
+        self.local_changes_after(acked, limit)
+    }
+
+    /// The server holds this device's entries up to `seq`.
+    pub fn ack_through(&mut self, seq: i64) -> Result<()> {
+        let acked = meta_i64(&self.conn, "acked_seq")?;
+        if seq > acked {
+            set_meta(
+                &self.conn,
+                "acked_seq",
+                &seq.min(self.last_seq()).to_string(),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Apply a pulled page and move the cursor to `next_after`, in one
+    /// transaction: a crash leaves either both or neither.
+    pub fn apply_pulled(
+        &mut self,
+        changes: &[ChangeEntry],
+        next_after: i64,
+    ) -> Result<PullApplied> {
+        let acked = meta_i64(&self.conn, "acked_seq")?;
+        self.write(|w| {
+            let mut report = PullApplied::default();
+            for c in changes {
+                report.fields_kept += w.apply_remote(c, acked)?;
+                report.applied += 1;
+            }
+            w.set_pull_cursor(next_after)?;
+            Ok(report)
+        })
+    }
+
+    /// Take a new device id, keeping all data. This device's unacknowledged
+    /// entries move to the new id, numbered from 1 in their order, so they are
+    /// still sent; acknowledged ones stay under the old id (the server has
+    /// them). Used when the server reports that this database reuses sequence
+    /// numbers (restored from a backup) or when the store was copied.
+    pub fn rotate_device_id(&mut self) -> Result<Uuid> {
+        let old = self.ctx.device_id;
+        let new = Uuid::now_v7();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let acked = meta_i64(&tx, "acked_seq")?;
+        tx.execute(
+            "UPDATE change_log SET device_id = ?1, seq = seq - ?3 WHERE device_id = ?2 AND seq > ?3",
+            params![new.to_string(), old.to_string(), acked],
+        )?;
+        set_meta(&tx, "device_id", &new.to_string())?;
+        set_meta(&tx, "acked_seq", "0")?;
+        set_meta(&tx, &format!("retired_device.{old}"), &acked.to_string())?;
+        let (seq, _) = crate::store::last_entry(&tx, new)?;
+        tx.commit()?;
+        self.ctx.device_id = new;
+        self.ctx.next_seq = seq + 1;
+        Ok(new)
+    }
+}
+
+impl Writer<'_> {
+    fn set_pull_cursor(&mut self, after: i64) -> Result<()> {
+        let cur = meta_i64(self.conn(), "pull_cursor")?;
+        if after > cur {
+            set_meta(self.conn(), "pull_cursor", &after.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Dotted paths with an unacknowledged local edit on this record.
+    pub(crate) fn pending_paths(&self, record_id: Uuid, acked: i64) -> Result<BTreeSet<String>> {
+        let mut st = self.conn().prepare_cached(
+            "SELECT op, fields FROM change_log WHERE record_id = ?1 AND device_id = ?2 AND seq > ?3",
+        )?;
+        let rows = st.query_map(
+            params![record_id.to_string(), self.device_id().to_string(), acked],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+        )?;
+        let mut out = BTreeSet::new();
+        for row in rows {
+            let (op, fields) = row?;
+            let v: serde_json::Value = serde_json::from_str(&fields)?;
+            match Op::parse(&op) {
+                Some(Op::Create) => out.extend(diff::flatten(&v).into_keys()),
+                Some(Op::Update) => {
+                    if let Some(m) = v.as_object() {
+                        out.extend(m.keys().cloned());
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
