@@ -1,0 +1,239 @@
+//! The HTTP layer: routes, authentication, body limits, compression. Handlers
+//! are thin: parse, authenticate, call [`ServerDb`] on a blocking thread.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use shouhu_protocol::{
+    EnrollRequest, Health, PushRequest, Scope, MAX_PUSH_CHANGES, PROTOCOL_HEADER, PROTOCOL_VERSION,
+};
+use tokio::net::TcpListener;
+use tower_http::compression::CompressionLayer;
+use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::trace::TraceLayer;
+use uuid::Uuid;
+
+use crate::db::ServerDb;
+use crate::error::ApiError;
+
+/// Largest request body (after decompression), bytes.
+pub const BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Shared state: the database behind a mutex (SQLite has one writer anyway;
+/// handlers hold it on a blocking thread, never across an await).
+#[derive(Clone)]
+pub struct AppState {
+    db: Arc<Mutex<ServerDb>>,
+}
+
+impl AppState {
+    pub fn new(db: ServerDb) -> Self {
+        AppState {
+            db: Arc::new(Mutex::new(db)),
+        }
+    }
+
+    /// Run `f` with the database on a blocking thread.
+    pub async fn with_db<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut ServerDb) -> Result<R, ApiError> + Send + 'static,
+    ) -> Result<R, ApiError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = db
+                .lock()
+                .map_err(|_| ApiError::Internal("database lock poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+    }
+}
+
+/// The whole API, for `serve` and for tests.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/enroll", post(enroll))
+        .route("/v1/push", post(push))
+        .route("/v1/pull", get(pull))
+        .route("/v1/device/rotate", post(rotate))
+        .fallback(|| async { ApiError::NotFound })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(RequestDecompressionLayer::new())
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serve `app` on `listener` until `shutdown` completes; in-flight requests
+/// finish first.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// A JSON body whose every failure (not JSON, wrong shape, too large) is an
+/// [`ApiError`] with the usual shape.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::TooLarge { limit: BODY_LIMIT }
+            } else {
+                ApiError::BadRequest(e.body_text())
+            }
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::MalformedJson(e.to_string()))
+    }
+}
+
+fn check_protocol(headers: &HeaderMap) -> Result<(), ApiError> {
+    let v = headers
+        .get(PROTOCOL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    match v.as_deref() {
+        Some(s) if s.trim() == PROTOCOL_VERSION.to_string() => Ok(()),
+        _ => Err(ApiError::UnsupportedProtocol(v)),
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .ok_or(ApiError::InvalidCredential)
+}
+
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<(Uuid, Scope), ApiError> {
+    check_protocol(headers)?;
+    let token = bearer(headers)?;
+    state.with_db(move |db| db.authenticate(&token)).await
+}
+
+async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    let (server_id, head) = state.with_db(|db| Ok((db.server_id(), db.head()?))).await?;
+    Ok(Json(Health {
+        status: "ok".into(),
+        protocol: PROTOCOL_VERSION,
+        version: env!("CARGO_PKG_VERSION").into(),
+        server_id,
+        head,
+    }))
+}
+
+async fn enroll(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<EnrollRequest>,
+) -> Result<Response, ApiError> {
+    check_protocol(&headers)?;
+    if req.protocol != PROTOCOL_VERSION {
+        return Err(ApiError::UnsupportedProtocol(Some(
+            req.protocol.to_string(),
+        )));
+    }
+    let r = state
+        .with_db(move |db| db.enroll(&req.code, req.device_id, &req.name))
+        .await?;
+    tracing::info!(device = %r.device_id, schools = r.scope.schools.len(), "device enrolled");
+    Ok(Json(r).into_response())
+}
+
+async fn push(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<PushRequest>,
+) -> Result<Response, ApiError> {
+    let (device, scope) = authenticate(&state, &headers).await?;
+    if req.protocol != PROTOCOL_VERSION {
+        return Err(ApiError::UnsupportedProtocol(Some(
+            req.protocol.to_string(),
+        )));
+    }
+    if req.changes.len() > MAX_PUSH_CHANGES {
+        return Err(ApiError::BatchTooLarge {
+            max: MAX_PUSH_CHANGES,
+        });
+    }
+    let n = req.changes.len();
+    let r = state
+        .with_db(move |db| db.push(device, &scope, &req.changes))
+        .await?;
+    tracing::info!(%device, received = n, applied = r.applied, conflicts = r.conflicts, through = r.applied_through, "push");
+    Ok(Json(r).into_response())
+}
+
+#[derive(Deserialize)]
+struct PullParams {
+    #[serde(default)]
+    after: i64,
+    #[serde(default = "default_limit")]
+    limit: usize,
+}
+
+fn default_limit() -> usize {
+    1000
+}
+
+async fn pull(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<PullParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(p) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let (device, scope) = authenticate(&state, &headers).await?;
+    let r = state
+        .with_db(move |db| db.pull(&scope, p.after, p.limit))
+        .await?;
+    tracing::info!(%device, after = p.after, served = r.changes.len(), head = r.head, "pull");
+    Ok(Json(r).into_response())
+}
+
+#[derive(Deserialize)]
+struct RotateRequest {
+    protocol: u32,
+    new_device_id: Uuid,
+}
+
+async fn rotate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<RotateRequest>,
+) -> Result<Response, ApiError> {
+    let (device, _) = authenticate(&state, &headers).await?;
+    if req.protocol != PROTOCOL_VERSION {
+        return Err(ApiError::UnsupportedProtocol(Some(
+            req.protocol.to_string(),
+        )));
+    }
+    let new = req.new_device_id;
+    state
+        .with_db(move |db| db.rotate_device(device, new))
+        .await?;
+    tracing::warn!(old = %device, %new, "device took a new id");
+    Ok(Json(serde_json::json!({ "device_id": new })).into_response())
+}
