@@ -12,7 +12,7 @@ APT_PACKAGES=(
   build-essential pkg-config curl file ca-certificates
   libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev librsvg2-dev
   libayatana-appindicator3-dev libssl-dev
-  xvfb xauth webkit2gtk-driver fonts-noto-cjk
+  xvfb xauth dbus-daemon webkit2gtk-driver fonts-noto-cjk
 )
 NODE_MIN="20.19.0"
 

@@ -30,6 +30,10 @@ app="$target_dir/$profile/shouhu-app"
 echo "==== app: start $app"
 if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
   echo "(no display: running under Xvfb)"
+  # The single-instance plugin needs a D-Bus session bus on Linux; a bare Xvfb has none.
+  if [ -z "${DBUS_SESSION_BUS_ADDRESS:-}" ] && command -v dbus-run-session >/dev/null 2>&1; then
+    exec xvfb-run -a -s "-screen 0 1366x768x24" dbus-run-session -- "$app"
+  fi
   exec xvfb-run -a -s "-screen 0 1366x768x24" "$app"
 fi
 exec "$app"

@@ -22,6 +22,7 @@ step() {
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export CARGO_INCREMENTAL=0
 export npm_config_update_notifier=false
+export NO_COLOR=1 FORCE_COLOR=0
 
 step "deps: system packages, Rust components, npm ci"
 bash scripts/deps.sh
