@@ -167,7 +167,7 @@ pub fn apply(state: Option<RecordState>, inc: &Incoming<'_>) -> (RecordState, Ve
                 let current = diff::get_path(&st.body, path)
                     .cloned()
                     .unwrap_or(Value::Null);
-                if !st.deleted && may_conflict(inc) && concurrent(&last, inc) && current != *value {
+                if may_conflict(inc) && concurrent(&last, inc) && current != *value {
                     conflicts.push(ConflictDraft {
                         kind: ConflictKind::SameField,
                         field: Some(path.clone()),

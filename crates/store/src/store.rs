@@ -24,6 +24,9 @@ pub(crate) struct Ctx {
     pub clock: HlcClock,
     /// The next change-log sequence number of this device (gapless from 1).
     pub next_seq: i64,
+    /// Added to the wall clock for HLC stamps (tests simulate skewed laptop
+    /// clocks with it).
+    pub clock_offset_ms: i64,
 }
 
 /// The local store: one SQLite file with every record and the change log.
@@ -92,6 +95,7 @@ impl Store {
             user_id,
             clock: HlcClock::new(max_hlc),
             next_seq: max_seq + 1,
+            clock_offset_ms: 0,
         })
     }
 
@@ -112,6 +116,11 @@ impl Store {
     /// The users' calendar date (China Standard Time), or a fixed date in tests.
     pub fn today(&self) -> NaiveDate {
         self.today.unwrap_or_else(validate::today_cst)
+    }
+
+    /// Pretend the wall clock is off by `ms` (simulating a laptop's clock).
+    pub fn set_clock_offset_ms(&mut self, ms: i64) {
+        self.ctx.clock_offset_ms = ms;
     }
 
     pub fn set_today(&mut self, today: Option<NaiveDate>) {

@@ -105,12 +105,22 @@ impl Store {
         changes: &[ChangeEntry],
         next_after: i64,
     ) -> Result<PullApplied> {
-        let acked = meta_i64(&self.conn, "acked_seq")?;
+        let mut acked = meta_i64(&self.conn, "acked_seq")?;
+        let before = acked;
         self.write(|w| {
             let mut report = PullApplied::default();
             for c in changes {
+                if c.device_id == w.device_id() && c.seq > acked {
+                    // Our own change came back: the server holds it and every
+                    // earlier one (it applies a device's changes in order), so
+                    // it no longer shields its fields from later changes.
+                    acked = c.seq;
+                }
                 report.fields_kept += w.apply_remote(c, acked)?;
                 report.applied += 1;
+            }
+            if acked > before {
+                set_meta(w.conn(), "acked_seq", &acked.to_string())?;
             }
             w.set_pull_cursor(next_after)?;
             Ok(report)

@@ -743,7 +743,10 @@ impl<'a> Writer<'a> {
         base_version: i64,
     ) -> Result<()> {
         let seq = self.ctx.next_seq;
-        let hlc = self.ctx.clock.tick(now_ms());
+        let wall = (now_ms() as i64)
+            .saturating_add(self.ctx.clock_offset_ms)
+            .max(0) as u64;
+        let hlc = self.ctx.clock.tick(wall);
         self.conn
             .prepare_cached(
                 "INSERT INTO change_log (device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, resolves)
