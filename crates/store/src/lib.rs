@@ -17,6 +17,8 @@
 //!   in-memory copy of the search columns.
 //! - `history`: one child's card with everything recorded about it, and the
 //!   changes behind it (the timeline).
+//! - `identity`: telling a copied database from the original (a device key
+//!   kept outside the database).
 //! - `stats`: counts for the home screen and the CLI.
 //! - `sync`: the outbox and its acknowledgement, applying pulled pages, and
 //!   taking a new device id.
@@ -25,6 +27,7 @@
 mod changelog;
 mod error;
 mod history;
+mod identity;
 pub mod schema;
 mod search;
 mod stats;
@@ -35,6 +38,7 @@ mod write;
 pub use changelog::ChangeEntry;
 pub use error::{entity_zh, Result, StoreError};
 pub use history::ChildHistory;
+pub use identity::Identity;
 pub use search::{mask_id, ChildSummary, SearchPage, SearchParams, SortBy};
 pub use shouhu_core::Op;
 pub use stats::Stats;

@@ -162,3 +162,56 @@ fn identity_and_sequence_survive_reopen() -> TestResult {
     assert_eq!(s.pending_count()?, all.len() as i64);
     Ok(())
 }
+
+#[test]
+fn a_copied_database_takes_a_new_device_id_and_keeps_its_data() -> TestResult {
+    use shouhu_store::Identity;
+    let dir = tempfile::tempdir()?;
+    let laptop_a = dir.path().join("a-identity");
+    let laptop_b = dir.path().join("b-identity");
+    let path = dir.path().join("s.db");
+    let (mut s, found) = Store::open_with_identity(&path, &laptop_a)?;
+    assert_eq!(found, Identity::New);
+    s.set_today(Some(today()));
+    s.set_setting("credential", "secret-of-laptop-a")?;
+    let (_, child) = fill(&mut s)?;
+    s.ack_through(2)?; // the server holds the school and the child
+    let device_a = s.device_id();
+    let pending_before: Vec<_> = s.outbox(100)?.iter().map(|e| e.change_id).collect();
+    assert_eq!(pending_before.len(), 1, "the visit is not acknowledged yet");
+    drop(s);
+    // Reopened on the same laptop: the same device.
+    let (s, found) = Store::open_with_identity(&path, &laptop_a)?;
+    assert_eq!((found, s.device_id()), (Identity::Same, device_a));
+    drop(s);
+    // The folder copied to laptop B.
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(&path, &copy)?;
+    let (s, found) = Store::open_with_identity(&copy, &laptop_b)?;
+    assert_eq!(
+        found,
+        Identity::Copied {
+            old_device: device_a
+        }
+    );
+    assert_ne!(s.device_id(), device_a);
+    assert_eq!(
+        s.setting("credential")?,
+        None,
+        "the other laptop's credential is dropped"
+    );
+    assert_eq!(s.fetch::<ChildCard>(child)?.body.name, "张三", "data kept");
+    let pending: Vec<_> = s.outbox(100)?;
+    assert_eq!(
+        pending.iter().map(|e| e.change_id).collect::<Vec<_>>(),
+        pending_before
+    );
+    assert_eq!(pending[0].seq, 1, "renumbered under the new id");
+    assert_eq!(pending[0].device_id, s.device_id());
+    // And B keeps being B.
+    let id_b = s.device_id();
+    drop(s);
+    let (s, found) = Store::open_with_identity(&copy, &laptop_b)?;
+    assert_eq!((found, s.device_id()), (Identity::Same, id_b));
+    Ok(())
+}
