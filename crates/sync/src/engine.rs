@@ -1,0 +1,447 @@
+//! The sync itself: [`enroll`], [`sync`] (push, then pull) and [`status`].
+//!
+//! Invariants (see `shared/notes/sync-lessons.md`):
+//! - The outbox is only ever shortened by the server's acknowledgement
+//!   (`applied_through`); nothing is dropped after failures. A sync that
+//!   fails or is cancelled leaves every unacknowledged entry for next time.
+//! - A pulled page and the cursor move together (`Store::apply_pulled`, one
+//!   transaction), so a cut link never skips or re-applies a page wrongly.
+//! - The store changes only between requests, never while one is in flight,
+//!   so abandoning a request (cancel, timeout) is always safe.
+
+use std::time::Instant;
+
+use serde::Serialize;
+use shouhu_protocol::{
+    EnrollRequest, EnrollResponse, Health, PullResponse, PushRequest, PushResponse,
+    PROTOCOL_VERSION,
+};
+use shouhu_store::{ChangeEntry, Store};
+use uuid::Uuid;
+
+use crate::error::SyncError;
+use crate::options::{CancelToken, SyncOptions};
+use crate::progress::{RetryNotice, SyncPhase, SyncProgress, SyncReport};
+use crate::transport::{decode, parse_base, Call, Counters, Payload, Retry, Transport};
+use crate::wire::{from_wire, to_wire};
+
+/// Store setting: the server address (normalised, no trailing slash).
+pub const SETTING_SERVER_URL: &str = "server_url";
+/// Store setting: the device credential. The store's copy detection
+/// (`Store::open_with_identity`) deletes exactly this key from a copied
+/// database, which then has to enroll again.
+pub const SETTING_CREDENTIAL: &str = "credential";
+/// Store setting: the name given at enrollment.
+pub const SETTING_DEVICE_NAME: &str = "device_name";
+/// Store setting: when the last sync completed (RFC 3339, UTC).
+pub const SETTING_LAST_SYNC: &str = "last_sync";
+
+/// Batches in a row that the server answers without taking their first
+/// change (or pages that do not move the cursor) before giving up.
+const MAX_STALLS: u32 = 3;
+/// New device ids one sync may take after `sync.sequence_reused`.
+const MAX_ROTATIONS: u32 = 2;
+
+/// Exchange a one-time enrollment code for a credential, and remember the
+/// server (address, credential, server id) in the store so that [`sync`]
+/// needs no arguments. Uses default options.
+pub async fn enroll(
+    store: &mut Store,
+    server_url: &str,
+    code: &str,
+    device_name: &str,
+) -> Result<EnrollResponse, SyncError> {
+    enroll_with(
+        store,
+        server_url,
+        code,
+        device_name,
+        &SyncOptions::default(),
+    )
+    .await
+}
+
+/// [`enroll`] with explicit options (timeouts, retries).
+///
+/// The enrollment request itself is retried only when the server surely did
+/// not see it (no connection, 429, 503): the code is one-time, and a second
+/// attempt after the server used it would fail with `enroll.invalid_code`.
+/// A store that already synced with another server is refused
+/// (`sync.server_mismatch`): its cursor means nothing on a different server.
+pub async fn enroll_with(
+    store: &mut Store,
+    server_url: &str,
+    code: &str,
+    device_name: &str,
+    opts: &SyncOptions,
+) -> Result<EnrollResponse, SyncError> {
+    let (base, normalised) = parse_base(server_url)?;
+    let mut t = Transport::new(base, None, opts)?;
+    let cancel = CancelToken::new();
+    let mut quiet = |_: RetryNotice, _: Counters| {};
+    let health: Health = decode(
+        &t.call(&Call::get("v1/health", Vec::new()), &cancel, &mut quiet)
+            .await?,
+    )?;
+    let state = store.sync_state()?;
+    if let Some(expected) = state.server_id {
+        if expected != health.server_id {
+            return Err(SyncError::ServerMismatch {
+                expected,
+                found: health.server_id,
+            });
+        }
+    }
+    let req = EnrollRequest {
+        protocol: PROTOCOL_VERSION,
+        code: code.trim().to_string(),
+        device_id: state.device_id,
+        name: device_name.trim().to_string(),
+    };
+    let body = Payload::json(&req, opts.gzip_above)?;
+    let resp: EnrollResponse = decode(
+        &t.call(
+            &Call::post("v1/enroll", body, Retry::UnsentOnly),
+            &cancel,
+            &mut quiet,
+        )
+        .await?,
+    )?;
+    if resp.device_id != state.device_id {
+        return Err(SyncError::BadResponse {
+            detail: format!(
+                "enrolled device {} instead of {}",
+                resp.device_id, state.device_id
+            ),
+        });
+    }
+    // The credential last: a store with an address but no credential is
+    // simply "not enrolled".
+    store.set_setting(SETTING_SERVER_URL, &normalised)?;
+    store.set_server_id(resp.server_id)?;
+    store.set_setting(SETTING_DEVICE_NAME, &req.name)?;
+    store.set_setting(SETTING_CREDENTIAL, &resp.credential)?;
+    Ok(resp)
+}
+
+/// Where this store stands with its server (no network).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SyncStatus {
+    /// An address and a credential are stored.
+    pub enrolled: bool,
+    pub server_url: Option<String>,
+    pub server_id: Option<Uuid>,
+    pub device_id: Uuid,
+    pub device_name: Option<String>,
+    /// Local changes the server has not acknowledged.
+    pub pending: i64,
+    /// The server sequence pulled up to.
+    pub pull_cursor: i64,
+    /// When the last sync completed (RFC 3339, UTC).
+    pub last_sync: Option<String>,
+}
+
+pub fn status(store: &Store) -> Result<SyncStatus, SyncError> {
+    let state = store.sync_state()?;
+    let server_url = store.setting(SETTING_SERVER_URL)?;
+    let credential = store.setting(SETTING_CREDENTIAL)?;
+    Ok(SyncStatus {
+        enrolled: server_url.is_some() && credential.is_some(),
+        server_url,
+        server_id: state.server_id,
+        device_id: state.device_id,
+        device_name: store.setting(SETTING_DEVICE_NAME)?,
+        pending: store.pending_count()?,
+        pull_cursor: state.pull_cursor,
+        last_sync: store.setting(SETTING_LAST_SYNC)?,
+    })
+}
+
+/// Push this device's outbox, then pull everything new in its scope, with
+/// the server and credential saved by [`enroll`].
+///
+/// `progress` is called at the start of each phase, after each request and
+/// before each retry wait. `cancel` stops the sync at the next check
+/// ([`SyncError::Cancelled`]); nothing is lost.
+pub async fn sync(
+    store: &mut Store,
+    opts: &SyncOptions,
+    progress: &mut (dyn FnMut(SyncProgress) + Send),
+    cancel: &CancelToken,
+) -> Result<SyncReport, SyncError> {
+    let started = Instant::now();
+    cancel.check()?;
+    let (Some(url), Some(credential)) = (
+        store.setting(SETTING_SERVER_URL)?,
+        store.setting(SETTING_CREDENTIAL)?,
+    ) else {
+        return Err(SyncError::NotEnrolled);
+    };
+    let (base, _) = parse_base(&url)?;
+    let mut run = Run {
+        t: Transport::new(base, Some(credential), opts)?,
+        store,
+        opts,
+        cancel,
+        progress,
+        report: SyncReport::default(),
+        phase: SyncPhase::Push,
+        done: 0,
+        total: 0,
+    };
+    let result = run.run().await;
+    let c = run.t.counters;
+    let mut report = run.report;
+    report.bytes_up = c.up;
+    report.bytes_down = c.down;
+    report.retries = c.retries;
+    report.duration = started.elapsed();
+    result.map(|()| report)
+}
+
+struct Run<'a> {
+    store: &'a mut Store,
+    t: Transport,
+    opts: &'a SyncOptions,
+    cancel: &'a CancelToken,
+    progress: &'a mut (dyn FnMut(SyncProgress) + Send),
+    report: SyncReport,
+    phase: SyncPhase,
+    done: u64,
+    total: u64,
+}
+
+impl Run<'_> {
+    async fn run(&mut self) -> Result<(), SyncError> {
+        let health: Health = decode(&self.request(&Call::get("v1/health", Vec::new())).await?)?;
+        let state = self.store.sync_state()?;
+        match state.server_id {
+            Some(expected) if expected != health.server_id => {
+                return Err(SyncError::ServerMismatch {
+                    expected,
+                    found: health.server_id,
+                })
+            }
+            Some(_) => {}
+            None => self.store.set_server_id(health.server_id)?,
+        }
+        // An out-of-scope change blocks the outbox at that change until an
+        // administrator acts (nothing is dropped); the device still pulls,
+        // so it keeps receiving everyone else's work meanwhile.
+        let blocked = match self.push().await {
+            Ok(()) => None,
+            Err(e @ SyncError::OutOfScope { .. }) => Some(e),
+            Err(e) => return Err(e),
+        };
+        // Pushing first: a server restored from an old backup needs this
+        // device's changes most of all. Pulling from it would skip the
+        // numbers it hands out again below our cursor.
+        let cursor = self.store.sync_state()?.pull_cursor;
+        if health.head < cursor {
+            return Err(SyncError::ServerRewound {
+                head: health.head,
+                cursor,
+            });
+        }
+        self.pull(health.head).await?;
+        if let Some(e) = blocked {
+            return Err(e);
+        }
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        self.store.set_setting(SETTING_LAST_SYNC, &now)?;
+        Ok(())
+    }
+
+    fn emit(&mut self) {
+        let c = self.t.counters;
+        (self.progress)(SyncProgress {
+            phase: self.phase,
+            done: self.done,
+            total: self.total,
+            bytes_sent: c.up,
+            bytes_received: c.down,
+            retry: None,
+        });
+    }
+
+    /// One call with retries; retry waits are reported as progress.
+    async fn request(&mut self, call: &Call) -> Result<Vec<u8>, SyncError> {
+        let (phase, done, total) = (self.phase, self.done, self.total);
+        let progress = &mut *self.progress;
+        let mut on_retry = |notice: RetryNotice, c: Counters| {
+            progress(SyncProgress {
+                phase,
+                done,
+                total,
+                bytes_sent: c.up,
+                bytes_received: c.down,
+                retry: Some(notice),
+            })
+        };
+        self.t.call(call, self.cancel, &mut on_retry).await
+    }
+
+    async fn push(&mut self) -> Result<(), SyncError> {
+        self.phase = SyncPhase::Push;
+        self.done = 0;
+        self.total = u64::try_from(self.store.pending_count()?).unwrap_or(0);
+        self.emit();
+        let mut batch = self.opts.push_batch();
+        // Set when the server holds less of this device than the store's
+        // acknowledgement says (the server was restored from a backup): the
+        // entries from here on are sent again, though acknowledged.
+        let mut resend_from: Option<i64> = None;
+        let mut stalls = 0;
+        let mut rotations = 0;
+        loop {
+            self.cancel.check()?;
+            let entries: Vec<ChangeEntry> = match resend_from {
+                Some(from) => self.store.local_changes_after(from - 1, batch)?,
+                None => self.store.outbox(batch)?,
+            };
+            let Some(first) = entries.first().map(|e| e.seq) else {
+                return Ok(());
+            };
+            let req = PushRequest {
+                protocol: PROTOCOL_VERSION,
+                changes: entries.iter().map(to_wire).collect(),
+            };
+            drop(entries);
+            let call = Call::post(
+                "v1/push",
+                Payload::json(&req, self.opts.gzip_above)?,
+                Retry::Always,
+            );
+            drop(req);
+            let resp: PushResponse = match self.request(&call).await {
+                Ok(body) => decode(&body)?,
+                Err(e) if e.server_code() == Some("sync.sequence_reused") => {
+                    if rotations >= MAX_ROTATIONS {
+                        return Err(e);
+                    }
+                    rotations += 1;
+                    self.rotate().await?;
+                    resend_from = None;
+                    stalls = 0;
+                    continue;
+                }
+                Err(e)
+                    if batch > 1
+                        && matches!(
+                            e.server_code(),
+                            Some("request.too_large" | "request.batch_too_large")
+                        ) =>
+                {
+                    batch = (batch / 2).max(1);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let before = self.store.sync_state()?.acked_seq;
+            self.store.ack_through(resp.applied_through)?;
+            let acked = self.store.sync_state()?.acked_seq;
+            let newly = u64::try_from(acked - before).unwrap_or(0);
+            self.report.pushed += newly;
+            self.report.conflicts += resp.conflicts as u64;
+            self.done += newly;
+            // Entries written during the sync are sent too.
+            self.total = self.total.max(self.done);
+            self.emit();
+            if resp.applied_through >= first {
+                stalls = 0;
+            } else {
+                stalls += 1;
+                if stalls >= MAX_STALLS {
+                    return Err(SyncError::NoProgress {
+                        phase: "push",
+                        at: resp.applied_through,
+                    });
+                }
+            }
+            resend_from = (resp.applied_through < acked).then_some(resp.applied_through + 1);
+        }
+    }
+
+    /// The server saw this database reuse sequence numbers (restored from a
+    /// backup): take a new device id (unacknowledged entries move to it,
+    /// renumbered from 1) and tell the server, which gives the credential
+    /// to the new id.
+    async fn rotate(&mut self) -> Result<(), SyncError> {
+        let new = self.store.rotate_device_id()?;
+        self.report.new_device_id = Some(new);
+        let body = Payload::json(
+            &serde_json::json!({ "protocol": PROTOCOL_VERSION, "new_device_id": new }),
+            self.opts.gzip_above,
+        )?;
+        match self
+            .request(&Call::post("v1/device/rotate", body, Retry::Always))
+            .await
+        {
+            Ok(_) => Ok(()),
+            // "The new device id is already known": an earlier attempt whose
+            // answer was lost did it. If not, the next push says so again and
+            // the bounded rotation count ends it.
+            Err(e) if e.server_code() == Some("request.invalid") => Ok(()),
+            // If the server never heard of the new id, the next sync pushes
+            // under the old one, hits the reuse again and rotates again.
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn pull(&mut self, head: i64) -> Result<(), SyncError> {
+        let start = self.store.sync_state()?.pull_cursor;
+        let mut cursor = start;
+        self.phase = SyncPhase::Pull;
+        self.done = 0;
+        self.total = u64::try_from(head - start).unwrap_or(0);
+        self.emit();
+        let limit = self.opts.pull_page();
+        let mut stalls = 0;
+        loop {
+            self.cancel.check()?;
+            let call = Call::get(
+                "v1/pull",
+                vec![("after", cursor.to_string()), ("limit", limit.to_string())],
+            );
+            let page: PullResponse = decode(&self.request(&call).await?)?;
+            if page.next_after < cursor {
+                return Err(SyncError::ServerRewound {
+                    head: page.head,
+                    cursor,
+                });
+            }
+            if page.next_after > page.head {
+                return Err(SyncError::BadResponse {
+                    detail: format!(
+                        "pull cursor {} beyond the head {}",
+                        page.next_after, page.head
+                    ),
+                });
+            }
+            let entries: Vec<ChangeEntry> = page.changes.into_iter().map(from_wire).collect();
+            let applied = self.store.apply_pulled(&entries, page.next_after)?;
+            self.report.pulled += applied.applied as u64;
+            self.report.fields_kept += applied.fields_kept as u64;
+            self.total = self
+                .total
+                .max(u64::try_from(page.head - start).unwrap_or(0));
+            self.done = u64::try_from(page.next_after - start).unwrap_or(0);
+            self.emit();
+            if page.next_after >= page.head {
+                return Ok(());
+            }
+            if page.next_after == cursor {
+                stalls += 1;
+                if stalls >= MAX_STALLS {
+                    return Err(SyncError::NoProgress {
+                        phase: "pull",
+                        at: cursor,
+                    });
+                }
+            } else {
+                stalls = 0;
+            }
+            cursor = page.next_after;
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! # shouhu-sync
+//!
+//! The client side of sync: a device enrolls with the county server once
+//! ([`enroll`]), then [`sync`] pushes its outbox and pulls what changed in its
+//! scope, over the wire format of `shouhu-protocol`. The CLI (`shouhu sync`)
+//! and the desktop app both call this crate; neither speaks HTTP itself.
+//!
+//! ```no_run
+//! # async fn demo(store: &mut shouhu_store::Store) -> Result<(), shouhu_sync::SyncError> {
+//! use shouhu_sync::{enroll, sync, CancelToken, SyncOptions};
+//! enroll(store, "https://shouhu.example.cn", "K7M2-QX9P", "laptop-1").await?;
+//! let cancel = CancelToken::new(); // a clone goes to the Cancel button
+//! let report = sync(store, &SyncOptions::default(), &mut |p| println!("{p:?}"), &cancel).await?;
+//! println!("sent {}, received {}", report.pushed, report.pulled);
+//! # Ok(()) }
+//! ```
+//!
+//! Failures are [`SyncError`]s with stable codes and zh-CN/en messages.
+//! Transient ones (no connection, dropped connection, timeout, 5xx, 429) are
+//! retried per request with exponential backoff and jitter; a sync that
+//! still fails loses nothing, and the next one resumes where it stopped:
+//! acknowledged entries are not sent again and the pull cursor moves only
+//! with an applied page.
+//!
+//! # Layout
+//! - `engine`: [`enroll`], [`sync`] and [`status`]: the push loop (batches
+//!   from the outbox, acknowledgement, resending from the server's
+//!   `applied_through`, taking a new device id after `sync.sequence_reused`)
+//!   and the pull loop (pages applied with their cursor in one transaction).
+//!   The only module that touches the store.
+//! - `transport`: HTTP: headers, gzip both ways, byte counting, error answers
+//!   to [`SyncError`], retries with backoff, cancellation of a request in
+//!   flight. The only module that touches reqwest.
+//! - `backoff`: the retry wait (exponential, jittered, `Retry-After` floor),
+//!   pure so it is tested alone.
+//! - `wire`: [`ChangeEntry`](shouhu_store::ChangeEntry) ⇄ protocol
+//!   [`Change`](shouhu_protocol::Change) / `ServerChange`.
+//! - `options`: [`SyncOptions`] (batch sizes, retries, timeouts) and
+//!   [`CancelToken`].
+//! - `progress`: [`SyncProgress`] during a sync and [`SyncReport`] after it.
+//! - `error`: [`SyncError`].
+
+mod backoff;
+mod engine;
+mod error;
+mod options;
+mod progress;
+mod transport;
+mod wire;
+
+pub use engine::{
+    enroll, enroll_with, status, sync, SyncStatus, SETTING_CREDENTIAL, SETTING_DEVICE_NAME,
+    SETTING_LAST_SYNC, SETTING_SERVER_URL,
+};
+pub use error::SyncError;
+pub use options::{CancelToken, SyncOptions};
+pub use progress::{RetryNotice, SyncPhase, SyncProgress, SyncReport};
+pub use shouhu_core::Lang;
+pub use shouhu_protocol::{EnrollResponse, Scope};
+pub use wire::{from_wire, to_wire};

@@ -1,0 +1,79 @@
+//! What a sync tells its caller while it runs ([`SyncProgress`]) and when it
+//! ends ([`SyncReport`]). Both serialise for the desktop app's events and
+//! the CLI's JSON output.
+
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncPhase {
+    /// Sending this device's changes.
+    Push,
+    /// Fetching and applying everyone else's.
+    Pull,
+}
+
+/// A snapshot, sent after each request (and before each retry wait).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SyncProgress {
+    pub phase: SyncPhase,
+    /// Push: outbox entries the server has acknowledged in this sync. Pull:
+    /// server sequence numbers examined (pages include skipped, out-of-scope
+    /// numbers, so this matches `total`'s unit).
+    pub done: u64,
+    /// Push: the outbox length when the sync started. Pull: the server's head
+    /// minus this store's cursor, an estimate that grows if others push
+    /// meanwhile.
+    pub total: u64,
+    /// Request body bytes sent so far (after compression, retries included).
+    pub bytes_sent: u64,
+    /// Response body bytes received so far (before decompression).
+    pub bytes_received: u64,
+    /// Set while waiting to retry a request that failed transiently.
+    pub retry: Option<RetryNotice>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RetryNotice {
+    /// 1 for the first retry.
+    pub attempt: u32,
+    pub max_retries: u32,
+    /// How long until the retry.
+    pub delay_ms: u64,
+    /// The code of the failure being retried (`sync.network`, or the
+    /// server's code for a 5xx/429).
+    pub code: String,
+}
+
+/// The outcome of a sync that completed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SyncReport {
+    /// Local changes the server acknowledged in this sync.
+    pub pushed: u64,
+    /// Changes pulled and applied.
+    pub pulled: u64,
+    /// Conflict records the pushed changes opened on the server (they come
+    /// back in the pull for review).
+    pub conflicts: u64,
+    /// Pulled fields left alone because this device has an unacknowledged
+    /// edit of them.
+    pub fields_kept: u64,
+    /// Request body bytes sent (after compression, retries included).
+    pub bytes_up: u64,
+    /// Response body bytes received (before decompression).
+    pub bytes_down: u64,
+    /// Requests retried after transient failures.
+    pub retries: u32,
+    /// Set when this sync took a new device id because the server saw
+    /// sequence numbers reused (a database restored from a backup).
+    pub new_device_id: Option<Uuid>,
+    #[serde(rename = "duration_ms", serialize_with = "millis")]
+    pub duration: Duration,
+}
+
+fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
