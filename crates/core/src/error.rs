@@ -3,13 +3,13 @@
 //! serve the CLI, logs and any client that has no catalog of its own.
 
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::labels::field_label;
 
 /// The error shape every layer serialises: `{code, message, details}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub code: String,
     pub message: String,

@@ -127,6 +127,15 @@ pub struct EnrollResponse {
     pub server_id: Uuid,
 }
 
+/// `POST /v1/device/rotate`: this credential's device now goes by a new id
+/// (its database was restored from a backup and must not reuse sequence
+/// numbers). Repeating it is harmless.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RotateRequest {
+    pub protocol: u32,
+    pub new_device_id: Uuid,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Health {
     pub status: String,

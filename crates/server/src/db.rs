@@ -281,8 +281,33 @@ impl ServerDb {
         let Some((scope, expires, used)) = row else {
             return Err(ApiError::InvalidEnrollmentCode);
         };
-        if used.is_some() || expires < now_text() {
+        if expires < now_text() {
             return Err(ApiError::InvalidEnrollmentCode);
+        }
+        if used.is_some() {
+            // The same device retrying after a lost answer gets a fresh
+            // credential (the first one never reached it); anyone else is
+            // refused: the code is spent.
+            let by: Option<String> = tx.query_row(
+                "SELECT device_id FROM enrollment WHERE code_hash = ?1",
+                [hash_secret(&code)],
+                |r| r.get(0),
+            )?;
+            if by.as_deref() != Some(device_id.to_string().as_str()) {
+                return Err(ApiError::InvalidEnrollmentCode);
+            }
+            let credential = random_secret(43, TOKEN_ALPHABET);
+            tx.execute(
+                "UPDATE device SET credential_hash = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![device_id.to_string(), hash_secret(&credential)],
+            )?;
+            tx.commit()?;
+            return Ok(EnrollResponse {
+                device_id,
+                credential,
+                scope: serde_json::from_str(&scope)?,
+                server_id: self.server_id,
+            });
         }
         let exists: Option<i64> = tx
             .query_row(
@@ -379,6 +404,10 @@ impl ServerDb {
     /// A device took a new id (its database was restored or copied): the
     /// new id inherits the credential and scope, sequence from 1.
     pub fn rotate_device(&mut self, old: Uuid, new: Uuid) -> Result<(), ApiError> {
+        if old == new {
+            // A retry after a lost answer: already done.
+            return Ok(());
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;

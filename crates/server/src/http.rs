@@ -13,7 +13,8 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use shouhu_protocol::{
-    EnrollRequest, Health, PushRequest, Scope, MAX_PUSH_CHANGES, PROTOCOL_HEADER, PROTOCOL_VERSION,
+    EnrollRequest, Health, PushRequest, RotateRequest, Scope, MAX_PUSH_CHANGES, PROTOCOL_HEADER,
+    PROTOCOL_VERSION,
 };
 use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
@@ -211,12 +212,6 @@ async fn pull(
         .await?;
     tracing::info!(%device, after = p.after, served = r.changes.len(), head = r.head, "pull");
     Ok(Json(r).into_response())
-}
-
-#[derive(Deserialize)]
-struct RotateRequest {
-    protocol: u32,
-    new_device_id: Uuid,
 }
 
 async fn rotate(

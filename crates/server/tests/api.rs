@@ -307,3 +307,40 @@ async fn gzip_bodies_are_accepted_and_health_answers() -> TestResult {
     assert_eq!((s, v["applied"].as_i64()), (StatusCode::OK, Some(1)), "{v}");
     Ok(())
 }
+
+#[tokio::test]
+async fn enrollment_and_rotation_are_safe_to_retry() -> TestResult {
+    let mut db = ServerDb::open_in_memory()?;
+    let school = db.add_school(None, "新寨小学", "织金县", "八步街道")?;
+    let code = db.create_enrollment(
+        &Scope {
+            schools: vec![school],
+            notes: false,
+        },
+        24,
+    )?;
+    let dev = Uuid::now_v7();
+    let first = db.enroll(&code, dev, "laptop")?;
+    // The answer was lost: the same device retries and gets a fresh credential.
+    let second = db.enroll(&code, dev, "laptop")?;
+    assert_ne!(first.credential, second.credential);
+    assert!(
+        db.authenticate(&first.credential).is_err(),
+        "the lost credential no longer works"
+    );
+    assert_eq!(db.authenticate(&second.credential)?.0, dev);
+    // Another device cannot reuse the code.
+    assert_eq!(
+        db.enroll(&code, Uuid::now_v7(), "other")
+            .map(|_| ())
+            .map_err(|e| e.code()),
+        Err("enroll.invalid_code")
+    );
+    // Rotation, and its retry.
+    let new = Uuid::now_v7();
+    db.rotate_device(dev, new)?;
+    let (now, _) = db.authenticate(&second.credential)?;
+    assert_eq!(now, new);
+    db.rotate_device(now, new)?;
+    Ok(())
+}

@@ -127,6 +127,26 @@ impl Store {
         })
     }
 
+    /// Pull again from `after` (a server restored from a backup is behind this
+    /// device's cursor). Re-applying changes already applied is harmless: the
+    /// log ignores entries it has, and fields end as the server orders them.
+    pub fn rewind_pull_cursor(&mut self, after: i64) -> Result<()> {
+        set_meta(&self.conn, "pull_cursor", &after.max(0).to_string())
+    }
+
+    /// Start over with another (reinstalled) server: pull from the beginning
+    /// and send every change of this device again (the new server has none).
+    pub fn reset_sync_for_server(&mut self, server_id: Uuid) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        set_meta(&tx, "pull_cursor", "0")?;
+        set_meta(&tx, "acked_seq", "0")?;
+        set_meta(&tx, "server_id", &server_id.to_string())?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Take a new device id, keeping all data. This device's unacknowledged
     /// entries move to the new id, numbered from 1 in their order, so they are
     /// still sent; acknowledged ones stay under the old id (the server has
