@@ -17,48 +17,14 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use shouhu_core::hlc::Hlc;
 use shouhu_core::*;
 use shouhu_protocol::{Change, Scope};
 use shouhu_server::ServerDb;
 use shouhu_store::{ChangeEntry, Store};
+use shouhu_sync::{from_wire, to_wire};
 use uuid::Uuid;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
-
-fn to_wire(e: &ChangeEntry) -> Change {
-    Change {
-        seq: e.seq,
-        change_id: e.change_id,
-        hlc: e.hlc.0,
-        entity: e.entity,
-        record_id: e.record_id,
-        school_id: e.school_id,
-        op: e.op,
-        fields: e.fields.clone(),
-        base_version: e.base_version,
-        user_id: e.user_id,
-        resolves: e.resolves,
-    }
-}
-
-fn from_wire(c: &shouhu_protocol::ServerChange) -> ChangeEntry {
-    ChangeEntry {
-        device_id: c.device_id,
-        seq: c.change.seq,
-        change_id: c.change.change_id,
-        hlc: Hlc(c.change.hlc),
-        entity: c.change.entity,
-        record_id: c.change.record_id,
-        school_id: c.change.school_id,
-        op: c.change.op,
-        fields: c.change.fields.clone(),
-        base_version: c.change.base_version,
-        user_id: c.change.user_id,
-        server_seq: Some(c.server_seq),
-        resolves: c.change.resolves,
-    }
-}
 
 struct Device {
     store: Store,
@@ -132,7 +98,7 @@ fn pull(rng: &mut StdRng, server: &ServerDb, d: &mut Device, faults: bool) -> Re
             // The link drops before the page is applied: nothing happens.
             return Ok(());
         }
-        let entries: Vec<ChangeEntry> = page.changes.iter().map(from_wire).collect();
+        let entries: Vec<ChangeEntry> = page.changes.into_iter().map(from_wire).collect();
         d.store.apply_pulled(&entries, page.next_after)?;
         if page.next_after >= page.head {
             return Ok(());

@@ -42,6 +42,10 @@ pub struct Cli {
     /// Message language.
     #[arg(long, value_enum, default_value = "zh", global = true)]
     pub lang: LangArg,
+    /// Where this laptop's device key lives (outside the data folder, so a
+    /// copied store is recognised). Default: ~/.local/share/shouhu/identity.
+    #[arg(long, env = "SHOUHU_IDENTITY_DIR", global = true)]
+    pub identity_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -115,6 +119,34 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Enroll this store with the county server (a one-time code from the
+    /// server's admin).
+    Enroll {
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        code: String,
+        /// A name for the server's device list (default: the host name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Send this store's changes to the county server and fetch everyone
+    /// else's (resumable: run it again after a dropped connection).
+    Sync {
+        /// The server address (remembered; needed only the first time or
+        /// when it moved).
+        #[arg(long)]
+        server: Option<String>,
+        /// Enroll first with this one-time code.
+        #[arg(long)]
+        code: Option<String>,
+        #[arg(long, default_value_t = 500)]
+        push_batch: usize,
+        #[arg(long, default_value_t = 1000)]
+        pull_page: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Fill the store with realistic demo records (a fictional county).
     Demo {
         #[arg(long, default_value_t = 600)]
@@ -144,6 +176,8 @@ pub enum CliError {
     UnknownKind(String),
     #[error("cannot write output: {0}")]
     Output(String),
+    #[error(transparent)]
+    Sync(#[from] shouhu_sync::SyncError),
 }
 
 impl CliError {
@@ -154,6 +188,7 @@ impl CliError {
             CliError::File { .. } => "io.open_failed",
             CliError::UnknownKind(_) => "cli.unknown_kind",
             CliError::Output(_) => "io.write_failed",
+            CliError::Sync(e) => e.code(),
         }
     }
 
@@ -161,6 +196,7 @@ impl CliError {
         match (self, lang) {
             (CliError::Store(e), l) => e.message(l),
             (CliError::Exchange(e), l) => e.message(l),
+            (CliError::Sync(e), l) => e.message(l),
             (CliError::File { path, error }, Lang::ZhCn) => {
                 format!("无法打开文件 {path}：{error}")
             }
@@ -211,8 +247,21 @@ where
     }
 }
 
+fn identity_dir(cli: &Cli) -> PathBuf {
+    if let Some(d) = &cli.identity_dir {
+        return d.clone();
+    }
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .or_else(|| std::env::var_os("APPDATA").map(PathBuf::from))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("shouhu").join("identity")
+}
+
 fn open_store(cli: &Cli) -> Result<Store, CliError> {
-    Ok(Store::open(&cli.db)?)
+    let (store, _) = Store::open_with_identity(&cli.db, &identity_dir(cli))?;
+    Ok(store)
 }
 
 fn print_json(out: &mut dyn Write, v: &impl Serialize) -> Result<(), CliError> {
@@ -434,6 +483,95 @@ fn execute(
             }
             Ok(0)
         }
+        Command::Enroll { server, code, name } => {
+            let mut s = open_store(cli)?;
+            let name = name.clone().unwrap_or_else(host_name);
+            let rt = runtime()?;
+            let r = rt.block_on(shouhu_sync::enroll(&mut s, server, code, &name))?;
+            if zh {
+                writeln!(
+                    out,
+                    "已登记：设备 {}，可同步学校 {} 所",
+                    r.device_id,
+                    r.scope.schools.len()
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "enrolled: device {}, {} school(s) in scope",
+                    r.device_id,
+                    r.scope.schools.len()
+                )?;
+            }
+            Ok(0)
+        }
+        Command::Sync {
+            server,
+            code,
+            push_batch,
+            pull_page,
+            json,
+        } => {
+            let mut s = open_store(cli)?;
+            let rt = runtime()?;
+            if let Some(code) = code {
+                let url = server
+                    .clone()
+                    .ok_or(CliError::Sync(shouhu_sync::SyncError::NotEnrolled))?;
+                rt.block_on(shouhu_sync::enroll(&mut s, &url, code, &host_name()))?;
+            } else if let Some(url) = server {
+                s.set_setting(shouhu_sync::SETTING_SERVER_URL, url)?;
+            }
+            let opts = shouhu_sync::SyncOptions {
+                push_batch: *push_batch,
+                pull_page: *pull_page,
+                ..Default::default()
+            };
+            let cancel = shouhu_sync::CancelToken::new();
+            let mut last_shown = std::time::Instant::now();
+            let mut progress = |p: shouhu_sync::SyncProgress| {
+                if last_shown.elapsed().as_millis() < 200 && p.retry.is_none() {
+                    return;
+                }
+                last_shown = std::time::Instant::now();
+                let phase = match (p.phase, zh) {
+                    (shouhu_sync::SyncPhase::Push, true) => "上传",
+                    (shouhu_sync::SyncPhase::Pull, true) => "下载",
+                    (shouhu_sync::SyncPhase::Push, false) => "push",
+                    (shouhu_sync::SyncPhase::Pull, false) => "pull",
+                };
+                eprint!(
+                    "\r{phase} {}/{}  ↑{} ↓{} bytes   ",
+                    p.done, p.total, p.bytes_sent, p.bytes_received
+                );
+            };
+            let report = rt.block_on(shouhu_sync::sync(&mut s, &opts, &mut progress, &cancel))?;
+            eprintln!();
+            if *json {
+                print_json(out, &report)?;
+            } else if zh {
+                writeln!(
+                    out,
+                    "同步完成：上传{}条，下载{}条，新冲突{}条，流量↑{}字节 ↓{}字节",
+                    report.pushed,
+                    report.pulled,
+                    report.conflicts,
+                    report.bytes_up,
+                    report.bytes_down
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "synced: {} sent, {} received, {} new conflicts, {} bytes up, {} bytes down",
+                    report.pushed,
+                    report.pulled,
+                    report.conflicts,
+                    report.bytes_up,
+                    report.bytes_down
+                )?;
+            }
+            Ok(0)
+        }
         Command::Demo {
             children,
             schools,
@@ -443,6 +581,22 @@ fn execute(
             demo(&mut s, *children, *schools, *seed, lang, out, err)
         }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Output(e.to_string()))
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .unwrap_or_else(|| "shouhu-device".to_string())
 }
 
 fn demo(
