@@ -1,0 +1,287 @@
+//! The baseline: the same rows written with plain prepared `INSERT`s into
+//! the same schema, and a ladder of variants that add the store's work back
+//! one piece at a time (change-log row, normalise + validate, reference
+//! checks) to show where the store's time goes.
+
+use std::any::Any;
+
+use chrono::{NaiveDate, SecondsFormat, SubsecRound, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use serde_json::Value;
+use shouhu_core::{ChildCard, Entity, EntityKind, HelpPlan};
+use shouhu_demo::Sink;
+use uuid::Uuid;
+
+/// Which of the store's steps a variant adds to the bare insert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Extra {
+    /// Append a change-log row like the store's (create: the whole body).
+    pub log: bool,
+    /// `normalize()` and `validate()` the body.
+    pub validate: bool,
+    /// The store's reference checks: the id is new, the child exists (and
+    /// its school), the parent record exists, the school exists.
+    pub refs: bool,
+    /// Experiment: the change-log row without the body (`{}` in `fields`).
+    pub log_without_body: bool,
+    /// Experiment: the change log as an ordinary rowid table (the store's is
+    /// `WITHOUT ROWID`), with a unique index on (device_id, seq).
+    pub log_rowid: bool,
+}
+
+impl Extra {
+    pub fn label(self) -> &'static str {
+        if self.log_without_body && self.log_rowid {
+            return "experiment: bare + change-log row without the body, rowid table";
+        }
+        if self.log_without_body {
+            return "experiment: bare + change-log row without the body";
+        }
+        if self.log_rowid {
+            return "experiment: bare + change-log row in a rowid table";
+        }
+        match (self.log, self.validate, self.refs) {
+            (false, false, false) => "bare rusqlite (same rows, same batches)",
+            (true, false, false) => "bare + change-log row",
+            (true, true, false) => "bare + change-log row + normalise/validate",
+            (true, true, true) => "bare + change log + validate + reference checks",
+            _ => "bare (custom)",
+        }
+    }
+}
+
+pub struct Bare<'c> {
+    pub conn: &'c Connection,
+    pub extra: Extra,
+    pub today: NaiveDate,
+    pub device: String,
+    pub user: String,
+    pub seq: i64,
+}
+
+#[derive(Debug)]
+pub struct BareError(pub String);
+
+impl<E: std::fmt::Display> From<E> for BareError {
+    fn from(e: E) -> Self {
+        BareError(e.to_string())
+    }
+}
+
+fn enum_str<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn now_text() -> String {
+    Utc::now()
+        .trunc_subsecs(3)
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn parent_kind(kind: EntityKind) -> Option<EntityKind> {
+    match kind {
+        EntityKind::HelpPlan | EntityKind::Child | EntityKind::HomeVisit => {
+            Some(EntityKind::Household)
+        }
+        EntityKind::VisitAmendment | EntityKind::FollowUp => Some(EntityKind::HomeVisit),
+        EntityKind::ScreeningEntry => Some(EntityKind::ScreeningRound),
+        EntityKind::PersuasionVisit => Some(EntityKind::DropoutEvent),
+        EntityKind::PlanVersion => Some(EntityKind::HelpPlan),
+        _ => None,
+    }
+}
+
+/// The store's change log as a rowid table (for the `log_rowid` experiment).
+pub const ROWID_LOG: &str = "CREATE TABLE change_log_rowid (
+    device_id TEXT NOT NULL, seq INTEGER NOT NULL, change_id TEXT NOT NULL, hlc INTEGER NOT NULL,
+    entity TEXT NOT NULL, record_id TEXT NOT NULL, school_id TEXT, op TEXT NOT NULL, fields TEXT NOT NULL,
+    base_version INTEGER NOT NULL, user_id TEXT NOT NULL, server_seq INTEGER, resolves TEXT);
+CREATE UNIQUE INDEX change_log_rowid_seq ON change_log_rowid (device_id, seq);
+CREATE INDEX change_log_rowid_record ON change_log_rowid (record_id);";
+
+impl Bare<'_> {
+    fn exists(&self, table: &str, id: Uuid) -> Result<bool, BareError> {
+        let sql = format!("SELECT 1 FROM {table} WHERE id = ?1");
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([id.to_string()], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    fn check_refs<T: Entity>(&self, id: Uuid, body: &T) -> Result<(), BareError> {
+        let kind = T::KIND;
+        // The store reads the whole row to tell "already exists".
+        let sql = format!(
+            "SELECT id, body, created_at, updated_at, created_by, updated_by, device_id, version, deleted_at, delete_reason FROM {} WHERE id = ?1",
+            kind.name()
+        );
+        let found = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([id.to_string()], |r| r.get::<_, String>(1))
+            .optional()?;
+        if found.is_some() {
+            return Err(BareError(format!("{id} exists")));
+        }
+        let idx = body.index();
+        if let Some(child) = idx.child_id {
+            let school: Option<Option<String>> = self
+                .conn
+                .prepare_cached("SELECT school_id FROM child WHERE id = ?1 AND deleted_at IS NULL")?
+                .query_row([child.to_string()], |r| r.get(0))
+                .optional()?;
+            if school.is_none() {
+                return Err(BareError(format!("child {child} missing")));
+            }
+        }
+        if let (Some(p), Some(pid)) = (parent_kind(kind), idx.parent_id) {
+            if !self.exists(p.name(), pid)? {
+                return Err(BareError(format!("parent {pid} missing")));
+            }
+        }
+        if kind != EntityKind::School {
+            if let Some(s) = idx.school_id {
+                if !self.exists("school", s)? {
+                    return Err(BareError(format!("school {s} missing")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn append_log(
+        &mut self,
+        kind: EntityKind,
+        id: Uuid,
+        school: &Option<String>,
+        fields: &str,
+    ) -> Result<(), BareError> {
+        self.seq += 1;
+        let table = if self.extra.log_rowid {
+            "change_log_rowid"
+        } else {
+            "change_log"
+        };
+        let fields = if self.extra.log_without_body {
+            "{}"
+        } else {
+            fields
+        };
+        self.conn
+            .prepare_cached(&format!(
+                "INSERT INTO {table} (device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, resolves)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'create', ?8, 0, ?9, NULL)"
+            ))?
+            .execute(params![
+                self.device,
+                self.seq,
+                Uuid::now_v7().to_string(),
+                self.seq,
+                kind.name(),
+                id.to_string(),
+                school,
+                fields,
+                self.user,
+            ])?;
+        Ok(())
+    }
+}
+
+impl Sink for Bare<'_> {
+    type Error = BareError;
+
+    fn create<T: Entity>(&mut self, id: Uuid, mut body: T) -> Result<(), BareError> {
+        if self.extra.validate {
+            body.normalize();
+            body.validate(self.today)
+                .map_err(|e| BareError(format!("{e:?}")))?;
+        }
+        if self.extra.refs {
+            self.check_refs(id, &body)?;
+        }
+        let idx = body.index();
+        let json = serde_json::to_string(&body)?;
+        let now = now_text();
+        let school = idx.school_id.map(|u| u.to_string());
+        let common = params![
+            id.to_string(),
+            json,
+            school,
+            idx.child_id.map(|u| u.to_string()),
+            idx.parent_id.map(|u| u.to_string()),
+            idx.date.map(|d| d.to_string()),
+            now,
+            now,
+            self.user,
+            self.user,
+            self.device,
+            0i64,
+        ];
+        if let Some(c) = (&body as &dyn Any).downcast_ref::<ChildCard>() {
+            let mut keys = String::new();
+            for k in shouhu_namekeys::name_keys(&c.name) {
+                keys.push(' ');
+                keys.push_str(&k);
+            }
+            let extra: [&dyn rusqlite::ToSql; 12] = [
+                &c.name,
+                &shouhu_namekeys::sort_key(&c.name),
+                &keys,
+                &c.id_number,
+                &c.student_number,
+                &c.gender.map(|g| enum_str(&g)),
+                &c.current_address.township,
+                &c.grade,
+                &c.class_name,
+                &enum_str(&c.left_behind_type),
+                &enum_str(&c.guardianship_type),
+                &enum_str(&c.status),
+            ];
+            let mut all: Vec<&dyn rusqlite::ToSql> = common.to_vec();
+            all.extend(extra);
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO child (id, body, school_id, child_id, parent_id, date, created_at, updated_at, created_by, updated_by, device_id, version,
+                        name, sort_key, search_keys, id_number, student_number, gender, township, grade, class_name, left_behind_type, guardianship_type, status)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+                )?
+                .execute(all.as_slice())?;
+        } else {
+            let sql = format!(
+                "INSERT INTO {} (id, body, school_id, child_id, parent_id, date, created_at, updated_at, created_by, updated_by, device_id, version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                T::KIND.name()
+            );
+            self.conn.prepare_cached(&sql)?.execute(common)?;
+        }
+        if self.extra.log {
+            self.append_log(T::KIND, id, &school, &json)?;
+        }
+        Ok(())
+    }
+
+    fn revise_plan(&mut self, id: Uuid, body: HelpPlan) -> Result<(), BareError> {
+        let json = serde_json::to_string(&body)?;
+        self.conn
+            .prepare_cached("UPDATE help_plan SET body = ?2 WHERE id = ?1")?
+            .execute(params![id.to_string(), json])?;
+        Ok(())
+    }
+
+    fn amend_visit(
+        &mut self,
+        _visit_id: Uuid,
+        _field: &str,
+        _value: Value,
+        _reason: &str,
+    ) -> Result<(), BareError> {
+        // The benchmark's county has no amendments (no extras).
+        Ok(())
+    }
+}

@@ -1,0 +1,688 @@
+//! `shouhu-bench`: the figures in BENCHMARKS.md.
+//!
+//! ```text
+//! cargo run --release -p shouhu-bench              # the issue's sizes: 40,000 children, 400,000 visits
+//! cargo run --release -p shouhu-bench -- --quick   # a small smoke run
+//! ```
+//!
+//! 1. **Insert**: a seeded county (shouhu-demo: schools, households,
+//!    children, visits) is written through `store.write`, `--batch` records
+//!    per transaction, into a fresh file; then the same rows (regenerated
+//!    from the same seed) with bare prepared `INSERT`s into the same schema
+//!    in the same batches; then the bare path with the store's steps added
+//!    back one by one. Only the transactions are timed, not generating the
+//!    records.
+//! 2. **Search** on the store: name substring, pinyin initials, full pinyin
+//!    prefix and ID prefix, with and without a school filter, from a fresh
+//!    `Store` (the first search loads the in-memory index: reported apart).
+//! 3. **Child history**: `child_history(id, true)` of random children.
+//! 4. Peak RSS (VmHWM) and the database size.
+//!
+//! Prints Markdown tables on stdout, progress on stderr.
+
+mod bare;
+mod search_exp;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use clap::Parser;
+use pinyin::ToPinyin;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rusqlite::Connection;
+use shouhu_core::validate::today_cst;
+use shouhu_core::EntityKind;
+use shouhu_demo::{children, records, DemoSpec, Record};
+use shouhu_store::{SearchParams, Store};
+use uuid::Uuid;
+
+use bare::{Bare, Extra};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "shouhu-bench",
+    about = "Store benchmarks on a generated county"
+)]
+struct Args {
+    /// Children in the county.
+    #[arg(long, default_value_t = 40_000)]
+    children: usize,
+    /// Home visits in the county.
+    #[arg(long, default_value_t = 400_000)]
+    visits: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// A small smoke run: 2,000 children, 20,000 visits, 200 queries each.
+    #[arg(long)]
+    quick: bool,
+    /// Records per transaction.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Queries per search kind and filter.
+    #[arg(long, default_value_t = 1000)]
+    queries: usize,
+    /// Children whose history is opened.
+    #[arg(long, default_value_t = 1000)]
+    histories: usize,
+    /// Skip the ladder of bare variants (change log, validation, references).
+    #[arg(long)]
+    no_breakdown: bool,
+    /// Also run experiments that point at store changes: the change log
+    /// without the body, the change log as a rowid table, a larger SQLite
+    /// page cache for the store.
+    #[arg(long)]
+    experiments: bool,
+    /// Only the store insert (for profiling it, e.g. under `perf record`).
+    #[arg(long)]
+    store_only: bool,
+    /// Directory for the database files (default: a fresh temporary one).
+    #[arg(long)]
+    dir: Option<std::path::PathBuf>,
+}
+
+type Error = Box<dyn std::error::Error>;
+
+fn main() -> Result<(), Error> {
+    let mut args = Args::parse();
+    if args.quick {
+        args.children = args.children.min(2_000);
+        args.visits = args.visits.min(20_000);
+        args.queries = args.queries.min(200);
+        args.histories = args.histories.min(200);
+    }
+    let tmp = tempfile::tempdir()?;
+    let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    std::fs::create_dir_all(&dir)?;
+    let today = today_cst();
+    let spec = DemoSpec {
+        batch_size: args.batch.max(1),
+        ..DemoSpec::bench(args.children, args.visits, args.seed)
+    };
+
+    println!("# shouhu-bench\n");
+    println!(
+        "{} children, {} visits, seed {}, {} records per transaction; {}; {} cores; {}\n",
+        spec.children,
+        spec.total_visits(),
+        spec.seed,
+        spec.batch_size,
+        cpu_model(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        today,
+    );
+
+    // ---------------------------------------------------------------- insert
+    let store_path = dir.join("store.db");
+    remove_db(&store_path);
+    let (store_run, counts) = insert_store(&store_path, &spec, today, None)?;
+    let rss_insert = vm_kb("VmHWM");
+    let (db_bytes, wal_bytes) = (file_len(&store_path), file_len(&wal(&store_path)));
+    eprintln!("store: {:.1}s", store_run.write.as_secs_f64());
+    if args.store_only {
+        println!(
+            "store insert: {} rows in {:.2} s ({:.0} rows/s)",
+            store_run.rows,
+            store_run.write.as_secs_f64(),
+            store_run.rows as f64 / store_run.write.as_secs_f64()
+        );
+        return Ok(());
+    }
+
+    let mut ladder = vec![Extra::default()];
+    if !args.no_breakdown {
+        ladder.extend([
+            Extra {
+                log: true,
+                ..Extra::default()
+            },
+            Extra {
+                log: true,
+                validate: true,
+                ..Extra::default()
+            },
+            Extra {
+                log: true,
+                validate: true,
+                refs: true,
+                ..Extra::default()
+            },
+        ]);
+    }
+    if args.experiments {
+        ladder.extend([
+            Extra {
+                log: true,
+                log_without_body: true,
+                ..Extra::default()
+            },
+            Extra {
+                log: true,
+                log_rowid: true,
+                ..Extra::default()
+            },
+            Extra {
+                log: true,
+                log_without_body: true,
+                log_rowid: true,
+                ..Extra::default()
+            },
+        ]);
+    }
+    let mut bare_runs = Vec::new();
+    for extra in ladder {
+        let path = dir.join("bare.db");
+        remove_db(&path);
+        let run = insert_bare(&path, &spec, today, extra)?;
+        eprintln!("{}: {:.1}s", extra.label(), run.write.as_secs_f64());
+        let size = file_len(&path) + file_len(&wal(&path));
+        bare_runs.push((extra, run, size));
+        remove_db(&path);
+    }
+
+    let mut cache_runs = Vec::new();
+    if args.experiments {
+        for kib in [16 * 1024, 64 * 1024] {
+            let path = dir.join("store-cache.db");
+            remove_db(&path);
+            let (run, _) = insert_store(&path, &spec, today, Some(kib))?;
+            eprintln!("store, cache {kib} KiB: {:.1}s", run.write.as_secs_f64());
+            cache_runs.push((kib, run));
+            remove_db(&path);
+        }
+    }
+    let rows = store_run.rows;
+    println!("## Insert\n");
+    println!(
+        "{} rows: {}.\n",
+        rows,
+        counts
+            .iter()
+            .map(|(k, n)| format!("{n} {}", k.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("| path | time | rows/s | × bare | per row |");
+    println!("|---|---:|---:|---:|---:|");
+    let base = bare_runs
+        .first()
+        .map_or(store_run.write, |(_, r, _)| r.write);
+    let row = |label: &str, t: Duration| {
+        println!(
+            "| {label} | {:.2} s | {:.0} | {:.2} | {:.1} µs |",
+            t.as_secs_f64(),
+            rows as f64 / t.as_secs_f64(),
+            t.as_secs_f64() / base.as_secs_f64(),
+            t.as_secs_f64() * 1e6 / rows as f64
+        );
+    };
+    row("Store API (`store.write`)", store_run.write);
+    for (extra, run, _) in &bare_runs {
+        row(extra.label(), run.write);
+    }
+    for (kib, run) in &cache_runs {
+        row(
+            &format!(
+                "experiment: Store API with `PRAGMA cache_size` {} MB",
+                kib / 1024
+            ),
+            run.write,
+        );
+    }
+    println!(
+        "\nGenerating the records (not timed above): {:.2} s. Goal: store ≤ 1.5 × bare: **{}** ({:.2}×).\n",
+        store_run.generate.as_secs_f64(),
+        pass(store_run.write.as_secs_f64() / base.as_secs_f64() <= 1.5),
+        store_run.write.as_secs_f64() / base.as_secs_f64()
+    );
+
+    // ---------------------------------------------------------------- search
+    let mut store = Store::open(&store_path)?;
+    store.set_today(Some(today));
+    let people = sample_people(&spec, today);
+    let t = Instant::now();
+    store.search_children(&SearchParams {
+        query: "张".into(),
+        ..Default::default()
+    })?;
+    let cold = t.elapsed();
+    let rss_cold = vm_kb("VmHWM");
+    let mut rng = ChaCha8Rng::seed_from_u64(args.seed.wrapping_add(1000));
+    println!("## Search\n");
+    println!(
+        "{} children; {} queries per row, 50 results a page. First search of a fresh `Store` (loads the in-memory index): **{:.1} ms**.\n",
+        people.len(),
+        args.queries,
+        ms(cold)
+    );
+    println!("| query | school filter | example | median hits | p50 | p99 | max |");
+    println!("|---|---|---|---:|---:|---:|---:|");
+    let mut worst_p99 = Duration::ZERO;
+    let mut misses = 0;
+    let mut id_prefixes = Vec::new();
+    for kind in [
+        QueryKind::Name,
+        QueryKind::Initials,
+        QueryKind::Pinyin,
+        QueryKind::IdPrefix,
+    ] {
+        for filtered in [false, true] {
+            let mut times = Vec::with_capacity(args.queries);
+            let mut hits = Vec::with_capacity(args.queries);
+            let mut example = String::new();
+            for _ in 0..args.queries {
+                let p = loop {
+                    let p = &people[rng.gen_range(0..people.len())];
+                    if kind != QueryKind::IdPrefix || p.id_number.is_some() {
+                        break p;
+                    }
+                };
+                let query = kind.query(p, &mut rng);
+                if kind == QueryKind::IdPrefix && !filtered {
+                    id_prefixes.push(query.clone());
+                }
+                if example.is_empty() {
+                    example = query.clone();
+                }
+                let params = SearchParams {
+                    query,
+                    school_id: filtered.then_some(p.school_id).flatten(),
+                    ..Default::default()
+                };
+                let t = Instant::now();
+                let page = store.search_children(&params)?;
+                times.push(t.elapsed());
+                if page.total == 0 {
+                    misses += 1;
+                }
+                hits.push(page.total);
+            }
+            let s = Summary::of(&mut times);
+            worst_p99 = worst_p99.max(s.p99);
+            hits.sort_unstable();
+            println!(
+                "| {} | {} | `{}` | {} | {:.2} ms | {:.2} ms | {:.2} ms |",
+                kind.label(),
+                if filtered { "yes" } else { "no" },
+                example,
+                hits.get(hits.len() / 2).copied().unwrap_or(0),
+                ms(s.p50),
+                ms(s.p99),
+                ms(s.max)
+            );
+        }
+    }
+    println!(
+        "\nQueries that found nothing: {misses} (every query is taken from a real child). Goal: p99 < 20 ms: **{}** (worst p99 {:.2} ms).\n",
+        pass(worst_p99 < Duration::from_millis(20)),
+        ms(worst_p99)
+    );
+
+    if args.experiments {
+        let short = id_prefixes.iter().filter(|q| q.len() == 6).count();
+        let o = search_exp::run(store.connection(), &id_prefixes)?;
+        println!("Experiment: the unfiltered ID-prefix queries above ({short} of {} are 6 digits, the county's region code, which most children share), re-enacted outside the store on the same rows:\n", id_prefixes.len());
+        println!("| step | p50 | p99 |");
+        println!("|---|---:|---:|");
+        println!(
+            "| filter only (scan of {} entries) | | {:.2} ms |",
+            people.len(),
+            ms(o.scan_p99)
+        );
+        println!(
+            "| filter + first page, comparator cloning `String` keys (as the store) | {:.2} ms | {:.2} ms |",
+            ms(o.cloned_p50),
+            ms(o.cloned_p99)
+        );
+        println!(
+            "| filter + first page, comparator borrowing the keys | {:.2} ms | {:.2} ms |\n",
+            ms(o.borrowed_p50),
+            ms(o.borrowed_p99)
+        );
+    }
+
+    // ---------------------------------------------------------------- history
+    let mut times = Vec::with_capacity(args.histories);
+    let mut sizes = Vec::with_capacity(args.histories);
+    for i in 0..args.histories + 10 {
+        let p = &people[rng.gen_range(0..people.len())];
+        let t = Instant::now();
+        let h = store.child_history(p.id, true)?;
+        let e = t.elapsed();
+        if i >= 10 {
+            times.push(e);
+            sizes.push(
+                1 + h.siblings.len()
+                    + h.visits.len()
+                    + h.plans.len()
+                    + h.follow_ups.len()
+                    + h.aid.len()
+                    + h.absences.len()
+                    + h.contacts.len()
+                    + h.screenings.len()
+                    + h.card_changes.len()
+                    + usize::from(h.household.is_some()),
+            );
+        }
+    }
+    let s = Summary::of(&mut times);
+    sizes.sort_unstable();
+    println!("## Child history\n");
+    println!("| children opened | median records | p50 | p99 | max |");
+    println!("|---:|---:|---:|---:|---:|");
+    println!(
+        "| {} | {} | {:.2} ms | {:.2} ms | {:.2} ms |",
+        times.len(),
+        sizes.get(sizes.len() / 2).copied().unwrap_or(0),
+        ms(s.p50),
+        ms(s.p99),
+        ms(s.max)
+    );
+    println!(
+        "\n`child_history(id, true)` after 10 warm-up calls. Goal: p99 < 5 ms: **{}**.\n",
+        pass(s.p99 < Duration::from_millis(5))
+    );
+
+    // ---------------------------------------------------------------- resources
+    store
+        .connection()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+    let checkpointed = file_len(&store_path);
+    drop(store);
+    println!("## Resources\n");
+    println!("| measure | value |");
+    println!("|---|---:|");
+    println!(
+        "| peak RSS after the store insert (VmHWM) | {:.0} MB |",
+        rss_insert / 1024.0
+    );
+    println!(
+        "| peak RSS after the first search (index loaded) | {:.0} MB |",
+        rss_cold / 1024.0
+    );
+    println!(
+        "| peak RSS of the whole run | {:.0} MB |",
+        vm_kb("VmHWM") / 1024.0
+    );
+    println!(
+        "| store file after the insert (+ WAL) | {:.0} MB (+ {:.0} MB) |",
+        mb(db_bytes),
+        mb(wal_bytes)
+    );
+    println!(
+        "| store file after a checkpoint | {:.0} MB |",
+        mb(checkpointed)
+    );
+    if let Some((_, _, size)) = bare_runs.first() {
+        println!("| bare file (no change log), + WAL | {:.0} MB |", mb(*size));
+    }
+    println!();
+    Ok(())
+}
+
+// -------------------------------------------------------------------- insert
+
+struct Run {
+    write: Duration,
+    generate: Duration,
+    rows: usize,
+}
+
+/// Pull the next batch from the generator (not timed as writing).
+fn next_batch(it: &mut impl Iterator<Item = Record>, n: usize) -> Vec<Record> {
+    it.take(n).collect()
+}
+
+fn insert_store(
+    path: &Path,
+    spec: &DemoSpec,
+    today: NaiveDate,
+    cache_kib: Option<u32>,
+) -> Result<(Run, Vec<(EntityKind, usize)>), Error> {
+    let mut store = Store::open(path)?;
+    store.set_today(Some(today));
+    if let Some(kib) = cache_kib {
+        store
+            .connection()
+            .execute_batch(&format!("PRAGMA cache_size = -{kib};"))?;
+    }
+    let mut it = records(spec, today);
+    let mut run = Run {
+        write: Duration::ZERO,
+        generate: Duration::ZERO,
+        rows: 0,
+    };
+    let mut counts = std::collections::BTreeMap::new();
+    loop {
+        let t = Instant::now();
+        let batch = next_batch(&mut it, spec.batch_size);
+        run.generate += t.elapsed();
+        if batch.is_empty() {
+            break;
+        }
+        run.rows += batch.len();
+        for r in &batch {
+            *counts.entry(r.kind()).or_insert(0usize) += 1;
+        }
+        let t = Instant::now();
+        store.write(|w| {
+            for r in batch {
+                r.apply(w)?;
+            }
+            Ok(())
+        })?;
+        run.write += t.elapsed();
+        if run.rows % 50_000 < spec.batch_size {
+            eprint!("\rstore: {} rows", run.rows);
+        }
+    }
+    eprintln!();
+    Ok((run, counts.into_iter().collect()))
+}
+
+fn insert_bare(path: &Path, spec: &DemoSpec, today: NaiveDate, extra: Extra) -> Result<Run, Error> {
+    // The store creates and migrates the schema; then it is left alone.
+    drop(Store::open(path)?);
+    let mut conn = Connection::open(path)?;
+    if extra.log_rowid {
+        conn.execute_batch(bare::ROWID_LOG)?;
+    }
+    let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.set_prepared_statement_cache_capacity(96);
+    let device = Uuid::now_v7().to_string();
+    let user = Uuid::now_v7().to_string();
+    let mut seq = 0;
+    let mut it = records(spec, today);
+    let mut run = Run {
+        write: Duration::ZERO,
+        generate: Duration::ZERO,
+        rows: 0,
+    };
+    loop {
+        let t = Instant::now();
+        let batch = next_batch(&mut it, spec.batch_size);
+        run.generate += t.elapsed();
+        if batch.is_empty() {
+            break;
+        }
+        run.rows += batch.len();
+        let t = Instant::now();
+        let tx = conn.transaction()?;
+        {
+            let mut sink = Bare {
+                conn: &tx,
+                extra,
+                today,
+                device: device.clone(),
+                user: user.clone(),
+                seq,
+            };
+            for r in batch {
+                r.apply(&mut sink).map_err(|e| e.0)?;
+            }
+            seq = sink.seq;
+        }
+        tx.commit()?;
+        run.write += t.elapsed();
+    }
+    Ok(run)
+}
+
+// -------------------------------------------------------------------- search
+
+struct Person {
+    id: Uuid,
+    name: String,
+    id_number: Option<String>,
+    school_id: Option<Uuid>,
+}
+
+fn sample_people(spec: &DemoSpec, today: NaiveDate) -> Vec<Person> {
+    children(spec, today)
+        .map(|(id, c)| Person {
+            id,
+            name: c.name,
+            id_number: c.id_number,
+            school_id: c.school_id,
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QueryKind {
+    Name,
+    Initials,
+    Pinyin,
+    IdPrefix,
+}
+
+impl QueryKind {
+    fn label(self) -> &'static str {
+        match self {
+            QueryKind::Name => "name substring",
+            QueryKind::Initials => "pinyin initials",
+            QueryKind::Pinyin => "full pinyin prefix",
+            QueryKind::IdPrefix => "ID prefix (6–10 digits)",
+        }
+    }
+
+    fn query(self, p: &Person, rng: &mut impl Rng) -> String {
+        let syllables: Vec<&str> = p
+            .name
+            .as_str()
+            .to_pinyin()
+            .flatten()
+            .map(|s| s.plain())
+            .collect();
+        match self {
+            // A surname alone (张), or a surname and the first given
+            // character (王芳).
+            QueryKind::Name => {
+                let n = if rng.gen_bool(0.5) { 1 } else { 2 };
+                p.name.chars().take(n).collect()
+            }
+            QueryKind::Initials => syllables.iter().filter_map(|s| s.chars().next()).collect(),
+            // The surname's pinyin and part of the given name's: zhangs,
+            // wangfang.
+            QueryKind::Pinyin => {
+                let full: String = syllables.concat();
+                let min = syllables.first().map_or(1, |s| s.len() + 1).min(full.len());
+                let n = rng.gen_range(min..=full.len());
+                full[..n].to_string()
+            }
+            QueryKind::IdPrefix => {
+                let id = p.id_number.as_deref().unwrap_or("");
+                let n = rng.gen_range(6..=10).min(id.len());
+                id[..n].to_string()
+            }
+        }
+    }
+}
+
+// -------------------------------------------------------------------- helpers
+
+struct Summary {
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+impl Summary {
+    /// Nearest-rank percentiles.
+    fn of(times: &mut [Duration]) -> Summary {
+        times.sort_unstable();
+        let at = |q: f64| {
+            if times.is_empty() {
+                return Duration::ZERO;
+            }
+            let rank = ((q * times.len() as f64).ceil() as usize).clamp(1, times.len());
+            times[rank - 1]
+        };
+        Summary {
+            p50: at(0.50),
+            p99: at(0.99),
+            max: at(1.0),
+        }
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn pass(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "missed"
+    }
+}
+
+fn wal(path: &Path) -> std::path::PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push("-wal");
+    s.into()
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+fn remove_db(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut s = path.as_os_str().to_owned();
+        s.push(suffix);
+        let _ = std::fs::remove_file(std::path::PathBuf::from(s));
+    }
+}
+
+/// A `Vm*` line of /proc/self/status, in kB (0 where there is none).
+fn vm_kb(key: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0.0)
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
