@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 /// Every `#[tauri::command]` registered in `src/lib.rs`. Keep in sync with
 /// `generate_handler!` and `capabilities/default.json`.
-const COMMANDS: &[&str] = &["app_info"];
+const COMMANDS: &[&str] = &["app_info", "store_summary"];
 
 fn main() -> ExitCode {
     match run() {

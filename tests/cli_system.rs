@@ -226,3 +226,38 @@ fn errors_are_coded_and_exit_non_zero() -> TestResult {
     assert!(r.err.contains("[store.open_failed]"), "{}", r.err);
     Ok(())
 }
+
+#[test]
+fn demo_fills_a_county_that_search_finds() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("demo.db");
+    let r = shouhu(
+        &db,
+        &["demo", "--children", "120", "--schools", "3", "--seed", "7"],
+    );
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(r.out.contains("已生成演示数据"), "{}", r.out);
+    let r = shouhu(&db, &["stats", "--json"]);
+    let st: Value = serde_json::from_str(&r.out)?;
+    assert_eq!(st["records"]["child"], 120);
+    assert_eq!(st["records"]["school"], 3);
+    assert!(st["records"]["home_visit"].as_i64().unwrap_or(0) > 0);
+    // Every demo child is findable by the initials of its name.
+    let r = shouhu(&db, &["search", "--limit", "1", "--json"]);
+    let page: Value = serde_json::from_str(&r.out)?;
+    let name = page["items"][0]["name"]
+        .as_str()
+        .ok_or("a child")?
+        .to_string();
+    let r = shouhu(&db, &["search", &name, "--json"]);
+    let page: Value = serde_json::from_str(&r.out)?;
+    assert!(page["total"].as_u64().unwrap_or(0) >= 1);
+    // The same seed again: the county exists already, a coded error.
+    let r = shouhu(
+        &db,
+        &["demo", "--children", "120", "--schools", "3", "--seed", "7"],
+    );
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("[record.already_exists]"), "{}", r.err);
+    Ok(())
+}

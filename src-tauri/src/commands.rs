@@ -5,8 +5,10 @@
 //! and granted in `capabilities/default.json`.
 
 use serde::Serialize;
-use tauri::{AppHandle, Runtime};
+use shouhu_core::EntityKind;
+use tauri::{AppHandle, Runtime, State};
 
+use crate::state::AppStore;
 use crate::AppError;
 
 /// What `app_info` returns to the UI.
@@ -23,5 +25,29 @@ pub fn app_info<R: Runtime>(app: AppHandle<R>) -> Result<AppInfo, AppError> {
     Ok(AppInfo {
         name: package.name.clone(),
         version: package.version.to_string(),
+    })
+}
+
+/// What the home screen shows about the local store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoreSummary {
+    pub schools: i64,
+    pub children: i64,
+    pub households: i64,
+    pub home_visits: i64,
+    pub pending_changes: i64,
+}
+
+/// Counts of the local store (and changes waiting for sync).
+#[tauri::command]
+pub fn store_summary(store: State<'_, AppStore>) -> Result<StoreSummary, AppError> {
+    store.with(|s| {
+        Ok(StoreSummary {
+            schools: s.count(EntityKind::School)?,
+            children: s.count(EntityKind::Child)?,
+            households: s.count(EntityKind::Household)?,
+            home_visits: s.count(EntityKind::HomeVisit)?,
+            pending_changes: s.pending_count()?,
+        })
     })
 }

@@ -5,9 +5,11 @@
 
 mod commands;
 mod error;
+mod state;
 
-pub use commands::AppInfo;
+pub use commands::{AppInfo, StoreSummary};
 pub use error::AppError;
+pub use state::AppStore;
 
 use tauri::{Manager, Runtime};
 
@@ -17,7 +19,10 @@ pub const MAIN_WINDOW: &str = "main";
 /// Registers the IPC commands. Shared by [`run`] and the tests (which use
 /// Tauri's mock runtime).
 pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
-    builder.invoke_handler(tauri::generate_handler![commands::app_info])
+    builder.invoke_handler(tauri::generate_handler![
+        commands::app_info,
+        commands::store_summary
+    ])
 }
 
 /// The compile-time context: `tauri.conf.json`, capabilities, embedded UI.
@@ -33,7 +38,16 @@ pub fn run() -> tauri::Result<()> {
         tauri::Builder::default().plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
             focus_main_window(app)
         }));
-    with_commands(builder).run(context())
+    with_commands(builder)
+        .setup(|app| {
+            let (db, identity) =
+                state::paths(&app.path().app_data_dir()?, &app.path().app_config_dir()?);
+            let store = state::open(&db, &identity)
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error>)?;
+            app.manage(AppStore::new(store));
+            Ok(())
+        })
+        .run(context())
 }
 
 fn focus_main_window<R: Runtime>(app: &tauri::AppHandle<R>) {

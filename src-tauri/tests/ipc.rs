@@ -4,16 +4,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::Value;
-use shouhu_app_lib::{context, with_commands, AppInfo, MAIN_WINDOW};
+use shouhu_app_lib::{context, with_commands, AppInfo, AppStore, MAIN_WINDOW};
 use tauri::ipc::{CallbackFn, InvokeBody};
 use tauri::test::{get_ipc_response, mock_builder, INVOKE_KEY};
 use tauri::webview::InvokeRequest;
+use tauri::Manager;
 use tauri::WebviewWindowBuilder;
 
 fn invoke(window_label: &str, cmd: &str) -> Result<Value, Value> {
     let app = with_commands(mock_builder())
         .build(context())
         .expect("app builds");
+    let store = shouhu_store::Store::open_in_memory().expect("store opens");
+    app.manage(AppStore::new(store));
     let window = WebviewWindowBuilder::new(&app, window_label, Default::default())
         .build()
         .expect("window builds");
@@ -81,10 +84,19 @@ fn capability_grants_only_the_allowlist() {
             "core:window:default",
             "core:webview:default",
             "allow-app-info",
+            "allow-store-summary",
         ]
     );
     assert_eq!(capability["windows"], serde_json::json!(["main"]));
     for forbidden in ["fs:", "shell:", "http:", "process:", "opener:"] {
         assert!(!text.contains(forbidden), "{forbidden} must not be granted");
     }
+}
+
+#[test]
+fn store_summary_counts_the_local_store() {
+    let value = invoke(MAIN_WINDOW, "store_summary").expect("store_summary is allowed");
+    assert_eq!(value["children"], 0, "{value}");
+    assert_eq!(value["pending_changes"], 0, "{value}");
+    assert!(value["home_visits"].is_number());
 }

@@ -11,11 +11,19 @@ describe('App', () => {
     render(App, { props: { bridge: mock } });
     expect(screen.getByTestId('app-title').textContent).toBe('守护');
     expect((await screen.findByTestId('app-version')).textContent).toBe('版本 1.2.3');
-    expect(mock.calls).toEqual(['appInfo']);
+    expect((await screen.findByTestId('summary-children')).textContent).toBe('600');
+    expect(screen.getByTestId('summary-pending').textContent).toBe('12');
+    expect(mock.calls.sort()).toEqual(['appInfo', 'storeSummary']);
   });
 
   it('renders the version through the real bridge and mocked Tauri IPC', async () => {
-    mockIPC((cmd) => (cmd === 'app_info' ? { name: 'shouhu', version: '0.1.0' } : undefined));
+    mockIPC((cmd) =>
+      cmd === 'app_info'
+        ? { name: 'shouhu', version: '0.1.0' }
+        : cmd === 'store_summary'
+          ? { schools: 1, children: 2, households: 1, home_visits: 3, pending_changes: 0 }
+          : undefined,
+    );
     render(App, { props: { bridge } });
     expect((await screen.findByTestId('app-version')).textContent).toBe('版本 0.1.0');
   });

@@ -600,13 +600,49 @@ fn host_name() -> String {
 }
 
 fn demo(
-    _s: &mut Store,
-    _children: usize,
-    _schools: usize,
-    _seed: u64,
-    _lang: Lang,
-    _out: &mut dyn Write,
-    _err: &mut dyn Write,
+    s: &mut Store,
+    children: usize,
+    schools: usize,
+    seed: u64,
+    lang: Lang,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> Result<i32, CliError> {
-    Err(CliError::Output("demo generator not wired yet".into()))
+    let zh = lang == Lang::ZhCn;
+    let spec = shouhu_demo::DemoSpec {
+        seed,
+        children,
+        schools: schools.max(1),
+        townships: schools.clamp(1, 3),
+        ..Default::default()
+    };
+    let report = shouhu_demo::generate(s, &spec, &mut |p| {
+        let label = if zh {
+            "生成演示数据"
+        } else {
+            "generating"
+        };
+        let _ = write!(err, "\r{label} {:.0}%", p.fraction() * 100.0);
+    })?;
+    writeln!(err)?;
+    if zh {
+        writeln!(
+            out,
+            "已生成演示数据：{}条记录（儿童{}，家访{}），用时{:.1}秒",
+            report.total,
+            report.count(EntityKind::Child),
+            report.count(EntityKind::HomeVisit),
+            report.elapsed.as_secs_f64()
+        )?;
+    } else {
+        writeln!(
+            out,
+            "demo data: {} records ({} children, {} visits) in {:.1}s",
+            report.total,
+            report.count(EntityKind::Child),
+            report.count(EntityKind::HomeVisit),
+            report.elapsed.as_secs_f64()
+        )?;
+    }
+    Ok(0)
 }

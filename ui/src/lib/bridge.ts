@@ -14,6 +14,15 @@ export interface AppInfo {
   version: string;
 }
 
+/** `store_summary` → counts of the local store. */
+export interface StoreSummary {
+  schools: number;
+  children: number;
+  households: number;
+  home_visits: number;
+  pending_changes: number;
+}
+
 /** Shape of every error the backend returns (src-tauri/src/error.rs). */
 export interface AppErrorPayload {
   code: string;
@@ -36,6 +45,7 @@ export class BridgeError extends Error {
 /** Everything the UI can ask of the backend. Grows one method per command. */
 export interface Bridge {
   appInfo(): Promise<AppInfo>;
+  storeSummary(): Promise<StoreSummary>;
 }
 
 function isAppErrorPayload(value: unknown): value is AppErrorPayload {
@@ -76,4 +86,5 @@ async function call<T>(command: string, args?: InvokeArgs): Promise<T> {
 
 export const bridge: Bridge = {
   appInfo: () => call<AppInfo>('app_info'),
+  storeSummary: () => call<StoreSummary>('store_summary'),
 };

@@ -10,6 +10,11 @@ const en: Catalog = {
   'app.offline_first': 'Data stays on this computer; works without a network.',
 
   'home.welcome': 'Welcome to Shouhu',
+  'home.children': 'Child records',
+  'home.households': 'Households',
+  'home.visits': 'Home visits',
+  'home.schools': 'Schools',
+  'home.pending': 'Changes to sync',
   'home.intro':
     'A workspace for staff who care for left-behind children: child records, home visits, support plans and more are coming soon.',
 

@@ -12,6 +12,11 @@ const zhCN = {
   'app.offline_first': '数据保存在本机，无网络也能使用。',
 
   'home.welcome': '欢迎使用守护',
+  'home.children': '儿童档案',
+  'home.households': '家庭',
+  'home.visits': '家访记录',
+  'home.schools': '学校',
+  'home.pending': '待同步修改',
   'home.intro': '为留守儿童关爱工作人员准备的工作台：儿童档案、家访记录、帮扶计划等功能即将上线。',
 
   'nav.home': '首页',
