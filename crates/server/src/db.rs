@@ -198,6 +198,25 @@ impl ServerDb {
         Ok(id)
     }
 
+    /// Register a school whose record the devices already hold (a county
+    /// migrating existing laptops): it becomes a scope for enrollment, and its
+    /// record reaches the server with the first device's push.
+    pub fn register_existing_school(
+        &mut self,
+        id: Uuid,
+        name: &str,
+        county: &str,
+        township: &str,
+    ) -> Result<(), ApiError> {
+        self.conn
+            .execute(
+                "INSERT INTO school (id, name, county, township, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id.to_string(), name.trim(), county.trim(), township.trim(), now_text()],
+            )
+            .map_err(|e| ApiError::BadRequest(format!("cannot add school: {e}")))?;
+        Ok(())
+    }
+
     pub fn schools(&self) -> Result<Vec<SchoolInfo>, ApiError> {
         let mut st = self
             .conn
@@ -652,6 +671,7 @@ fn scoped(c: &Change, scope: &Scope) -> Result<Change, ApiError> {
     let mut c = c.clone();
     let school = match c.school_id {
         Some(s) => s,
+        None if c.entity == EntityKind::School => c.record_id,
         None if scope.schools.len() == 1 => scope.schools[0],
         None => {
             return Err(ApiError::OutOfScope {

@@ -63,7 +63,11 @@ impl<'a> Writer<'a> {
 
     /// Create a record with a given id (imports keep their ids).
     pub fn create_with_id<T: Entity>(&mut self, id: Uuid, mut body: T) -> Result<Stored<T>> {
-        let idx = self.prepare(&mut body)?;
+        let mut idx = self.prepare(&mut body)?;
+        if T::KIND == EntityKind::School {
+            // A school is in its own scope.
+            idx.school_id = Some(id);
+        }
         let entity = T::KIND.name();
         if self.raw(T::KIND, id)?.is_some() {
             return Err(StoreError::AlreadyExists { entity, id });
@@ -122,7 +126,10 @@ impl<'a> Writer<'a> {
             // The revision number is the store's to keep.
             plan.revision = old.revision;
         }
-        let idx = self.prepare(&mut body)?;
+        let mut idx = self.prepare(&mut body)?;
+        if T::KIND == EntityKind::School {
+            idx.school_id = Some(id);
+        }
         let mut new_value = serde_json::to_value(&body)?;
         let mut fields = diff::diff(&old_value, &new_value);
         if fields.is_empty() {

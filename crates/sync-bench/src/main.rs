@@ -1,0 +1,313 @@
+//! `shouhu-sync-bench`: sync figures on loopback HTTP with a real server.
+//!
+//! 1. A synthetic county (`--children`, `--visits`) is generated into device
+//!    A's store (not timed).
+//! 2. Initial push from A (timed up to the end of its push phase; the sync
+//!    then pulls A's own changes back, which is reported apart).
+//! 3. Initial pull into a fresh device B.
+//! 4. An incremental week on A (`--week-edits` children edited, `--week-visits`
+//!    new visits): A's sync, then B's.
+//! 5. Bytes on the wire per change for each of those.
+//! 6. `--devices` devices, each with its own school, syncing a small outbox at
+//!    once: throughput and p50/p99 per push batch.
+//!
+//! Prints a Markdown table. Run with `--release`.
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use rand::{Rng, SeedableRng};
+use shouhu_core::*;
+use shouhu_protocol::Scope;
+use shouhu_server::{AppState, ServerDb};
+use shouhu_store::Store;
+use shouhu_sync::{CancelToken, SyncOptions, SyncPhase, SyncProgress, SyncReport};
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, default_value_t = 30_000)]
+    children: usize,
+    #[arg(long, default_value_t = 300_000)]
+    visits: usize,
+    #[arg(long, default_value_t = 1_000)]
+    week_edits: usize,
+    #[arg(long, default_value_t = 2_000)]
+    week_visits: usize,
+    #[arg(long, default_value_t = 200)]
+    devices: usize,
+    /// Changes each of the concurrent devices sends.
+    #[arg(long, default_value_t = 50)]
+    device_changes: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// A small run (3,000 children, 30,000 visits, 20 devices).
+    #[arg(long)]
+    quick: bool,
+}
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+struct Timed {
+    report: SyncReport,
+    push: Duration,
+    total: Duration,
+}
+
+async fn timed_sync(s: &mut Store, opts: &SyncOptions) -> Res<Timed> {
+    let start = Instant::now();
+    let mut push_end: Option<Duration> = None;
+    let mut progress = |p: SyncProgress| {
+        if p.phase == SyncPhase::Pull && push_end.is_none() {
+            push_end = Some(start.elapsed());
+        }
+    };
+    let report = shouhu_sync::sync(s, opts, &mut progress, &CancelToken::new()).await?;
+    let total = start.elapsed();
+    Ok(Timed {
+        report,
+        push: push_end.unwrap_or(total),
+        total,
+    })
+}
+
+fn per_change(bytes: u64, n: u64) -> String {
+    if n == 0 {
+        "-".into()
+    } else {
+        format!("{:.0}", bytes as f64 / n as f64)
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Res<()> {
+    let mut args = Args::parse();
+    if args.quick {
+        args.children = 3_000;
+        args.visits = 30_000;
+        args.week_edits = 100;
+        args.week_visits = 200;
+        args.devices = 20;
+    }
+    let dir = tempfile::tempdir()?;
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 28).ok_or("date")?;
+
+    // 1. The county, on device A.
+    let t = Instant::now();
+    let mut a = Store::open(dir.path().join("a.db"))?;
+    a.set_today(Some(today));
+    let spec = shouhu_demo::DemoSpec::bench(args.children, args.visits, args.seed);
+    let demo = shouhu_demo::generate(&mut a, &spec, &mut |_| {})?;
+    eprintln!(
+        "generated {} records in {:.1}s",
+        demo.total,
+        t.elapsed().as_secs_f64()
+    );
+    let schools: Vec<Stored<School>> = a.list_all()?;
+
+    // The server, on loopback.
+    let mut db = ServerDb::open(&dir.path().join("server"))?;
+    for s in &schools {
+        db.register_existing_school(s.id(), &s.body.name, &s.body.county, &s.body.township)?;
+    }
+    let all = Scope {
+        schools: schools.iter().map(|s| s.id()).collect(),
+        notes: true,
+    };
+    let code_a = db.create_enrollment(&all, 1)?;
+    let code_b = db.create_enrollment(&all, 1)?;
+    let mut load_codes = Vec::new();
+    let mut load_schools = Vec::new();
+    for i in 0..args.devices {
+        let id = db.add_school(None, &format!("负载测试学校{i}"), "织金县", "负载镇")?;
+        load_schools.push(id);
+        load_codes.push(db.create_enrollment(
+            &Scope {
+                schools: vec![id],
+                notes: false,
+            },
+            1,
+        )?);
+    }
+    let state = AppState::new(db);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(shouhu_server::run(listener, state, async {
+        let _ = stopped.await;
+    }));
+    let opts = SyncOptions {
+        push_batch: 2_000,
+        pull_page: 5_000,
+        ..Default::default()
+    };
+
+    // 2. Initial push.
+    shouhu_sync::enroll(&mut a, &url, &code_a, "bench-a").await?;
+    let changes = a.pending_count()?;
+    let first = timed_sync(&mut a, &opts).await?;
+    eprintln!("initial push done");
+
+    // 3. Initial pull into a fresh device.
+    let mut b = Store::open(dir.path().join("b.db"))?;
+    b.set_today(Some(today));
+    shouhu_sync::enroll(&mut b, &url, &code_b, "bench-b").await?;
+    let pull = timed_sync(&mut b, &opts).await?;
+    eprintln!("initial pull done");
+
+    // 4. An incremental week on A.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
+    let kids: Vec<Stored<ChildCard>> = a.list_all()?;
+    a.write(|w| {
+        for i in 0..args.week_edits.min(kids.len()) {
+            let k = &kids[rng.gen_range(0..kids.len())];
+            let mut body = k.body.clone();
+            body.notes = format!("本周家访后更新 {i}");
+            body.boarding = !body.boarding;
+            w.update(k.id(), body)?;
+        }
+        for i in 0..args.week_visits {
+            let k = &kids[rng.gen_range(0..kids.len())];
+            w.create(HomeVisit {
+                child_id: Some(k.id()),
+                visit_date: Some(today),
+                visitors: vec!["刘老师".into()],
+                living_conditions: "住砖房，屋内整洁".into(),
+                problems_found: format!("作业无人辅导 {i}"),
+                help_given: "送去课外读物".into(),
+                ..Default::default()
+            })?;
+        }
+        Ok(())
+    })?;
+    let week_changes = a.pending_count()?;
+    let week_a = timed_sync(&mut a, &opts).await?;
+    let week_b = timed_sync(&mut b, &opts).await?;
+    eprintln!("week done");
+
+    // 6. Many devices at once.
+    let mut devices = Vec::new();
+    for (i, code) in load_codes.iter().enumerate() {
+        let mut s = Store::open(dir.path().join(format!("load-{i}.db")))?;
+        s.set_today(Some(today));
+        shouhu_sync::enroll(&mut s, &url, code, &format!("load-{i}")).await?;
+        timed_sync(&mut s, &opts).await?; // its school record
+        let school = load_schools[i];
+        s.write(|w| {
+            let mut made = 0;
+            while made < args.device_changes {
+                let c = w.create(ChildCard {
+                    name: format!("负载{i}号{made}"),
+                    gender: Some(Gender::Female),
+                    birth_date: chrono::NaiveDate::from_ymd_opt(2015, 3, 3),
+                    school_id: Some(school),
+                    ..Default::default()
+                })?;
+                made += 1;
+                if made < args.device_changes {
+                    w.create(HomeVisit {
+                        child_id: Some(c.id()),
+                        visit_date: Some(today),
+                        visitors: vec!["王老师".into()],
+                        ..Default::default()
+                    })?;
+                    made += 1;
+                }
+            }
+            Ok(())
+        })?;
+        devices.push(s);
+    }
+    let load_opts = SyncOptions {
+        push_batch: 10,
+        ..Default::default()
+    };
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for mut s in devices {
+        let o = load_opts.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut last = Instant::now();
+            let mut lat = Vec::new();
+            let mut progress = |p: SyncProgress| {
+                if p.phase == SyncPhase::Push && p.done > 0 {
+                    lat.push(last.elapsed());
+                }
+                last = Instant::now();
+            };
+            let r = shouhu_sync::sync(&mut s, &o, &mut progress, &CancelToken::new()).await;
+            (r.map(|r| r.pushed).map_err(|e| e.to_string()), lat)
+        }));
+    }
+    let mut pushed = 0u64;
+    let mut lat = Vec::new();
+    for t in tasks {
+        let (r, l) = t.await?;
+        pushed += r?;
+        lat.extend(l);
+    }
+    let load_wall = start.elapsed();
+    lat.sort();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    let _ = stop.send(());
+    let _ = server.await;
+
+    println!("| measure | figure | goal |");
+    println!("|---|---|---|");
+    println!(
+        "| county | {} children, {} visits, {} changes from device A | |",
+        args.children, args.visits, changes
+    );
+    println!(
+        "| initial push (A → server) | {} ({:.0} changes/s) | < 10 s |",
+        secs(first.push),
+        first.report.pushed as f64 / first.push.as_secs_f64()
+    );
+    println!(
+        "| A's pull of its own changes back (same sync) | {} | |",
+        secs(first.total - first.push)
+    );
+    println!(
+        "| initial pull (server → fresh B) | {} ({} changes) | < 10 s |",
+        secs(pull.total),
+        pull.report.pulled
+    );
+    println!(
+        "| week: A pushes {} changes | {} (push), {} (whole sync) | < 0.2 s |",
+        week_changes,
+        secs(week_a.push),
+        secs(week_a.total)
+    );
+    println!(
+        "| week: B pulls them | {} ({} changes) | < 0.2 s |",
+        secs(week_b.total),
+        week_b.report.pulled
+    );
+    println!(
+        "| bytes per change, initial push / pull | {} / {} | < 250 |",
+        per_change(first.report.bytes_up, first.report.pushed),
+        per_change(pull.report.bytes_down, pull.report.pulled)
+    );
+    println!(
+        "| bytes per change, week push / pull | {} / {} | < 250 |",
+        per_change(week_a.report.bytes_up, week_a.report.pushed),
+        per_change(week_b.report.bytes_down, week_b.report.pulled)
+    );
+    println!(
+        "| {} devices at once, {} changes each (batches of 10) | {} wall, {:.0} changes/s; per batch p50 {:.1} ms, p99 {:.1} ms | |",
+        args.devices,
+        args.device_changes,
+        secs(load_wall),
+        pushed as f64 / load_wall.as_secs_f64(),
+        pct(0.5).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3
+    );
+    Ok(())
+}
