@@ -35,26 +35,7 @@ use uuid::Uuid;
 use crate::error::ExchangeError;
 
 /// Kinds in the order an import needs them.
-pub const EXPORT_ORDER: [EntityKind; 18] = [
-    EntityKind::School,
-    EntityKind::Household,
-    EntityKind::Child,
-    EntityKind::HelpPlan,
-    EntityKind::PlanVersion,
-    EntityKind::HomeVisit,
-    EntityKind::VisitAmendment,
-    EntityKind::FollowUp,
-    EntityKind::PsychNote,
-    EntityKind::Aid,
-    EntityKind::Absence,
-    EntityKind::DropoutEvent,
-    EntityKind::PersuasionVisit,
-    EntityKind::FamilyContact,
-    EntityKind::SafetySession,
-    EntityKind::ScreeningRound,
-    EntityKind::ScreeningEntry,
-    EntityKind::Conflict,
-];
+pub const EXPORT_ORDER: [EntityKind; 18] = EntityKind::ALL;
 
 /// Lines per transaction.
 const BATCH: usize = 1000;

@@ -44,10 +44,13 @@ pub enum EntityKind {
 }
 
 impl EntityKind {
+    /// Every kind, in dependency order: a kind comes after the kinds its
+    /// records refer to (schools, households, children, then what refers to
+    /// them), so an export in this order imports back as it is.
     pub const ALL: [EntityKind; 18] = [
         EntityKind::School,
-        EntityKind::Child,
         EntityKind::Household,
+        EntityKind::Child,
         EntityKind::HelpPlan,
         EntityKind::PlanVersion,
         EntityKind::HomeVisit,
