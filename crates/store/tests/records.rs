@@ -35,7 +35,11 @@ fn every_record_type_round_trips() -> TestResult {
     let mut s = store()?;
     let sch = round_trip(&mut s, school("新寨小学", "八步街道"))?;
     let logged = s.changes_for_record(sch.id())?;
-    assert_eq!(logged[0].school_id, Some(sch.id()), "a school is in its own scope");
+    assert_eq!(
+        logged[0].school_id,
+        Some(sch.id()),
+        "a school is in its own scope"
+    );
     let hh = round_trip(
         &mut s,
         Household {
