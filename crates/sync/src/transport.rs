@@ -79,8 +79,7 @@ impl Payload {
     pub(crate) fn json<T: Serialize>(value: &T, gzip_above: usize) -> Result<Payload, SyncError> {
         let bytes = serde_json::to_vec(value).map_err(|e| SyncError::Store(StoreError::Json(e)))?;
         if bytes.len() > gzip_above {
-            let mut enc =
-                GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Compression::default());
+            let mut enc = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Compression::fast());
             // Writing into a Vec cannot fail; if it somehow did, send plain.
             if let Ok(gz) = enc.write_all(&bytes).and_then(|_| enc.finish()) {
                 return Ok(Payload {
