@@ -4,6 +4,7 @@
 //! checks) to show where the store's time goes.
 
 use std::any::Any;
+use std::collections::HashSet;
 
 use chrono::{NaiveDate, SecondsFormat, SubsecRound, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -28,26 +29,50 @@ pub struct Extra {
     /// Experiment: the change log as an ordinary rowid table (the store's is
     /// `WITHOUT ROWID`), with a unique index on (device_id, seq).
     pub log_rowid: bool,
+    /// Experiment: reference checks that remember, for the transaction,
+    /// which ids exist (created or looked up already), and no "already
+    /// exists" lookup (the primary key refuses a duplicate anyway).
+    pub refs_cached: bool,
+    /// Experiment: `PRAGMA cache_size` in MB (SQLite's default is 2 MB).
+    pub cache_mb: Option<u32>,
 }
 
 impl Extra {
-    pub fn label(self) -> &'static str {
-        if self.log_without_body && self.log_rowid {
-            return "experiment: bare + change-log row without the body, rowid table";
+    pub fn is_experiment(self) -> bool {
+        self.log_without_body || self.log_rowid || self.refs_cached || self.cache_mb.is_some()
+    }
+
+    pub fn label(self) -> String {
+        let mut s = String::from(if self.is_experiment() {
+            "experiment: bare"
+        } else {
+            "bare"
+        });
+        if self.log {
+            s.push_str(" + change-log row");
+            if self.log_without_body {
+                s.push_str(" without the body");
+            }
+            if self.log_rowid {
+                s.push_str(" in a rowid table");
+            }
         }
-        if self.log_without_body {
-            return "experiment: bare + change-log row without the body";
+        if self.validate {
+            s.push_str(" + normalise/validate");
         }
-        if self.log_rowid {
-            return "experiment: bare + change-log row in a rowid table";
+        if self.refs {
+            s.push_str(" + reference checks");
+            if self.refs_cached {
+                s.push_str(" (remembered per transaction)");
+            }
         }
-        match (self.log, self.validate, self.refs) {
-            (false, false, false) => "bare rusqlite (same rows, same batches)",
-            (true, false, false) => "bare + change-log row",
-            (true, true, false) => "bare + change-log row + normalise/validate",
-            (true, true, true) => "bare + change log + validate + reference checks",
-            _ => "bare (custom)",
+        if let Some(mb) = self.cache_mb {
+            s.push_str(&format!(", `cache_size` {mb} MB"));
         }
+        if s == "bare" {
+            s = "bare rusqlite (same rows, same batches)".into();
+        }
+        s
     }
 }
 
@@ -58,6 +83,8 @@ pub struct Bare<'c> {
     pub device: String,
     pub user: String,
     pub seq: i64,
+    /// Ids known to exist in this transaction (`refs_cached`).
+    pub known: HashSet<Uuid>,
 }
 
 #[derive(Debug)]
@@ -104,18 +131,36 @@ CREATE UNIQUE INDEX change_log_rowid_seq ON change_log_rowid (device_id, seq);
 CREATE INDEX change_log_rowid_record ON change_log_rowid (record_id);";
 
 impl Bare<'_> {
-    fn exists(&self, table: &str, id: Uuid) -> Result<bool, BareError> {
+    fn exists(&mut self, table: &str, id: Uuid) -> Result<bool, BareError> {
+        if self.extra.refs_cached && self.known.contains(&id) {
+            return Ok(true);
+        }
         let sql = format!("SELECT 1 FROM {table} WHERE id = ?1");
         Ok(self
             .conn
             .prepare_cached(&sql)?
             .query_row([id.to_string()], |_| Ok(()))
             .optional()?
-            .is_some())
+            .is_some()
+            && {
+                if self.extra.refs_cached {
+                    self.known.insert(id);
+                }
+                true
+            })
     }
 
-    fn check_refs<T: Entity>(&self, id: Uuid, body: &T) -> Result<(), BareError> {
+    fn check_refs<T: Entity>(&mut self, id: Uuid, body: &T) -> Result<(), BareError> {
         let kind = T::KIND;
+        let idx = body.index();
+        if self.extra.refs_cached {
+            if let Some(child) = idx.child_id {
+                if !self.exists("child", child)? {
+                    return Err(BareError(format!("child {child} missing")));
+                }
+            }
+            return self.check_parent_and_school(kind, &idx);
+        }
         // The store reads the whole row to tell "already exists".
         let sql = format!(
             "SELECT id, body, created_at, updated_at, created_by, updated_by, device_id, version, deleted_at, delete_reason FROM {} WHERE id = ?1",
@@ -129,7 +174,6 @@ impl Bare<'_> {
         if found.is_some() {
             return Err(BareError(format!("{id} exists")));
         }
-        let idx = body.index();
         if let Some(child) = idx.child_id {
             let school: Option<Option<String>> = self
                 .conn
@@ -140,6 +184,14 @@ impl Bare<'_> {
                 return Err(BareError(format!("child {child} missing")));
             }
         }
+        self.check_parent_and_school(kind, &idx)
+    }
+
+    fn check_parent_and_school(
+        &mut self,
+        kind: EntityKind,
+        idx: &shouhu_core::IndexCols,
+    ) -> Result<(), BareError> {
         if let (Some(p), Some(pid)) = (parent_kind(kind), idx.parent_id) {
             if !self.exists(p.name(), pid)? {
                 return Err(BareError(format!("parent {pid} missing")));
@@ -262,6 +314,9 @@ impl Sink for Bare<'_> {
         }
         if self.extra.log {
             self.append_log(T::KIND, id, &school, &json)?;
+        }
+        if self.extra.refs_cached {
+            self.known.insert(id);
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p shouhu-bench              # the issue's sizes: 40,000 children, 400,000 visits
+//! cargo run --release -p shouhu-bench -- --experiments --repeat 3   # BENCHMARKS.md's figures
 //! cargo run --release -p shouhu-bench -- --quick   # a small smoke run
 //! ```
 //!
@@ -23,6 +24,7 @@
 mod bare;
 mod search_exp;
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -66,6 +68,9 @@ struct Args {
     /// Children whose history is opened.
     #[arg(long, default_value_t = 1000)]
     histories: usize,
+    /// Run every insert path this many times (median reported).
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
     /// Skip the ladder of bare variants (change log, validation, references).
     #[arg(long)]
     no_breakdown: bool,
@@ -74,6 +79,9 @@ struct Args {
     /// page cache for the store.
     #[arg(long)]
     experiments: bool,
+    /// With --store-only: raise the store's `PRAGMA cache_size` to this many MB.
+    #[arg(long)]
+    cache_mb: Option<u32>,
     /// Only the store insert (for profiling it, e.g. under `perf record`).
     #[arg(long)]
     store_only: bool,
@@ -116,10 +124,19 @@ fn main() -> Result<(), Error> {
     // ---------------------------------------------------------------- insert
     let store_path = dir.join("store.db");
     remove_db(&store_path);
-    let (store_run, counts) = insert_store(&store_path, &spec, today, None)?;
+    let main_cache = if args.store_only {
+        args.cache_mb.map(|mb| mb * 1024)
+    } else {
+        None
+    };
+    let (store_run, counts) = insert_store(&store_path, &spec, today, main_cache)?;
+    eprintln!(
+        "{}: {:.1}s",
+        Variant::Store(None).label(),
+        store_run.write.as_secs_f64()
+    );
     let rss_insert = vm_kb("VmHWM");
     let (db_bytes, wal_bytes) = (file_len(&store_path), file_len(&wal(&store_path)));
-    eprintln!("store: {:.1}s", store_run.write.as_secs_f64());
     if args.store_only {
         println!(
             "store insert: {} rows in {:.2} s ({:.0} rows/s)",
@@ -130,134 +147,33 @@ fn main() -> Result<(), Error> {
         return Ok(());
     }
 
-    let mut ladder = vec![Extra::default()];
-    if !args.no_breakdown {
-        ladder.extend([
-            Extra {
-                log: true,
-                ..Extra::default()
-            },
-            Extra {
-                log: true,
-                validate: true,
-                ..Extra::default()
-            },
-            Extra {
-                log: true,
-                validate: true,
-                refs: true,
-                ..Extra::default()
-            },
-        ]);
-    }
-    if args.experiments {
-        ladder.extend([
-            Extra {
-                log: true,
-                log_without_body: true,
-                ..Extra::default()
-            },
-            Extra {
-                log: true,
-                log_rowid: true,
-                ..Extra::default()
-            },
-            Extra {
-                log: true,
-                log_without_body: true,
-                log_rowid: true,
-                ..Extra::default()
-            },
-        ]);
-    }
-    let mut bare_runs = Vec::new();
-    for extra in ladder {
-        let path = dir.join("bare.db");
-        remove_db(&path);
-        let run = insert_bare(&path, &spec, today, extra)?;
-        eprintln!("{}: {:.1}s", extra.label(), run.write.as_secs_f64());
-        let size = file_len(&path) + file_len(&wal(&path));
-        bare_runs.push((extra, run, size));
-        remove_db(&path);
-    }
-
-    let mut cache_runs = Vec::new();
-    if args.experiments {
-        for kib in [16 * 1024, 64 * 1024] {
-            let path = dir.join("store-cache.db");
-            remove_db(&path);
-            let (run, _) = insert_store(&path, &spec, today, Some(kib))?;
-            eprintln!("store, cache {kib} KiB: {:.1}s", run.write.as_secs_f64());
-            cache_runs.push((kib, run));
-            remove_db(&path);
-        }
-    }
-    let rows = store_run.rows;
-    println!("## Insert\n");
-    println!(
-        "{} rows: {}.\n",
-        rows,
-        counts
-            .iter()
-            .map(|(k, n)| format!("{n} {}", k.name()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    println!("| path | time | rows/s | × bare | per row |");
-    println!("|---|---:|---:|---:|---:|");
-    let base = bare_runs
-        .first()
-        .map_or(store_run.write, |(_, r, _)| r.write);
-    let row = |label: &str, t: Duration| {
-        println!(
-            "| {label} | {:.2} s | {:.0} | {:.2} | {:.1} µs |",
-            t.as_secs_f64(),
-            rows as f64 / t.as_secs_f64(),
-            t.as_secs_f64() / base.as_secs_f64(),
-            t.as_secs_f64() * 1e6 / rows as f64
-        );
-    };
-    row("Store API (`store.write`)", store_run.write);
-    for (extra, run, _) in &bare_runs {
-        row(extra.label(), run.write);
-    }
-    for (kib, run) in &cache_runs {
-        row(
-            &format!(
-                "experiment: Store API with `PRAGMA cache_size` {} MB",
-                kib / 1024
-            ),
-            run.write,
-        );
-    }
-    println!(
-        "\nGenerating the records (not timed above): {:.2} s. Goal: store ≤ 1.5 × bare: **{}** ({:.2}×).\n",
-        store_run.generate.as_secs_f64(),
-        pass(store_run.write.as_secs_f64() / base.as_secs_f64() <= 1.5),
-        store_run.write.as_secs_f64() / base.as_secs_f64()
-    );
-
+    let mut later = String::new();
     // ---------------------------------------------------------------- search
+    let people = sample_people(&spec, today);
+    let rss_before_open = vm_kb("VmRSS");
     let mut store = Store::open(&store_path)?;
     store.set_today(Some(today));
-    let people = sample_people(&spec, today);
     let t = Instant::now();
     store.search_children(&SearchParams {
         query: "张".into(),
         ..Default::default()
     })?;
     let cold = t.elapsed();
-    let rss_cold = vm_kb("VmHWM");
+    let rss_index = vm_kb("VmRSS") - rss_before_open;
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed.wrapping_add(1000));
-    println!("## Search\n");
-    println!(
+    writeln!(later, "## Search\n")?;
+    writeln!(
+        later,
         "{} children; {} queries per row, 50 results a page. First search of a fresh `Store` (loads the in-memory index): **{:.1} ms**.\n",
         people.len(),
         args.queries,
         ms(cold)
-    );
-    println!("| query | school filter | example | median hits | p50 | p99 | max |");
-    println!("|---|---|---|---:|---:|---:|---:|");
+    )?;
+    writeln!(
+        later,
+        "| query | school filter | example | median hits | p50 | p99 | max |"
+    )?;
+    writeln!(later, "|---|---|---|---:|---:|---:|---:|")?;
     let mut worst_p99 = Duration::ZERO;
     let mut misses = 0;
     let mut id_prefixes = Vec::new();
@@ -301,7 +217,8 @@ fn main() -> Result<(), Error> {
             let s = Summary::of(&mut times);
             worst_p99 = worst_p99.max(s.p99);
             hits.sort_unstable();
-            println!(
+            writeln!(
+                later,
                 "| {} | {} | `{}` | {} | {:.2} ms | {:.2} ms | {:.2} ms |",
                 kind.label(),
                 if filtered { "yes" } else { "no" },
@@ -310,36 +227,32 @@ fn main() -> Result<(), Error> {
                 ms(s.p50),
                 ms(s.p99),
                 ms(s.max)
-            );
+            )?;
         }
     }
-    println!(
+    writeln!(
+        later,
         "\nQueries that found nothing: {misses} (every query is taken from a real child). Goal: p99 < 20 ms: **{}** (worst p99 {:.2} ms).\n",
         pass(worst_p99 < Duration::from_millis(20)),
         ms(worst_p99)
-    );
+    )?;
 
     if args.experiments {
         let short = id_prefixes.iter().filter(|q| q.len() == 6).count();
         let o = search_exp::run(store.connection(), &id_prefixes)?;
-        println!("Experiment: the unfiltered ID-prefix queries above ({short} of {} are 6 digits, the county's region code, which most children share), re-enacted outside the store on the same rows:\n", id_prefixes.len());
-        println!("| step | p50 | p99 |");
-        println!("|---|---:|---:|");
-        println!(
-            "| filter only (scan of {} entries) | | {:.2} ms |",
+        writeln!(later, "Experiment: the unfiltered ID-prefix queries above ({short} of {} are 6 digits, the county's region code, which most children share), re-enacted outside the store on the same rows:\n", id_prefixes.len())?;
+        writeln!(later, "| step | p50 | p99 |")?;
+        writeln!(later, "|---|---:|---:|")?;
+        writeln!(
+            later,
+            "| filter only (scan of {} entries, count hits) | | {:.2} ms |",
             people.len(),
             ms(o.scan_p99)
-        );
-        println!(
-            "| filter + first page, comparator cloning `String` keys (as the store) | {:.2} ms | {:.2} ms |",
-            ms(o.cloned_p50),
-            ms(o.cloned_p99)
-        );
-        println!(
-            "| filter + first page, comparator borrowing the keys | {:.2} ms | {:.2} ms |\n",
-            ms(o.borrowed_p50),
-            ms(o.borrowed_p99)
-        );
+        )?;
+        for (label, (p50, p99)) in search_exp::LABELS.iter().zip(o.variants) {
+            writeln!(later, "| {label} | {:.2} ms | {:.2} ms |", ms(p50), ms(p99))?;
+        }
+        writeln!(later)?;
     }
 
     // ---------------------------------------------------------------- history
@@ -368,21 +281,185 @@ fn main() -> Result<(), Error> {
     }
     let s = Summary::of(&mut times);
     sizes.sort_unstable();
-    println!("## Child history\n");
-    println!("| children opened | median records | p50 | p99 | max |");
-    println!("|---:|---:|---:|---:|---:|");
-    println!(
+    writeln!(later, "## Child history\n")?;
+    writeln!(
+        later,
+        "| children opened | median records | p50 | p99 | max |"
+    )?;
+    writeln!(later, "|---:|---:|---:|---:|---:|")?;
+    writeln!(
+        later,
         "| {} | {} | {:.2} ms | {:.2} ms | {:.2} ms |",
         times.len(),
         sizes.get(sizes.len() / 2).copied().unwrap_or(0),
         ms(s.p50),
         ms(s.p99),
         ms(s.max)
-    );
-    println!(
+    )?;
+    writeln!(
+        later,
         "\n`child_history(id, true)` after 10 warm-up calls. Goal: p99 < 5 ms: **{}**.\n",
         pass(s.p99 < Duration::from_millis(5))
+    )?;
+
+    // ------------------------------------------------- the other insert paths
+    let mut variants = vec![Variant::Store(None), Variant::Bare(Extra::default())];
+    if !args.no_breakdown {
+        variants.extend([
+            Variant::Bare(Extra {
+                log: true,
+                ..Extra::default()
+            }),
+            Variant::Bare(Extra {
+                log: true,
+                validate: true,
+                ..Extra::default()
+            }),
+            Variant::Bare(Extra {
+                log: true,
+                validate: true,
+                refs: true,
+                ..Extra::default()
+            }),
+        ]);
+    }
+    if args.experiments {
+        variants.extend([
+            Variant::Bare(Extra {
+                log: true,
+                log_without_body: true,
+                ..Extra::default()
+            }),
+            Variant::Bare(Extra {
+                log: true,
+                log_rowid: true,
+                ..Extra::default()
+            }),
+            Variant::Bare(Extra {
+                log: true,
+                log_without_body: true,
+                log_rowid: true,
+                ..Extra::default()
+            }),
+            Variant::Bare(Extra {
+                log: true,
+                validate: true,
+                refs: true,
+                log_rowid: true,
+                ..Extra::default()
+            }),
+            Variant::Bare(Extra {
+                log: true,
+                validate: true,
+                refs: true,
+                log_without_body: true,
+                log_rowid: true,
+                ..Extra::default()
+            }),
+            Variant::Bare(Extra {
+                log: true,
+                validate: true,
+                refs: true,
+                refs_cached: true,
+                log_without_body: true,
+                log_rowid: true,
+                ..Extra::default()
+            }),
+            Variant::Bare(Extra {
+                cache_mb: Some(64),
+                ..Extra::default()
+            }),
+            // SQLite's default page cache is 2 MB.
+            Variant::Store(Some(16)),
+            Variant::Store(Some(64)),
+        ]);
+    }
+    // Repetitions are interleaved (every path once, then again) so that a
+    // slow spell of the machine does not land on one path only.
+    let mut runs: Vec<Vec<Run>> = variants.iter().map(|_| Vec::new()).collect();
+    runs[0].push(store_run);
+    let mut bare_size = 0;
+    for rep in 0..args.repeat.max(1) {
+        for (i, v) in variants.iter().enumerate() {
+            if rep == 0 && i == 0 {
+                continue;
+            }
+            let path = dir.join("scratch.db");
+            remove_db(&path);
+            let run = match v {
+                Variant::Store(cache) => {
+                    insert_store(&path, &spec, today, cache.map(|mb| mb * 1024))?.0
+                }
+                Variant::Bare(extra) => insert_bare(&path, &spec, today, *extra)?,
+            };
+            eprintln!("{}: {:.1}s", v.label(), run.write.as_secs_f64());
+            if *v == Variant::Bare(Extra::default()) {
+                bare_size = file_len(&path) + file_len(&wal(&path));
+            }
+            runs[i].push(run);
+            remove_db(&path);
+        }
+    }
+    let medians: Vec<(Duration, f64)> = runs
+        .iter_mut()
+        .map(|r| {
+            let mut w: Vec<Duration> = r.iter().map(|x| x.write).collect();
+            let mut c: Vec<f64> = r.iter().map(|x| x.cpu).collect();
+            w.sort_unstable();
+            c.sort_by(f64::total_cmp);
+            (w[w.len() / 2], c[c.len() / 2])
+        })
+        .collect();
+    let spread: Vec<(Duration, Duration)> = runs
+        .iter()
+        .map(|r| {
+            let min = r.iter().map(|x| x.write).min().unwrap_or_default();
+            let max = r.iter().map(|x| x.write).max().unwrap_or_default();
+            (min, max)
+        })
+        .collect();
+    let rows = runs[0].first().map_or(0, |r| r.rows);
+    let generate = runs[0].first().map_or(Duration::ZERO, |r| r.generate);
+    println!("## Insert\n");
+    println!(
+        "{} rows: {}. Each path into a fresh file, {} time{} (median shown; runs interleaved).\n",
+        rows,
+        counts
+            .iter()
+            .map(|(k, n)| format!("{n} {}", k.name()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        args.repeat.max(1),
+        if args.repeat.max(1) == 1 { "" } else { "s" }
     );
+    println!("| path | time (min–max) | rows/s | × bare | per row | CPU |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let base = medians[1].0;
+    for (i, v) in variants.iter().enumerate() {
+        let (t, cpu) = medians[i];
+        let (min, max) = spread[i];
+        let range = if runs[i].len() > 1 {
+            format!(" ({:.1}–{:.1})", min.as_secs_f64(), max.as_secs_f64())
+        } else {
+            String::new()
+        };
+        println!(
+            "| {} | {:.2} s{range} | {:.0} | {:.2} | {:.1} µs | {:.1} s |",
+            v.label(),
+            t.as_secs_f64(),
+            rows as f64 / t.as_secs_f64(),
+            t.as_secs_f64() / base.as_secs_f64(),
+            t.as_secs_f64() * 1e6 / rows as f64,
+            cpu
+        );
+    }
+    let ratio = medians[0].0.as_secs_f64() / base.as_secs_f64();
+    println!(
+        "\nCPU: user + system time of the process during the timed transactions (the rest of the time is waiting for the disk). Generating the records (not timed above): {:.2} s. Goal: store ≤ 1.5 × bare: **{}** ({ratio:.2}×).\n",
+        generate.as_secs_f64(),
+        pass(ratio <= 1.5),
+    );
+    print!("{later}");
 
     // ---------------------------------------------------------------- resources
     store
@@ -398,11 +475,16 @@ fn main() -> Result<(), Error> {
         rss_insert / 1024.0
     );
     println!(
-        "| peak RSS after the first search (index loaded) | {:.0} MB |",
-        rss_cold / 1024.0
+        "| RSS growth from opening the store and its first search (the in-memory search index) | {:.0} MB |",
+        rss_index / 1024.0
     );
     println!(
-        "| peak RSS of the whole run | {:.0} MB |",
+        "| peak RSS of the whole run{} | {:.0} MB |",
+        if args.experiments {
+            " (includes the 64 MB page-cache experiments)"
+        } else {
+            ""
+        },
         vm_kb("VmHWM") / 1024.0
     );
     println!(
@@ -414,8 +496,11 @@ fn main() -> Result<(), Error> {
         "| store file after a checkpoint | {:.0} MB |",
         mb(checkpointed)
     );
-    if let Some((_, _, size)) = bare_runs.first() {
-        println!("| bare file (no change log), + WAL | {:.0} MB |", mb(*size));
+    if bare_size > 0 {
+        println!(
+            "| bare file (no change log), + WAL | {:.0} MB |",
+            mb(bare_size)
+        );
     }
     println!();
     Ok(())
@@ -425,8 +510,43 @@ fn main() -> Result<(), Error> {
 
 struct Run {
     write: Duration,
+    /// User + system CPU seconds during the timed transactions.
+    cpu: f64,
     generate: Duration,
     rows: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    /// Through `store.write`; `Some(mb)`: with `PRAGMA cache_size` raised.
+    Store(Option<u32>),
+    Bare(Extra),
+}
+
+impl Variant {
+    fn label(self) -> String {
+        match self {
+            Variant::Store(None) => "Store API (`store.write`)".into(),
+            Variant::Store(Some(mb)) => {
+                format!("experiment: Store API with `PRAGMA cache_size` {mb} MB")
+            }
+            Variant::Bare(e) => e.label(),
+        }
+    }
+}
+
+/// CPU seconds (user + system) this process has used so far.
+fn cpu_secs() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(") ")?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = f.get(11)?.parse().ok()?;
+            let stime: f64 = f.get(12)?.parse().ok()?;
+            Some((utime + stime) / 100.0)
+        })
+        .unwrap_or(0.0)
 }
 
 /// Pull the next batch from the generator (not timed as writing).
@@ -450,6 +570,7 @@ fn insert_store(
     let mut it = records(spec, today);
     let mut run = Run {
         write: Duration::ZERO,
+        cpu: 0.0,
         generate: Duration::ZERO,
         rows: 0,
     };
@@ -465,7 +586,7 @@ fn insert_store(
         for r in &batch {
             *counts.entry(r.kind()).or_insert(0usize) += 1;
         }
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), cpu_secs());
         store.write(|w| {
             for r in batch {
                 r.apply(w)?;
@@ -473,11 +594,8 @@ fn insert_store(
             Ok(())
         })?;
         run.write += t.elapsed();
-        if run.rows % 50_000 < spec.batch_size {
-            eprint!("\rstore: {} rows", run.rows);
-        }
+        run.cpu += cpu_secs() - c;
     }
-    eprintln!();
     Ok((run, counts.into_iter().collect()))
 }
 
@@ -488,6 +606,9 @@ fn insert_bare(path: &Path, spec: &DemoSpec, today: NaiveDate, extra: Extra) -> 
     if extra.log_rowid {
         conn.execute_batch(bare::ROWID_LOG)?;
     }
+    if let Some(mb) = extra.cache_mb {
+        conn.execute_batch(&format!("PRAGMA cache_size = -{};", mb * 1024))?;
+    }
     let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.set_prepared_statement_cache_capacity(96);
@@ -497,6 +618,7 @@ fn insert_bare(path: &Path, spec: &DemoSpec, today: NaiveDate, extra: Extra) -> 
     let mut it = records(spec, today);
     let mut run = Run {
         write: Duration::ZERO,
+        cpu: 0.0,
         generate: Duration::ZERO,
         rows: 0,
     };
@@ -508,7 +630,7 @@ fn insert_bare(path: &Path, spec: &DemoSpec, today: NaiveDate, extra: Extra) -> 
             break;
         }
         run.rows += batch.len();
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), cpu_secs());
         let tx = conn.transaction()?;
         {
             let mut sink = Bare {
@@ -518,6 +640,7 @@ fn insert_bare(path: &Path, spec: &DemoSpec, today: NaiveDate, extra: Extra) -> 
                 device: device.clone(),
                 user: user.clone(),
                 seq,
+                known: Default::default(),
             };
             for r in batch {
                 r.apply(&mut sink).map_err(|e| e.0)?;
@@ -526,6 +649,7 @@ fn insert_bare(path: &Path, spec: &DemoSpec, today: NaiveDate, extra: Extra) -> 
         }
         tx.commit()?;
         run.write += t.elapsed();
+        run.cpu += cpu_secs() - c;
     }
     Ok(run)
 }
