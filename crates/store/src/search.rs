@@ -5,9 +5,9 @@
 //!
 //! The children's searchable columns live in the `child` table (name keys are
 //! computed once, at write time). Searches run over an in-memory copy of those
-//! columns (about 200 bytes a child, 8 MB at 40,000): scanning that is a few
-//! milliseconds, where SQL `LIKE` over key lists or a key table would cost more
-//! per query or per insert. The copy is loaded on the first search, patched
+//! columns (about 1 KB a child, some 40 MB at 40,000: BENCHMARKS.md): scanning
+//! that is a few milliseconds, where SQL `LIKE` over key lists or a key table
+//! would cost more per query or per insert. The copy is loaded on the first search, patched
 //! after each of this store's own writes, and reloaded when `PRAGMA
 //! data_version` shows another connection committed.
 //!
