@@ -262,7 +262,7 @@ impl Store {
     pub fn changes_for_record(&self, record_id: Uuid) -> Result<Vec<ChangeEntry>> {
         let sql = format!(
             "SELECT {} FROM change_log WHERE record_id = ?1 ORDER BY hlc, device_id, seq",
-            ChangeEntry::COLS
+            ChangeEntry::cols()
         );
         let mut st = self.conn.prepare_cached(&sql)?;
         let rows = st.query_map([record_id.to_string()], ChangeEntry::from_row)?;
@@ -274,7 +274,7 @@ impl Store {
     pub fn local_changes_after(&self, after: i64, limit: usize) -> Result<Vec<ChangeEntry>> {
         let sql = format!(
             "SELECT {} FROM change_log WHERE device_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-            ChangeEntry::COLS
+            ChangeEntry::cols()
         );
         let mut st = self.conn.prepare_cached(&sql)?;
         let rows = st.query_map(
