@@ -232,6 +232,29 @@ pub fn check(role: Role, scope: Scope, action: Action, target: Target) -> Result
     }
 }
 
+/// Whether a logged-in user may give another user access to this laptop (wrap
+/// the data key for them): a county admin for anyone; a principal for the
+/// teachers, counselors and principals of their own school. Accounts
+/// themselves are created by county admins on the server.
+pub fn may_add_laptop_user(
+    granter: Role,
+    granter_scope: Scope,
+    new_role: Role,
+    new_scope: Scope,
+) -> bool {
+    match granter {
+        Role::CountyAdmin => true,
+        Role::Principal => {
+            matches!(new_role, Role::Teacher | Role::Counselor | Role::Principal)
+                && matches!(
+                    (granter_scope, new_scope),
+                    (Scope::School { school_id: a, .. }, Scope::School { school_id: b, .. }) if a == b
+                )
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -413,6 +436,55 @@ mod tests {
             Scope::County,
             Action::ReadNotes,
             far
+        ));
+    }
+
+    #[test]
+    fn who_may_add_a_user_to_a_laptop() {
+        let (school, township, other, _) = ids();
+        let here = Scope::School {
+            school_id: school,
+            township_id: township,
+        };
+        let there = Scope::School {
+            school_id: other,
+            township_id: township,
+        };
+        assert!(may_add_laptop_user(
+            Role::CountyAdmin,
+            Scope::County,
+            Role::Teacher,
+            there
+        ));
+        assert!(may_add_laptop_user(
+            Role::Principal,
+            here,
+            Role::Counselor,
+            here
+        ));
+        assert!(!may_add_laptop_user(
+            Role::Principal,
+            here,
+            Role::Counselor,
+            there
+        ));
+        assert!(!may_add_laptop_user(
+            Role::Principal,
+            here,
+            Role::CountyAdmin,
+            Scope::County
+        ));
+        assert!(!may_add_laptop_user(
+            Role::Teacher,
+            here,
+            Role::Teacher,
+            here
+        ));
+        assert!(!may_add_laptop_user(
+            Role::Counselor,
+            here,
+            Role::Teacher,
+            here
         ));
     }
 
