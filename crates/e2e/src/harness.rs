@@ -417,12 +417,28 @@ impl Harness {
         })
     }
 
-    /// Processes running the app binary (started by this harness's driver).
+    /// Live processes running the app binary (started by this harness's
+    /// driver), matched by executable or, for one that is exiting (its
+    /// executable link is gone already), by command name.
     pub fn app_pids(&self) -> Vec<u32> {
         let Some(driver) = self.driver.as_ref() else {
             return Vec::new();
         };
-        procs::with_exe(&procs::descendants(driver.id()), &self.tools.app)
+        let below = procs::descendants(driver.id());
+        let by_exe = procs::with_exe(&below, &self.tools.app);
+        // The kernel keeps the first 15 bytes of the name.
+        let name: String = self
+            .tools
+            .app
+            .file_name()
+            .map(|n| n.to_string_lossy().chars().take(15).collect())
+            .unwrap_or_default();
+        below
+            .iter()
+            .filter(|p| by_exe.contains(&p.pid) || (!name.is_empty() && p.comm == name))
+            .map(|p| p.pid)
+            .filter(|p| procs::alive(*p))
+            .collect()
     }
 
     /// Every process below tauri-driver (WebKitWebDriver, the app, WebKit's
@@ -438,11 +454,7 @@ impl Harness {
     pub fn wait_app_exit(&self, timeout: Duration) -> Result<(), E2eError> {
         let started = Instant::now();
         loop {
-            let left: Vec<u32> = self
-                .app_pids()
-                .into_iter()
-                .filter(|p| procs::alive(*p))
-                .collect();
+            let left = self.app_pids();
             if left.is_empty() {
                 return Ok(());
             }

@@ -123,14 +123,20 @@ pub fn signal(pid: u32, signal: i32) -> bool {
     unsafe { libc::kill(pid, signal) == 0 }
 }
 
+/// Whether `pid` still runs: some thread of it is not dead. (When the main
+/// thread of a multi-threaded process has exited, the process shows as a
+/// zombie while its other threads are still running.)
 pub fn alive(pid: u32) -> bool {
-    // A zombie still has /proc/<pid>, but its state is Z.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => !s
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.filter_map(|t| t.ok()).any(|t| {
+        std::fs::read_to_string(t.path().join("stat")).is_ok_and(|s| {
+            s.rsplit_once(')').is_some_and(|(_, rest)| {
+                !matches!(rest.trim_start().chars().next(), Some('Z' | 'X'))
+            })
+        })
+    })
 }
 
 /// Processes among `procs` whose executable is `path`.
