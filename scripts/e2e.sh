@@ -46,7 +46,8 @@ fi
 export SHOUHU_E2E_APP="${SHOUHU_E2E_APP:-$target_dir/debug/shouhu-app}"
 export SHOUHU_E2E_TAURI_DRIVER="$tools/bin/tauri-driver"
 export SHOUHU_E2E_SCREENS="${SHOUHU_E2E_SCREENS:-$target_dir/e2e-screens}"
-rm -rf "$SHOUHU_E2E_SCREENS"
+mkdir -p "$SHOUHU_E2E_SCREENS"
+rm -f "$SHOUHU_E2E_SCREENS"/*.png
 
 echo "==== e2e: cargo test -p shouhu-e2e (app: $SHOUHU_E2E_APP)"
 # One test at a time: each runs a whole app (WebKit) on a 2-core machine.
