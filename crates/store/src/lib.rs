@@ -22,8 +22,11 @@
 //! - `stats`: counts for the home screen and the CLI.
 //! - `sync`: the outbox and its acknowledgement, applying pulled pages, and
 //!   taking a new device id.
+//! - `audit`: the append-only audit log (views, exports, log-ins) and its
+//!   upload cursor; edits are audited by the change log.
 //! - `error`: [`StoreError`], coded and bilingual.
 
+mod audit;
 mod changelog;
 mod error;
 mod history;
@@ -35,6 +38,7 @@ mod store;
 mod sync;
 mod write;
 
+pub use audit::{AuditAction, AuditEntry, AuditFilter, AuditTarget};
 pub use changelog::ChangeEntry;
 pub use error::{entity_zh, Result, StoreError};
 pub use history::ChildHistory;

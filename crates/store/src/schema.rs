@@ -16,6 +16,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0003_log_rowid",
         include_str!("../migrations/0003_log_rowid.sql"),
     ),
+    ("0004_audit", include_str!("../migrations/0004_audit.sql")),
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

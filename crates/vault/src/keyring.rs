@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shouhu_auth::throttle::Throttle;
 use shouhu_auth::{Role, Scope, WrappedKey};
@@ -23,7 +24,14 @@ pub struct LocalUser {
     pub wrapped_key: WrappedKey,
     #[serde(default)]
     pub throttle: Throttle,
+    /// Failed log-ins not yet in the audit log (the store cannot be opened
+    /// without the right password, so they wait here for the next success).
+    /// The newest [`MAX_PENDING_FAILURES`] are kept.
+    #[serde(default)]
+    pub failed_at: Vec<DateTime<Utc>>,
 }
+
+pub const MAX_PENDING_FAILURES: usize = 100;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Keyring {

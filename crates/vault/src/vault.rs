@@ -3,15 +3,18 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use serde_json::json;
 use shouhu_auth::password::{check_new_password, KdfParams};
 use shouhu_auth::role::may_add_laptop_user;
 use shouhu_auth::throttle::Throttle;
 use shouhu_auth::{AuthError, DataKey, Role, Scope, WrappedKey};
-use shouhu_store::{Identity, Store};
+use shouhu_store::{AuditAction, AuditTarget, Identity, Store};
 use uuid::Uuid;
 
 use crate::error::VaultError;
-use crate::keyring::{self, normalise_login, Keyring, LocalUser, KEYRING_VERSION};
+use crate::keyring::{
+    self, normalise_login, Keyring, LocalUser, KEYRING_VERSION, MAX_PENDING_FAILURES,
+};
 
 /// What the data folder holds, for the first screen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,6 +159,7 @@ impl Vault {
             scope: first.scope,
             wrapped_key: WrappedKey::wrap(&key, first.user_id, &first.password, self.kdf)?,
             throttle: Throttle::default(),
+            failed_at: Vec::new(),
         };
         let (mut store, identity) = self.open(&key)?;
         // The keyring is written only once the store opened with the key.
@@ -165,6 +169,11 @@ impl Vault {
         }
         .save(&self.keyring_path)?;
         store.set_user(user.user_id);
+        store.audit(
+            AuditAction::Login,
+            AuditTarget::default(),
+            json!({ "first_set_up": true }),
+        )?;
         Ok(Session {
             vault: self.clone(),
             user,
@@ -192,18 +201,41 @@ impl Vault {
             Ok(key) => key,
             Err(AuthError::WrongPassword) => {
                 user.throttle.record_failure(now);
+                user.failed_at.push(now);
+                let excess = user.failed_at.len().saturating_sub(MAX_PENDING_FAILURES);
+                user.failed_at.drain(..excess);
                 ring.save(&self.keyring_path)?;
                 return Err(AuthError::WrongPassword.into());
             }
             Err(other) => return Err(other.into()),
         };
-        if user.throttle != Throttle::default() {
-            user.throttle.record_success();
-            ring.save(&self.keyring_path)?;
-        }
-        let user = ring.find(login_name).cloned().ok_or(VaultError::NotSetUp)?;
+        let failures = std::mem::take(&mut user.failed_at);
+        let user = user.clone();
         let (mut store, identity) = self.open(&key)?;
         store.set_user(user.user_id);
+        // The failed attempts go into the audit log (with their own times)
+        // before the keyring forgets them.
+        for at in &failures {
+            store.audit_at(
+                AuditAction::LoginFailed,
+                AuditTarget::default(),
+                json!({}),
+                *at,
+            )?;
+        }
+        store.audit_at(
+            AuditAction::Login,
+            AuditTarget::default(),
+            json!({ "failed_before": failures.len() }),
+            now,
+        )?;
+        if let Some(u) = ring.find_mut(login_name) {
+            if u.throttle != Throttle::default() || !u.failed_at.is_empty() {
+                u.throttle.record_success();
+                u.failed_at.clear();
+                ring.save(&self.keyring_path)?;
+            }
+        }
         Ok(Session {
             vault: self.clone(),
             user,
@@ -257,7 +289,7 @@ impl Session {
             Ok(())
         })?;
         self.user.wrapped_key = wrapped;
-        Ok(())
+        self.audit_account(AuditAction::PasswordChanged, &self.user.login_name.clone())
     }
 
     fn may_manage(&self, role: Role, scope: Scope) -> Result<(), VaultError> {
@@ -287,6 +319,7 @@ impl Session {
             scope: new.scope,
             wrapped_key: WrappedKey::wrap(&self.key, new.user_id, &new.password, self.vault.kdf)?,
             throttle: Throttle::default(),
+            failed_at: Vec::new(),
         };
         self.update_ring(|ring| {
             if ring.find(&login_name).is_some() {
@@ -294,7 +327,17 @@ impl Session {
             }
             ring.users.push(user);
             Ok(())
-        })
+        })?;
+        self.audit_account(AuditAction::UserAdded, &login_name)
+    }
+
+    fn audit_account(&self, action: AuditAction, login_name: &str) -> Result<(), VaultError> {
+        self.store.audit(
+            action,
+            AuditTarget::default(),
+            json!({ "login_name": login_name }),
+        )?;
+        Ok(())
     }
 
     /// An administrator's reset of a forgotten password: a new password for
@@ -320,7 +363,8 @@ impl Session {
             u.wrapped_key = wrapped.clone();
             u.throttle = Throttle::default();
             Ok(())
-        })
+        })?;
+        self.audit_account(AuditAction::PasswordReset, &target.login_name)
     }
 
     /// Takes a user off this laptop (their wrapped key is deleted). Their
@@ -338,11 +382,22 @@ impl Session {
             }
             ring.users.retain(|u| u.user_id != target.user_id);
             Ok(())
-        })
+        })?;
+        self.audit_account(AuditAction::UserRemoved, &target.login_name)
     }
 
-    /// Closes the store and forgets the key (log-out and auto-lock).
+    /// Closes the store and forgets the key (log-out and auto-lock). The
+    /// entry says which (`AuditAction::Logout` or `AuditAction::AutoLock`).
+    pub fn lock_with(self, why: AuditAction) -> Result<Vault, VaultError> {
+        self.store.audit(why, AuditTarget::default(), json!({}))?;
+        Ok(self.vault)
+    }
+
+    /// [`Session::lock_with`] a log-out; if even the audit entry cannot be
+    /// written, the session still closes.
     pub fn lock(self) -> Vault {
-        self.vault
+        let vault = self.vault.clone();
+        let _ = self.lock_with(AuditAction::Logout);
+        vault
     }
 }

@@ -269,3 +269,62 @@ fn a_damaged_keyring_is_reported_and_nothing_is_overwritten() -> TestResult {
     assert_eq!(std::fs::read(&path)?, before_db);
     Ok(())
 }
+
+#[test]
+fn log_ins_failures_and_account_changes_are_audited() -> TestResult {
+    use shouhu_store::{AuditAction, AuditFilter};
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("school.db");
+    let vault = Vault::new(&path).with_kdf(FAST);
+    let mut principal = vault.set_up(user("wang", Role::Principal, "wang2026ok"))?;
+    principal.add_user(user("li", Role::Teacher, "li2026ok"))?;
+    let principal_id = principal.user().user_id;
+    principal.lock();
+
+    let t = now();
+    assert!(vault.log_in("li", "guess1", t).is_err());
+    assert!(vault
+        .log_in("li", "guess2", t + Duration::seconds(1))
+        .is_err());
+    let teacher = vault.log_in("li", "li2026ok", t + Duration::seconds(2))?;
+    let li = teacher.user().user_id;
+    let mine = teacher.store().audit_entries(&AuditFilter {
+        user_id: Some(li),
+        ..Default::default()
+    })?;
+    let seen: Vec<_> = mine.iter().map(|e| (e.action, e.at)).collect();
+    assert_eq!(
+        seen,
+        [
+            (AuditAction::Login, t + Duration::seconds(2)),
+            (AuditAction::LoginFailed, t + Duration::seconds(1)),
+            (AuditAction::LoginFailed, t),
+        ]
+    );
+    teacher.lock_with(AuditAction::AutoLock)?;
+    // The failures were handed over once: a later log-in does not repeat them.
+    let teacher = vault.log_in("li", "li2026ok", t + Duration::seconds(30))?;
+    let failed = teacher.store().audit_entries(&AuditFilter {
+        action: Some(AuditAction::LoginFailed),
+        ..Default::default()
+    })?;
+    assert_eq!(failed.len(), 2);
+    let all = teacher.store().audit_entries(&AuditFilter::default())?;
+    let principal_actions: Vec<_> = all
+        .iter()
+        .filter(|e| e.user_id == principal_id)
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        principal_actions,
+        [
+            AuditAction::Logout,
+            AuditAction::UserAdded,
+            AuditAction::Login
+        ]
+    );
+    assert!(all
+        .iter()
+        .any(|e| e.user_id == li && e.action == AuditAction::AutoLock));
+    Ok(())
+}
