@@ -261,3 +261,98 @@ fn demo_fills_a_county_that_search_finds() -> TestResult {
     assert!(r.err.contains("[record.already_exists]"), "{}", r.err);
     Ok(())
 }
+
+#[test]
+fn an_encrypted_store_needs_a_log_in_and_audits_what_is_read() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("school.db");
+    let ident = dir.path().join("identity");
+    let ident = ident.display().to_string();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "wang2026ok\n")?;
+    let pw = pw.display().to_string();
+    let file = mixed_file(dir.path())?;
+    let file = file.display().to_string();
+    let with = |extra: &[&str]| {
+        let mut args = vec!["--identity-dir", ident.as_str()];
+        args.extend_from_slice(extra);
+        shouhu(&db, &args)
+    };
+
+    // A plain store with data, then encrypted in place with its first user.
+    assert_eq!(with(&["import", &file]).code, 2);
+    let r = with(&[
+        "encrypt",
+        "--login",
+        "wang",
+        "--name",
+        "王校长",
+        "--role",
+        "principal",
+        "--password-file",
+        &pw,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let bytes = std::fs::read(&db)?;
+    assert!(
+        !bytes.windows("张".len()).any(|w| w == "张".as_bytes()),
+        "plaintext on disk"
+    );
+
+    // Without a log-in, nothing opens; a wrong password is refused.
+    let r = with(&["stats"]);
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("[cli.login_required]"), "{}", r.err);
+    let bad = dir.path().join("bad");
+    std::fs::write(&bad, "guess\n")?;
+    let r = with(&[
+        "--user",
+        "wang",
+        "--password-file",
+        &bad.display().to_string(),
+        "stats",
+    ]);
+    assert!(r.err.contains("[auth.wrong_password]"), "{}", r.err);
+
+    // With it, everything works as before, and reading is audited.
+    let r = with(&["--user", "wang", "--password-file", &pw, "show", CHILD_A]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    // A principal is not a counselor: no notes.
+    let r = with(&[
+        "--user",
+        "wang",
+        "--password-file",
+        &pw,
+        "show",
+        CHILD_A,
+        "--notes",
+    ]);
+    assert!(r.err.contains("[auth.forbidden]"), "{}", r.err);
+    let out = dir.path().join("out.jsonl").display().to_string();
+    let r = with(&["--user", "wang", "--password-file", &pw, "export", &out]);
+    assert_eq!(r.code, 0, "{}", r.err);
+
+    let vault = shouhu_vault::Vault::new(&db).with_identity_dir(&ident);
+    let session = vault.log_in("wang", "wang2026ok", chrono::Utc::now())?;
+    let entries = session
+        .store()
+        .audit_entries(&shouhu_store::AuditFilter::default())?;
+    let actions: Vec<&str> = entries.iter().rev().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "import",
+            "login",
+            "logout",
+            "login_failed",
+            "login",
+            "view_child",
+            "login",
+            "login",
+            "export",
+            "login"
+        ],
+        "{actions:?}"
+    );
+    Ok(())
+}

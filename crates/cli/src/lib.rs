@@ -21,11 +21,12 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
+use serde_json::json;
 use shouhu_core::{ChildStatus, EntityKind, GuardianshipType, Lang, LeftBehindType};
 use shouhu_exchange::{
     export_jsonl, import_jsonl, ExchangeError, ExportOptions, ImportOptions, Progress,
 };
-use shouhu_store::{SearchParams, SortBy, Store, StoreError};
+use shouhu_store::{AuditAction, AuditTarget, SearchParams, SortBy, Store, StoreError};
 use uuid::Uuid;
 
 #[derive(Parser, Debug)]
@@ -46,6 +47,18 @@ pub struct Cli {
     /// copied store is recognised). Default: ~/.local/share/shouhu/identity.
     #[arg(long, env = "SHOUHU_IDENTITY_DIR", global = true)]
     pub identity_dir: Option<PathBuf>,
+    /// Log-in name, for an encrypted store (its keyring `<db>.keys.json` lies
+    /// beside it). The password comes from SHOUHU_PASSWORD (for a scheduled
+    /// sync) or, with --password-stdin, from the first line of standard input.
+    #[arg(long, env = "SHOUHU_USER", global = true)]
+    pub user: Option<String>,
+    /// Read the password from the first line of standard input.
+    #[arg(long, global = true)]
+    pub password_stdin: bool,
+    /// Read the password from the first line of this file (keep it readable
+    /// by the scheduler's account only).
+    #[arg(long, global = true)]
+    pub password_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -147,6 +160,25 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Encrypt this store (SQLCipher) and make its first user: a plain store
+    /// is encrypted in place, a missing one is created encrypted. Afterwards
+    /// every command needs --user and the password.
+    Encrypt {
+        /// The first user's log-in name (also --user for later commands).
+        #[arg(long)]
+        login: String,
+        /// The name shown to people (e.g. 王校长).
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = parse_role)]
+        role: shouhu_auth::Role,
+        /// The user's school (with --township): a school user.
+        #[arg(long)]
+        school: Option<Uuid>,
+        /// The user's township: a township user, or with --school a school user.
+        #[arg(long)]
+        township: Option<Uuid>,
+    },
     /// Fill the store with realistic demo records (a fictional county).
     Demo {
         #[arg(long, default_value_t = 600)]
@@ -156,6 +188,13 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+}
+
+fn parse_role(s: &str) -> Result<shouhu_auth::Role, String> {
+    shouhu_auth::Role::parse(s).ok_or_else(|| {
+        let all: Vec<&str> = shouhu_auth::Role::ALL.iter().map(|r| r.as_str()).collect();
+        format!("unknown role “{s}” (one of {})", all.join(", "))
+    })
 }
 
 fn parse_enum<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
@@ -178,6 +217,19 @@ pub enum CliError {
     Output(String),
     #[error(transparent)]
     Sync(#[from] shouhu_sync::SyncError),
+    #[error(transparent)]
+    Vault(#[from] shouhu_vault::VaultError),
+    /// The store is encrypted and no user or password was given.
+    #[error(
+        "this store is encrypted: log in with --user and SHOUHU_PASSWORD (or --password-stdin)"
+    )]
+    LoginRequired,
+    /// --school without --township.
+    #[error("--school needs --township too")]
+    ScopeIncomplete,
+    /// Only counselors and psychology supervisors see psychological notes.
+    #[error("only counselors may see psychological notes")]
+    NotesForbidden,
 }
 
 impl CliError {
@@ -189,6 +241,10 @@ impl CliError {
             CliError::UnknownKind(_) => "cli.unknown_kind",
             CliError::Output(_) => "io.write_failed",
             CliError::Sync(e) => e.code(),
+            CliError::Vault(e) => e.code(),
+            CliError::LoginRequired => "cli.login_required",
+            CliError::ScopeIncomplete => "cli.scope_incomplete",
+            CliError::NotesForbidden => "auth.forbidden",
         }
     }
 
@@ -197,6 +253,12 @@ impl CliError {
             (CliError::Store(e), l) => e.message(l),
             (CliError::Exchange(e), l) => e.message(l),
             (CliError::Sync(e), l) => e.message(l),
+            (CliError::Vault(e), Lang::ZhCn) => e.message_zh(),
+            (CliError::LoginRequired, Lang::ZhCn) => {
+                "此数据库已加密：请用 --user 指定用户名，并通过 SHOUHU_PASSWORD 或 --password-stdin 提供密码".into()
+            }
+            (CliError::ScopeIncomplete, Lang::ZhCn) => "指定 --school 时必须同时指定 --township".into(),
+            (CliError::NotesForbidden, Lang::ZhCn) => "只有心理教师可以查看心理辅导记录".into(),
             (CliError::File { path, error }, Lang::ZhCn) => {
                 format!("无法打开文件 {path}：{error}")
             }
@@ -259,9 +321,41 @@ fn identity_dir(cli: &Cli) -> PathBuf {
     base.join("shouhu").join("identity")
 }
 
+fn password(cli: &Cli) -> Result<String, CliError> {
+    if let Some(path) = &cli.password_file {
+        let text = std::fs::read_to_string(path).map_err(|e| CliError::File {
+            path: path.display().to_string(),
+            error: e.to_string(),
+        })?;
+        return Ok(text.lines().next().unwrap_or_default().to_string());
+    }
+    if cli.password_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_string());
+    }
+    std::env::var("SHOUHU_PASSWORD").map_err(|_| CliError::LoginRequired)
+}
+
+/// The store, and who opened it (`None` for a plain store, which has no users).
+fn open_session(cli: &Cli) -> Result<(Store, Option<shouhu_vault::LocalUser>), CliError> {
+    let vault = shouhu_vault::Vault::new(&cli.db).with_identity_dir(identity_dir(cli));
+    match vault.state()? {
+        shouhu_vault::VaultState::Ready { .. } => {
+            let user = cli.user.as_deref().ok_or(CliError::LoginRequired)?;
+            let session = vault.log_in(user, &password(cli)?, chrono::Utc::now())?;
+            let who = session.user().clone();
+            Ok((session.into_store(), Some(who)))
+        }
+        _ => {
+            let (store, _) = Store::open_with_identity(&cli.db, &identity_dir(cli))?;
+            Ok((store, None))
+        }
+    }
+}
+
 fn open_store(cli: &Cli) -> Result<Store, CliError> {
-    let (store, _) = Store::open_with_identity(&cli.db, &identity_dir(cli))?;
-    Ok(store)
+    Ok(open_session(cli)?.0)
 }
 
 fn print_json(out: &mut dyn Write, v: &impl Serialize) -> Result<(), CliError> {
@@ -313,6 +407,17 @@ fn execute(
                 import_jsonl(&mut s, BufReader::new(f), &opts, &mut tick)?
             };
             writeln!(err)?;
+            s.audit(
+                AuditAction::Import,
+                AuditTarget::default(),
+                json!({
+                    "via": "cli",
+                    "lines": report.lines,
+                    "created": report.created,
+                    "updated": report.updated,
+                    "errors": report.errors.len(),
+                }),
+            )?;
             if *json {
                 print_json(out, &report)?;
             } else {
@@ -352,7 +457,7 @@ fn execute(
             kinds,
             without_notes,
         } => {
-            let s = open_store(cli)?;
+            let (s, who) = open_session(cli)?;
             let kinds = kinds
                 .iter()
                 .map(|k| {
@@ -363,6 +468,13 @@ fn execute(
                 kinds,
                 without_notes: *without_notes,
             };
+            if !*without_notes && !s.list_all::<shouhu_core::PsychNote>()?.is_empty() {
+                if let Some(u) = &who {
+                    if !u.role.reads_notes() {
+                        return Err(CliError::NotesForbidden);
+                    }
+                }
+            }
             let mut quiet = |_: Progress| {};
             let report = if file.as_os_str() == "-" {
                 export_jsonl(&s, &mut *out, &opts, &mut quiet)?
@@ -389,6 +501,16 @@ fn execute(
                     }
                 }
             };
+            s.audit(
+                AuditAction::Export,
+                AuditTarget::default(),
+                json!({
+                    "via": "cli",
+                    "format": "jsonl",
+                    "records": report.records,
+                    "without_notes": without_notes,
+                }),
+            )?;
             if zh {
                 writeln!(
                     err,
@@ -464,8 +586,24 @@ fn execute(
             Ok(0)
         }
         Command::Show { id, notes, json } => {
-            let s = open_store(cli)?;
+            let (s, who) = open_session(cli)?;
+            if *notes && who.as_ref().is_some_and(|u| !u.role.reads_notes()) {
+                return Err(CliError::NotesForbidden);
+            }
             let h = s.child_history(*id, *notes)?;
+            let target = AuditTarget {
+                entity: Some("child".into()),
+                record_id: Some(*id),
+                school_id: None,
+            };
+            s.audit(
+                AuditAction::ViewChild,
+                target.clone(),
+                json!({ "via": "cli" }),
+            )?;
+            if *notes {
+                s.audit(AuditAction::ViewNote, target, json!({ "via": "cli" }))?;
+            }
             if *json {
                 print_json(out, &h)?;
             } else {
@@ -568,6 +706,50 @@ fn execute(
                     report.conflicts,
                     report.bytes_up,
                     report.bytes_down
+                )?;
+            }
+            Ok(0)
+        }
+        Command::Encrypt {
+            login,
+            name,
+            role,
+            school,
+            township,
+        } => {
+            let scope = match (school, township) {
+                (Some(school_id), Some(township_id)) => shouhu_auth::Scope::School {
+                    school_id: *school_id,
+                    township_id: *township_id,
+                },
+                (None, Some(township_id)) => shouhu_auth::Scope::Township {
+                    township_id: *township_id,
+                },
+                (None, None) => shouhu_auth::Scope::County,
+                (Some(_), None) => return Err(CliError::ScopeIncomplete),
+            };
+            let vault = shouhu_vault::Vault::new(&cli.db).with_identity_dir(identity_dir(cli));
+            let session = vault.set_up(shouhu_vault::NewUser {
+                user_id: Uuid::now_v7(),
+                login_name: login.clone(),
+                display_name: name.clone(),
+                role: *role,
+                scope,
+                password: password(cli)?,
+            })?;
+            let user = session.user().login_name.clone();
+            session.lock();
+            if zh {
+                writeln!(
+                    out,
+                    "数据库已加密：{}；第一个用户：{user}",
+                    cli.db.display()
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "store encrypted: {}; first user: {user}",
+                    cli.db.display()
                 )?;
             }
             Ok(0)

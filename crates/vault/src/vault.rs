@@ -386,6 +386,12 @@ impl Session {
         self.audit_account(AuditAction::UserRemoved, &target.login_name)
     }
 
+    /// The open store, for a one-shot program (the CLI) that ends when its
+    /// command does; the session's log-in is already in the audit log.
+    pub fn into_store(self) -> Store {
+        self.store
+    }
+
     /// Closes the store and forgets the key (log-out and auto-lock). The
     /// entry says which (`AuditAction::Logout` or `AuditAction::AutoLock`).
     pub fn lock_with(self, why: AuditAction) -> Result<Vault, VaultError> {
