@@ -65,6 +65,51 @@ pub struct PushRequest {
     pub changes: Vec<Change>,
 }
 
+/// A [`PushRequest`] as the server reads it: each change's `fields` kept as
+/// the JSON text it came as ([`ChangeRaw`]), so that a create can be logged
+/// and stored without being parsed into values and written out again.
+#[derive(Debug, Deserialize)]
+pub struct PushRequestRaw {
+    pub protocol: u32,
+    pub changes: Vec<ChangeRaw>,
+}
+
+/// A [`Change`] with its `fields` as JSON text.
+#[derive(Debug, Deserialize)]
+pub struct ChangeRaw {
+    pub seq: i64,
+    pub change_id: Uuid,
+    pub hlc: u64,
+    pub entity: EntityKind,
+    pub record_id: Uuid,
+    pub school_id: Option<Uuid>,
+    pub op: Op,
+    pub fields: Box<serde_json::value::RawValue>,
+    pub base_version: i64,
+    pub user_id: Uuid,
+    #[serde(default)]
+    pub resolves: Option<Uuid>,
+}
+
+impl ChangeRaw {
+    /// Everything but the fields (`Value::Null` in their place).
+    pub fn head(&self) -> Change {
+        Change {
+            seq: self.seq,
+            change_id: self.change_id,
+            hlc: self.hlc,
+            entity: self.entity,
+            record_id: self.record_id,
+            school_id: self.school_id,
+            op: self.op,
+            fields: Value::Null,
+            base_version: self.base_version,
+            user_id: self.user_id,
+            resolves: self.resolves,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PushResponse {
     /// The highest sequence of this device the server holds: the device may
@@ -295,6 +340,20 @@ mod tests {
             let back: ServerChange = serde_json::from_value(v)?;
             assert_eq!(back, c);
         }
+        Ok(())
+    }
+
+    #[test]
+    fn a_raw_push_reads_the_same_change() -> Result<(), serde_json::Error> {
+        let c = sample(Some(Uuid::from_u128(6))).change;
+        let req = PushRequest {
+            protocol: 1,
+            changes: vec![c.clone()],
+        };
+        let raw: PushRequestRaw = serde_json::from_slice(&serde_json::to_vec(&req)?)?;
+        let mut back = raw.changes[0].head();
+        back.fields = serde_json::from_str(raw.changes[0].fields.get())?;
+        assert_eq!(back, c);
         Ok(())
     }
 

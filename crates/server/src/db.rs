@@ -8,6 +8,8 @@
 //! conflicts the merge finds become conflict records, themselves changes in
 //! that sequence, so they reach every device in scope.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use rand::Rng;
@@ -19,8 +21,8 @@ use shouhu_core::hlc::now_ms;
 use shouhu_core::merge::{self, Incoming, RecordState};
 use shouhu_core::{ChangeStamp, Conflict, ConflictStatus, EntityKind, Op};
 use shouhu_protocol::{
-    Change, EnrollResponse, PullResponse, PullResponseWire, PushResponse, Scope, ServerChange,
-    ServerChangeWire, MAX_PULL_LIMIT,
+    Change, ChangeRaw, EnrollResponse, PullResponse, PullResponseWire, PushResponse, Scope,
+    ServerChange, ServerChangeWire, MAX_PULL_LIMIT,
 };
 use uuid::Uuid;
 
@@ -206,6 +208,7 @@ impl ServerDb {
             server_id,
             server_id,
             &change,
+            Fields::Parsed(&change.fields),
             change.school_id,
             Some(seq),
             &now_text(),
@@ -484,6 +487,38 @@ impl ServerDb {
         scope: &Scope,
         changes: &[Change],
     ) -> Result<PushResponse, ApiError> {
+        let items: Vec<_> = changes
+            .iter()
+            .map(|c| (c, Fields::Parsed(&c.fields)))
+            .collect();
+        self.push_items(device_id, scope, &items)
+    }
+
+    /// [`ServerDb::push`] of changes whose fields are still JSON text (as the
+    /// HTTP layer reads them): a create of a new record is logged and stored
+    /// without parsing its body; everything else is parsed and merged as in
+    /// [`ServerDb::push`], with the same result.
+    pub fn push_raw(
+        &mut self,
+        device_id: Uuid,
+        scope: &Scope,
+        changes: &[ChangeRaw],
+    ) -> Result<PushResponse, ApiError> {
+        let heads: Vec<Change> = changes.iter().map(ChangeRaw::head).collect();
+        let items: Vec<_> = heads
+            .iter()
+            .zip(changes)
+            .map(|(h, r)| (h, Fields::Raw(&r.fields)))
+            .collect();
+        self.push_items(device_id, scope, &items)
+    }
+
+    fn push_items(
+        &mut self,
+        device_id: Uuid,
+        scope: &Scope,
+        changes: &[(&Change, Fields<'_>)],
+    ) -> Result<PushResponse, ApiError> {
         let server_id = self.server_id;
         let tx = self
             .conn
@@ -495,14 +530,14 @@ impl ServerDb {
         )?;
         // Scope first: all or nothing.
         let mut schools = Vec::with_capacity(changes.len());
-        for c in changes {
+        for (c, _) in changes {
             schools.push(scoped(c, scope)?);
         }
         let received_at = now_text();
         let device_text = device_id.to_string();
         let mut applied = 0;
         let mut conflicts = 0;
-        for (c, school) in changes.iter().zip(schools) {
+        for (&(c, fields), school) in changes.iter().zip(schools) {
             if c.seq <= high {
                 let known: Option<String> = tx
                     .prepare_cached(
@@ -532,6 +567,7 @@ impl ServerDb {
                     server_id,
                     device_id,
                     c,
+                    fields,
                     Some(school),
                     None,
                     &received_at,
@@ -609,13 +645,26 @@ impl ServerDb {
         } else {
             "AND entity <> 'psych_note'"
         };
+        // One school: its index gives the changes in order. Several: that
+        // index would yield every remaining change of each school, to be
+        // sorted for each page (a first pull of a county grew quadratic), so
+        // the log is read in its own order instead (`+school_id` keeps the
+        // index out), over at most `SCAN_PER_PAGE × limit` numbers a page; a
+        // page cut there ends at the last number examined, as the protocol
+        // allows.
+        let (school_term, upper) = if schools.len() == 1 {
+            ("school_id", head)
+        } else {
+            let span = (limit as i64).saturating_mul(SCAN_PER_PAGE);
+            ("+school_id", head.min(after.max(0).saturating_add(span)))
+        };
         let sql = format!(
             "SELECT server_seq, device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, resolves
-             FROM changes WHERE server_seq > ? AND server_seq <= ? AND school_id IN ({placeholders}) {notes}
+             FROM changes WHERE server_seq > ? AND server_seq <= ? AND {school_term} IN ({placeholders}) {notes}
              ORDER BY server_seq LIMIT ?"
         );
         let mut st = self.conn.prepare_cached(&sql)?;
-        let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(after), Box::new(head)];
+        let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(after), Box::new(upper)];
         for s in schools {
             args.push(Box::new(s));
         }
@@ -642,9 +691,9 @@ impl ServerDb {
         )?;
         let rows = rows.collect::<Result<Vec<_>, _>>()?;
         let next_after = if rows.len() == limit {
-            rows.last().map_or(head, |c| c.server_seq)
+            rows.last().map_or(upper, |c| c.server_seq)
         } else {
-            head
+            upper
         };
         Ok(PullRows {
             rows,
@@ -696,6 +745,10 @@ impl ServerDb {
         &self.conn
     }
 }
+
+/// A pull page of a device with several schools examines at most this many
+/// log numbers per change it may serve.
+const SCAN_PER_PAGE: i64 = 16;
 
 /// One row of `changes` as read for a pull page.
 struct PullRow {
@@ -806,6 +859,7 @@ fn insert_change(
     tx: &Connection,
     device_id: Uuid,
     c: &Change,
+    fields: &str,
     seq: i64,
     school_id: Option<Uuid>,
     received_at: &str,
@@ -823,7 +877,7 @@ fn insert_change(
         c.record_id.to_string(),
         school_id.map(|s| s.to_string()),
         c.op.as_str(),
-        serde_json::to_string(&c.fields)?,
+        fields,
         c.base_version,
         c.user_id.to_string(),
         c.resolves.map(|s| s.to_string()),
@@ -838,6 +892,44 @@ fn load_state(tx: &Connection, id: Uuid) -> Result<Option<RecordState>, ApiError
         .query_row([id.to_string()], |r| r.get(0))
         .optional()?;
     Ok(s.map(|s| serde_json::from_str(&s)).transpose()?)
+}
+
+/// A change's fields as they reached the server.
+#[derive(Clone, Copy)]
+enum Fields<'a> {
+    Parsed(&'a Value),
+    Raw(&'a RawValue),
+}
+
+/// A [`RecordState`] as written for a new record whose body is still JSON
+/// text: the same JSON.
+#[derive(serde::Serialize)]
+struct NewRecordState<'a> {
+    body: &'a RawValue,
+    deleted: bool,
+    created: &'a ChangeStamp,
+    fields: &'a BTreeMap<String, ChangeStamp>,
+    deleted_by: Option<&'a ChangeStamp>,
+    version: i64,
+}
+
+fn save_state_text(
+    tx: &Connection,
+    id: Uuid,
+    entity: EntityKind,
+    school: Option<Uuid>,
+    state: &str,
+) -> Result<(), ApiError> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO record (id, entity, school_id, state) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        id.to_string(),
+        entity.name(),
+        school.map(|s| s.to_string()),
+        state
+    ])?;
+    Ok(())
 }
 
 fn save_state(
@@ -871,19 +963,26 @@ fn next_server_seq(tx: &Connection, server_id: Uuid) -> Result<i64, ApiError> {
 
 /// Log and merge one change (under `school_id`, and `seq` when the server
 /// numbers it itself); returns the number of conflicts it opened.
+#[allow(clippy::too_many_arguments)]
 fn apply_one(
     tx: &Connection,
     server_id: Uuid,
     device_id: Uuid,
     c: &Change,
+    fields: Fields<'_>,
     school_id: Option<Uuid>,
     seq: Option<i64>,
     received_at: &str,
 ) -> Result<usize, ApiError> {
+    let text = match fields {
+        Fields::Parsed(v) => Cow::Owned(serde_json::to_string(v)?),
+        Fields::Raw(r) => Cow::Borrowed(r.get()),
+    };
     let server_seq = insert_change(
         tx,
         device_id,
         c,
+        &text,
         seq.unwrap_or(c.seq),
         school_id,
         received_at,
@@ -895,12 +994,40 @@ fn apply_one(
         server_seq,
     };
     let state = load_state(tx, c.record_id)?;
+    if let (None, Op::Create, Fields::Raw(body)) = (&state, c.op, fields) {
+        // A new record: its state is the body as sent, stamped by this
+        // change (what `merge::apply` makes of it, without parsing the body).
+        let st = NewRecordState {
+            body,
+            deleted: false,
+            created: &stamp,
+            fields: &BTreeMap::new(),
+            deleted_by: None,
+            version: server_seq,
+        };
+        save_state_text(
+            tx,
+            c.record_id,
+            c.entity,
+            school_id,
+            &serde_json::to_string(&st)?,
+        )?;
+        return Ok(0);
+    }
+    let parsed;
+    let fields = match fields {
+        Fields::Parsed(v) => v,
+        Fields::Raw(r) => {
+            parsed = serde_json::from_str::<Value>(r.get())?;
+            &parsed
+        }
+    };
     let (state, drafts) = merge::apply(
         state,
         &Incoming {
             entity: c.entity,
             op: c.op,
-            fields: &c.fields,
+            fields,
             base_version: c.base_version,
             resolves: c.resolves,
             stamp,
@@ -935,7 +1062,15 @@ fn apply_one(
             user_id: server_id,
             resolves: None,
         };
-        let seq = insert_change(tx, server_id, &change, change.seq, school_id, received_at)?;
+        let seq = insert_change(
+            tx,
+            server_id,
+            &change,
+            &serde_json::to_string(&change.fields)?,
+            change.seq,
+            school_id,
+            received_at,
+        )?;
         let st = RecordState {
             body: change.fields.clone(),
             deleted: false,
@@ -952,4 +1087,156 @@ fn apply_one(
         save_state(tx, change.record_id, EntityKind::Conflict, school_id, &st)?;
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(seq: i64, school: Uuid, record: Uuid, op: Op, fields: Value) -> Change {
+        Change {
+            seq,
+            change_id: Uuid::now_v7(),
+            hlc: (now_ms() + seq as u64) << 16,
+            entity: EntityKind::Child,
+            record_id: record,
+            school_id: Some(school),
+            op,
+            fields,
+            base_version: 0,
+            user_id: Uuid::now_v7(),
+            resolves: None,
+        }
+    }
+
+    /// The raw path (what HTTP uses) and the parsed one store the same
+    /// states and serve the same pages, conflicts included.
+    #[test]
+    fn raw_and_parsed_pushes_agree() -> Result<(), ApiError> {
+        let school = Uuid::now_v7();
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let (r1, r2) = (Uuid::now_v7(), Uuid::now_v7());
+        let body = json!({"name": "张三", "father": {"phone": "138"}, "boarding": false});
+        let from_a = vec![
+            change(1, school, r1, Op::Create, body.clone()),
+            change(2, school, r2, Op::Create, body),
+            change(3, school, r1, Op::Update, json!({"name": "张山"})),
+        ];
+        // Based on version 0 of r1: concurrent with a's update.
+        let from_b = vec![change(1, school, r1, Op::Update, json!({"name": "章三"}))];
+        let scope = Scope {
+            schools: vec![school],
+            notes: false,
+        };
+        let mut out = Vec::new();
+        for raw in [false, true] {
+            let mut db = ServerDb::open_in_memory()?;
+            db.register_existing_school(school, "一小", "织金县", "城关镇")?;
+            for (device, batch) in [(a, &from_a), (b, &from_b)] {
+                db.conn.execute(
+                    "INSERT INTO device (id, name, scope, credential_hash, enrolled_at) VALUES (?1, 'd', ?2, ?1, 'now')",
+                    params![device.to_string(), serde_json::to_string(&scope)?],
+                )?;
+                if raw {
+                    let req: shouhu_protocol::PushRequestRaw =
+                        serde_json::from_value(json!({"protocol": 1, "changes": batch}))?;
+                    db.push_raw(device, &scope, &req.changes)?;
+                } else {
+                    db.push(device, &scope, batch)?;
+                }
+            }
+            let states: Vec<Option<RecordState>> = vec![db.record(r1)?, db.record(r2)?];
+            let mut page = db.pull(&scope, 0, 100)?;
+            for c in &mut page.changes {
+                if c.change.entity == EntityKind::Conflict {
+                    // Made by the server (its own id differs per database):
+                    // new ids and clocks each run.
+                    c.device_id = Uuid::nil();
+                    c.change.user_id = Uuid::nil();
+                    c.change.change_id = Uuid::nil();
+                    c.change.record_id = Uuid::nil();
+                    c.change.hlc = 0;
+                }
+            }
+            let conflicts = page
+                .changes
+                .iter()
+                .filter(|c| c.change.entity == EntityKind::Conflict)
+                .count();
+            assert_eq!(conflicts, 1, "the concurrent name edit is a conflict");
+            assert!(states.iter().all(Option::is_some));
+            out.push((states, page));
+        }
+        assert_eq!(out[0], out[1]);
+        Ok(())
+    }
+
+    /// A device with several schools pages through the log in order, every
+    /// change of its scope once, however sparse its schools are.
+    #[test]
+    fn a_several_school_scope_pages_through_everything() -> Result<(), ApiError> {
+        let mut db = ServerDb::open_in_memory()?;
+        let schools: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+        for s in &schools {
+            db.register_existing_school(*s, "学校", "织金县", "城关镇")?;
+        }
+        let all = Scope {
+            schools: schools.clone(),
+            notes: false,
+        };
+        let device = Uuid::now_v7();
+        db.conn.execute(
+            "INSERT INTO device (id, name, scope, credential_hash, enrolled_at) VALUES (?1, 'd', ?2, ?1, 'now')",
+            params![device.to_string(), serde_json::to_string(&all)?],
+        )?;
+        // School 2 gets only every tenth change: long runs out of scope.
+        let batch: Vec<Change> = (1..=300)
+            .map(|i| {
+                let school = if i % 10 == 0 {
+                    schools[2]
+                } else {
+                    schools[i as usize % 2]
+                };
+                change(i, school, Uuid::now_v7(), Op::Create, json!({"n": i}))
+            })
+            .collect();
+        db.push(device, &all, &batch)?;
+        for (scope, want) in [
+            (
+                vec![schools[1], schools[2]],
+                batch
+                    .iter()
+                    .filter(|c| c.school_id != Some(schools[0]))
+                    .count(),
+            ),
+            (vec![schools[2]], 30),
+            (schools.clone(), 300),
+        ] {
+            let scope = Scope {
+                schools: scope,
+                notes: false,
+            };
+            let mut after = 0;
+            let mut seen = Vec::new();
+            loop {
+                let page = db.pull(&scope, after, 2)?;
+                assert!(page.changes.len() <= 2);
+                assert!(page.next_after > after || page.next_after == page.head);
+                for c in &page.changes {
+                    assert!(c.server_seq > after && c.server_seq <= page.next_after);
+                    assert!(scope
+                        .schools
+                        .contains(&c.change.school_id.unwrap_or_default()));
+                    seen.push(c.server_seq);
+                }
+                after = page.next_after;
+                if after == page.head {
+                    break;
+                }
+            }
+            assert_eq!(seen.len(), want);
+            assert!(seen.windows(2).all(|w| w[0] < w[1]));
+        }
+        Ok(())
+    }
 }

@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use shouhu_protocol::{
-    EnrollRequest, Health, PushRequest, RotateRequest, Scope, MAX_PUSH_CHANGES, PROTOCOL_HEADER,
+    EnrollRequest, Health, PushRequestRaw, RotateRequest, Scope, MAX_PUSH_CHANGES, PROTOCOL_HEADER,
     PROTOCOL_VERSION,
 };
 use tokio::net::TcpListener;
@@ -169,7 +169,7 @@ async fn enroll(
 async fn push(
     State(state): State<AppState>,
     headers: HeaderMap,
-    JsonBody(req): JsonBody<PushRequest>,
+    JsonBody(req): JsonBody<PushRequestRaw>,
 ) -> Result<Response, ApiError> {
     let (device, scope) = authenticate(&state, &headers).await?;
     if req.protocol != PROTOCOL_VERSION {
@@ -184,7 +184,7 @@ async fn push(
     }
     let n = req.changes.len();
     let r = state
-        .with_db(move |db| db.push(device, &scope, &req.changes))
+        .with_db(move |db| db.push_raw(device, &scope, &req.changes))
         .await?;
     tracing::info!(%device, received = n, applied = r.applied, conflicts = r.conflicts, through = r.applied_through, "push");
     Ok(Json(r).into_response())

@@ -47,5 +47,5 @@ pub use search::{mask_id, ChildSummary, SearchPage, SearchParams, SortBy};
 pub use shouhu_core::Op;
 pub use stats::Stats;
 pub use store::{RawRecord, Store};
-pub use sync::{PullApplied, SyncState};
+pub use sync::{PullApplied, PulledChange, SyncState};
 pub use write::{Upsert, Writer};

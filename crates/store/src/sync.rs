@@ -4,15 +4,17 @@
 //! new device id when a copied or restored database must not reuse the old
 //! one's sequence numbers.
 
+use std::any::Any;
 use std::collections::BTreeSet;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
-use shouhu_core::{diff, Op};
+use shouhu_core::{diff, with_entity_type, ChildCard, Entity, IndexCols, Op};
 use uuid::Uuid;
 
 use crate::changelog::ChangeEntry;
 use crate::error::Result;
+use crate::search::ChildColumns;
 use crate::store::Store;
 use crate::write::Writer;
 
@@ -53,6 +55,64 @@ pub(crate) fn meta_i64(conn: &Connection, key: &str) -> Result<i64> {
     Ok(get_meta(conn, key)?
         .and_then(|v| v.parse().ok())
         .unwrap_or(0))
+}
+
+/// A pulled change with the work that needs no database done beforehand,
+/// so that it can run on another thread while the previous page is being
+/// written ([`PulledChange::prepare`] is `Send` work on owned data): the
+/// change-log text of its fields and, for a create, the typed body's JSON and
+/// index columns. Applying it ([`Store::apply_prepared`]) then only looks up
+/// and writes rows; the result is the same as applying the entry itself.
+pub struct PulledChange {
+    pub(crate) entry: ChangeEntry,
+    pub(crate) fields_json: String,
+    /// A create's row, ready to insert if the record is new here.
+    pub(crate) created: Option<CreatedRow>,
+}
+
+pub(crate) struct CreatedRow {
+    pub(crate) body_json: String,
+    pub(crate) idx: IndexCols,
+    pub(crate) child: Option<ChildColumns>,
+}
+
+impl PulledChange {
+    pub fn prepare(entry: ChangeEntry) -> Result<PulledChange> {
+        let fields_json = serde_json::to_string(&entry.fields)?;
+        let created = match entry.op {
+            // A body that does not read as its type is left to the apply,
+            // which reports it as it always did.
+            Op::Create => {
+                with_entity_type!(entry.entity, T => created_row::<T>(&entry).ok())
+            }
+            _ => None,
+        };
+        Ok(PulledChange {
+            entry,
+            fields_json,
+            created,
+        })
+    }
+
+    pub fn entry(&self) -> &ChangeEntry {
+        &self.entry
+    }
+}
+
+fn created_row<T: Entity>(c: &ChangeEntry) -> Result<CreatedRow> {
+    let typed = T::deserialize(&c.fields)?;
+    let mut idx = typed.index();
+    if idx.school_id.is_none() {
+        idx.school_id = c.school_id;
+    }
+    let child = (&typed as &dyn Any)
+        .downcast_ref::<ChildCard>()
+        .map(ChildColumns::of);
+    Ok(CreatedRow {
+        body_json: serde_json::to_string(&typed)?,
+        idx,
+        child,
+    })
 }
 
 impl Store {
@@ -105,18 +165,33 @@ impl Store {
         changes: &[ChangeEntry],
         next_after: i64,
     ) -> Result<PullApplied> {
+        let prepared = changes
+            .iter()
+            .cloned()
+            .map(PulledChange::prepare)
+            .collect::<Result<Vec<_>>>()?;
+        self.apply_prepared(&prepared, next_after)
+    }
+
+    /// [`Store::apply_pulled`] with the changes prepared beforehand.
+    pub fn apply_prepared(
+        &mut self,
+        changes: &[PulledChange],
+        next_after: i64,
+    ) -> Result<PullApplied> {
         let mut acked = meta_i64(&self.conn, "acked_seq")?;
         let before = acked;
         self.write(|w| {
             let mut report = PullApplied::default();
-            for c in changes {
+            for p in changes {
+                let c = &p.entry;
                 if c.device_id == w.device_id() && c.seq > acked {
                     // Our own change came back: the server holds it and every
                     // earlier one (it applies a device's changes in order), so
                     // it no longer shields its fields from later changes.
                     acked = c.seq;
                 }
-                report.fields_kept += w.apply_remote(c, acked)?;
+                report.fields_kept += w.apply_remote(p, acked)?;
                 report.applied += 1;
             }
             if acked > before {

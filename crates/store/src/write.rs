@@ -18,10 +18,11 @@ use shouhu_core::{
 };
 use uuid::Uuid;
 
-use crate::changelog::{materialise_create_body, ChangeEntry};
+use crate::changelog::materialise_create_body;
 use crate::error::{Result, StoreError};
 use crate::search;
 use crate::store::{read_raw, ts_text, Ctx, RawRecord, META_COLS};
+use crate::sync::PulledChange;
 use shouhu_core::Op;
 
 /// What [`Writer::upsert_with_id`] did.
@@ -475,8 +476,9 @@ impl<'a> Writer<'a> {
     /// Apply one pulled change to the rows (not to this device's outbox):
     /// fields with an unacknowledged local edit are kept. Returns how many
     /// fields were kept.
-    pub(crate) fn apply_remote(&mut self, c: &ChangeEntry, acked: i64) -> Result<usize> {
+    pub(crate) fn apply_remote(&mut self, p: &PulledChange, acked: i64) -> Result<usize> {
         self.refs.live_children.clear();
+        let c = &p.entry;
         let server_seq = c.server_seq.unwrap_or(0);
         if c.device_id == self.ctx.device_id {
             self.conn
@@ -499,17 +501,18 @@ impl<'a> Writer<'a> {
                     c.record_id.to_string(),
                     c.school_id.map(|u| u.to_string()),
                     c.op.as_str(),
-                    serde_json::to_string(&c.fields)?,
+                    p.fields_json,
                     c.base_version,
                     c.user_id.to_string(),
                     server_seq,
                     c.resolves.map(|u| u.to_string()),
                 ])?;
         }
-        with_entity_type!(c.entity, T => self.apply_remote_typed::<T>(c, acked))
+        with_entity_type!(c.entity, T => self.apply_remote_typed::<T>(p, acked))
     }
 
-    fn apply_remote_typed<T: Entity>(&mut self, c: &ChangeEntry, acked: i64) -> Result<usize> {
+    fn apply_remote_typed<T: Entity>(&mut self, p: &PulledChange, acked: i64) -> Result<usize> {
+        let c = &p.entry;
         let kind = T::KIND;
         let server_seq = c.server_seq.unwrap_or(0);
         let raw = self.raw(kind, c.record_id)?;
@@ -519,6 +522,29 @@ impl<'a> Writer<'a> {
         };
         let mut kept = 0;
         match (c.op, raw) {
+            (Op::Create, None) if p.created.is_some() => {
+                if let Some(row) = &p.created {
+                    let now = now_millis();
+                    let meta = Meta {
+                        id: c.record_id,
+                        created_at: now,
+                        updated_at: now,
+                        created_by: c.user_id,
+                        updated_by: c.user_id,
+                        device_id: c.device_id,
+                        version: server_seq,
+                        deleted_at: None,
+                        delete_reason: None,
+                    };
+                    self.insert_row_cols(
+                        kind,
+                        &meta,
+                        &row.body_json,
+                        &row.idx,
+                        row.child.as_ref(),
+                    )?;
+                }
+            }
             (Op::Create | Op::Update, None) => {
                 let typed: T = match c.op {
                     // Read straight from the pulled value (no copy of it).
@@ -723,6 +749,22 @@ impl<'a> Writer<'a> {
         idx: &IndexCols,
         body: &T,
     ) -> Result<()> {
+        let child = (body as &dyn Any)
+            .downcast_ref::<ChildCard>()
+            .map(search::ChildColumns::of);
+        self.insert_row_cols(kind, meta, body_json, idx, child.as_ref())
+    }
+
+    /// Insert a row whose body JSON, index columns and (for a child) search
+    /// columns are already made.
+    pub(crate) fn insert_row_cols(
+        &mut self,
+        kind: EntityKind,
+        meta: &Meta,
+        body_json: &str,
+        idx: &IndexCols,
+        child: Option<&search::ChildColumns>,
+    ) -> Result<()> {
         let common = params![
             meta.id.to_string(),
             body_json,
@@ -737,8 +779,7 @@ impl<'a> Writer<'a> {
             meta.device_id.to_string(),
             meta.version,
         ];
-        if let Some(child) = (body as &dyn Any).downcast_ref::<ChildCard>() {
-            let c = search::ChildColumns::of(child);
+        if let Some(c) = child {
             let mut st = self.conn.prepare_cached(
                 "INSERT INTO child (id, body, school_id, child_id, parent_id, date, created_at, updated_at, created_by, updated_by, device_id, version,
                     name, sort_key, search_keys, id_number, student_number, gender, township, grade, class_name, left_behind_type, guardianship_type, status)

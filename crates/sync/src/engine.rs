@@ -4,7 +4,7 @@
 //! - The outbox is only ever shortened by the server's acknowledgement
 //!   (`applied_through`); nothing is dropped after failures. A sync that
 //!   fails or is cancelled leaves every unacknowledged entry for next time.
-//! - A pulled page and the cursor move together (`Store::apply_pulled`, one
+//! - A pulled page and the cursor move together (`Store::apply_prepared`, one
 //!   transaction), so a cut link never skips or re-applies a page wrongly.
 //! - The store changes only with a whole answer in hand (an acknowledgement,
 //!   a page): abandoning a request (cancel, timeout) is always safe. Two
@@ -20,7 +20,7 @@ use shouhu_protocol::{
     EnrollRequest, EnrollResponse, Health, PullResponse, PushRequest, PushResponse,
     PROTOCOL_VERSION,
 };
-use shouhu_store::{ChangeEntry, Store};
+use shouhu_store::{ChangeEntry, PulledChange, Store};
 use uuid::Uuid;
 
 use crate::error::SyncError;
@@ -489,8 +489,15 @@ impl Run<'_> {
         self.start(call, |body| {
             let page: PullResponse = decode(&body)?;
             drop(body);
+            // The work on each change that needs no database happens here,
+            // on this task, not on the thread that writes the store.
+            let entries = page
+                .changes
+                .into_iter()
+                .map(|c| PulledChange::prepare(from_wire(c)))
+                .collect::<Result<Vec<_>, _>>()?;
             Ok(Page {
-                entries: page.changes.into_iter().map(from_wire).collect(),
+                entries,
                 next_after: page.next_after,
                 head: page.head,
             })
@@ -532,7 +539,7 @@ impl Run<'_> {
             if more {
                 next = Some(self.fetch_page(page.next_after, limit));
             }
-            let applied = self.store.apply_pulled(&page.entries, page.next_after)?;
+            let applied = self.store.apply_prepared(&page.entries, page.next_after)?;
             self.report.pulled += applied.applied as u64;
             self.report.fields_kept += applied.fields_kept as u64;
             self.total = self
@@ -572,7 +579,7 @@ struct Prepared {
 
 /// A decoded pull page.
 struct Page {
-    entries: Vec<ChangeEntry>,
+    entries: Vec<PulledChange>,
     next_after: i64,
     head: i64,
 }
