@@ -17,29 +17,36 @@ use uuid::Uuid;
 /// Which of the store's steps a variant adds to the bare insert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Extra {
-    /// Append a change-log row like the store's (create: the whole body).
+    /// Append a change-log row like the store's: its rowid `change_log`
+    /// table (migration 0003), a create's `fields` NULL ("the body as
+    /// created").
     pub log: bool,
     /// `normalize()` and `validate()` the body.
     pub validate: bool,
-    /// The store's reference checks: the id is new, the child exists (and
-    /// its school), the parent record exists, the school exists.
+    /// The store's reference checks: the child exists (and its school), the
+    /// parent record exists, the school exists, each id remembered for the
+    /// transaction once created or found; no "already exists" lookup (the
+    /// primary key refuses a duplicate).
     pub refs: bool,
-    /// Experiment: the change-log row without the body (`{}` in `fields`).
-    pub log_without_body: bool,
-    /// Experiment: the change log as an ordinary rowid table (the store's is
-    /// `WITHOUT ROWID`), with a unique index on (device_id, seq).
-    pub log_rowid: bool,
-    /// Experiment: reference checks that remember, for the transaction,
-    /// which ids exist (created or looked up already), and no "already
-    /// exists" lookup (the primary key refuses a duplicate anyway).
-    pub refs_cached: bool,
+    /// Experiment (the store before migration 0003): the change-log row
+    /// repeats the whole body of a create.
+    pub log_with_body: bool,
+    /// Experiment (the store before migration 0003): the change log as a
+    /// `WITHOUT ROWID` table keyed by (device_id, seq).
+    pub log_without_rowid: bool,
+    /// Experiment (the store before): every reference looked up again, and
+    /// an "already exists" read of the whole row first.
+    pub refs_uncached: bool,
     /// Experiment: `PRAGMA cache_size` in MB (SQLite's default is 2 MB).
     pub cache_mb: Option<u32>,
 }
 
 impl Extra {
     pub fn is_experiment(self) -> bool {
-        self.log_without_body || self.log_rowid || self.refs_cached || self.cache_mb.is_some()
+        self.log_with_body
+            || self.log_without_rowid
+            || self.refs_uncached
+            || self.cache_mb.is_some()
     }
 
     pub fn label(self) -> String {
@@ -50,11 +57,11 @@ impl Extra {
         });
         if self.log {
             s.push_str(" + change-log row");
-            if self.log_without_body {
-                s.push_str(" without the body");
+            if self.log_with_body {
+                s.push_str(" with the body");
             }
-            if self.log_rowid {
-                s.push_str(" in a rowid table");
+            if self.log_without_rowid {
+                s.push_str(" in a `WITHOUT ROWID` table");
             }
         }
         if self.validate {
@@ -62,8 +69,8 @@ impl Extra {
         }
         if self.refs {
             s.push_str(" + reference checks");
-            if self.refs_cached {
-                s.push_str(" (remembered per transaction)");
+            if self.refs_uncached {
+                s.push_str(" (each looked up, with an \"already exists\" read)");
             }
         }
         if let Some(mb) = self.cache_mb {
@@ -83,7 +90,7 @@ pub struct Bare<'c> {
     pub device: String,
     pub user: String,
     pub seq: i64,
-    /// Ids known to exist in this transaction (`refs_cached`).
+    /// Ids known to exist in this transaction (`refs`, not `refs_uncached`).
     pub known: HashSet<Uuid>,
 }
 
@@ -122,17 +129,18 @@ fn parent_kind(kind: EntityKind) -> Option<EntityKind> {
     }
 }
 
-/// The store's change log as a rowid table (for the `log_rowid` experiment).
-pub const ROWID_LOG: &str = "CREATE TABLE change_log_rowid (
+/// The store's change log as it was before migration 0003, a `WITHOUT ROWID`
+/// table (for the `log_without_rowid` experiment).
+pub const OLD_LOG: &str = "CREATE TABLE change_log_old (
     device_id TEXT NOT NULL, seq INTEGER NOT NULL, change_id TEXT NOT NULL, hlc INTEGER NOT NULL,
-    entity TEXT NOT NULL, record_id TEXT NOT NULL, school_id TEXT, op TEXT NOT NULL, fields TEXT NOT NULL,
-    base_version INTEGER NOT NULL, user_id TEXT NOT NULL, server_seq INTEGER, resolves TEXT);
-CREATE UNIQUE INDEX change_log_rowid_seq ON change_log_rowid (device_id, seq);
-CREATE INDEX change_log_rowid_record ON change_log_rowid (record_id);";
+    entity TEXT NOT NULL, record_id TEXT NOT NULL, school_id TEXT, op TEXT NOT NULL, fields TEXT,
+    base_version INTEGER NOT NULL, user_id TEXT NOT NULL, server_seq INTEGER, resolves TEXT,
+    PRIMARY KEY (device_id, seq)) WITHOUT ROWID;
+CREATE INDEX change_log_old_record ON change_log_old (record_id);";
 
 impl Bare<'_> {
     fn exists(&mut self, table: &str, id: Uuid) -> Result<bool, BareError> {
-        if self.extra.refs_cached && self.known.contains(&id) {
+        if !self.extra.refs_uncached && self.known.contains(&id) {
             return Ok(true);
         }
         let sql = format!("SELECT 1 FROM {table} WHERE id = ?1");
@@ -143,7 +151,7 @@ impl Bare<'_> {
             .optional()?
             .is_some()
             && {
-                if self.extra.refs_cached {
+                if !self.extra.refs_uncached {
                     self.known.insert(id);
                 }
                 true
@@ -153,7 +161,7 @@ impl Bare<'_> {
     fn check_refs<T: Entity>(&mut self, id: Uuid, body: &T) -> Result<(), BareError> {
         let kind = T::KIND;
         let idx = body.index();
-        if self.extra.refs_cached {
+        if !self.extra.refs_uncached {
             if let Some(child) = idx.child_id {
                 if !self.exists("child", child)? {
                     return Err(BareError(format!("child {child} missing")));
@@ -215,16 +223,12 @@ impl Bare<'_> {
         fields: &str,
     ) -> Result<(), BareError> {
         self.seq += 1;
-        let table = if self.extra.log_rowid {
-            "change_log_rowid"
+        let table = if self.extra.log_without_rowid {
+            "change_log_old"
         } else {
             "change_log"
         };
-        let fields = if self.extra.log_without_body {
-            "{}"
-        } else {
-            fields
-        };
+        let fields = self.extra.log_with_body.then_some(fields);
         self.conn
             .prepare_cached(&format!(
                 "INSERT INTO {table} (device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, resolves)
@@ -315,7 +319,7 @@ impl Sink for Bare<'_> {
         if self.extra.log {
             self.append_log(T::KIND, id, &school, &json)?;
         }
-        if self.extra.refs_cached {
+        if !self.extra.refs_uncached {
             self.known.insert(id);
         }
         Ok(())

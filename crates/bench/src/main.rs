@@ -74,9 +74,10 @@ struct Args {
     /// Skip the ladder of bare variants (change log, validation, references).
     #[arg(long)]
     no_breakdown: bool,
-    /// Also run experiments that point at store changes: the change log
-    /// without the body, the change log as a rowid table, a larger SQLite
-    /// page cache for the store.
+    /// Also run experiments: the store's steps as they were before migration
+    /// 0003 (the change log repeating a create's body, in a `WITHOUT ROWID`
+    /// table; every reference looked up), a larger SQLite page cache, and
+    /// the search algorithm before and after the presorted index.
     #[arg(long)]
     experiments: bool,
     /// With --store-only: raise the store's `PRAGMA cache_size` to this many MB.
@@ -325,44 +326,32 @@ fn main() -> Result<(), Error> {
     }
     if args.experiments {
         variants.extend([
+            // The store's steps as they were before migration 0003.
             Variant::Bare(Extra {
                 log: true,
-                log_without_body: true,
+                log_with_body: true,
                 ..Extra::default()
             }),
             Variant::Bare(Extra {
                 log: true,
-                log_rowid: true,
-                ..Extra::default()
-            }),
-            Variant::Bare(Extra {
-                log: true,
-                log_without_body: true,
-                log_rowid: true,
-                ..Extra::default()
-            }),
-            Variant::Bare(Extra {
-                log: true,
-                validate: true,
-                refs: true,
-                log_rowid: true,
+                log_with_body: true,
+                log_without_rowid: true,
                 ..Extra::default()
             }),
             Variant::Bare(Extra {
                 log: true,
                 validate: true,
                 refs: true,
-                log_without_body: true,
-                log_rowid: true,
+                refs_uncached: true,
                 ..Extra::default()
             }),
             Variant::Bare(Extra {
                 log: true,
+                log_with_body: true,
+                log_without_rowid: true,
                 validate: true,
                 refs: true,
-                refs_cached: true,
-                log_without_body: true,
-                log_rowid: true,
+                refs_uncached: true,
                 ..Extra::default()
             }),
             Variant::Bare(Extra {
@@ -370,7 +359,6 @@ fn main() -> Result<(), Error> {
                 ..Extra::default()
             }),
             // SQLite's default page cache is 2 MB.
-            Variant::Store(Some(16)),
             Variant::Store(Some(64)),
         ]);
     }
@@ -603,8 +591,8 @@ fn insert_bare(path: &Path, spec: &DemoSpec, today: NaiveDate, extra: Extra) -> 
     // The store creates and migrates the schema; then it is left alone.
     drop(Store::open(path)?);
     let mut conn = Connection::open(path)?;
-    if extra.log_rowid {
-        conn.execute_batch(bare::ROWID_LOG)?;
+    if extra.log_without_rowid {
+        conn.execute_batch(bare::OLD_LOG)?;
     }
     if let Some(mb) = extra.cache_mb {
         conn.execute_batch(&format!("PRAGMA cache_size = -{};", mb * 1024))?;

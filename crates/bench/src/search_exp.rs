@@ -1,17 +1,19 @@
-//! Experiment (`--experiments`): the store's search algorithm re-enacted on
-//! the same rows, to show where a broad query's time goes.
+//! Experiment (`--experiments`): the store's search algorithm as it was
+//! before its entries were kept in name order, re-enacted on the same rows, to
+//! show where a broad query's time went.
 //!
-//! The store keeps every child's search columns in memory (one `Entry` with a
+//! The store kept every child's search columns in memory (one `Entry` with a
 //! `ChildSummary` per child, loaded by the same SQL as here, so the memory
 //! layout is alike), filters them, then selects and sorts the first page with
 //! a comparator that builds `(String, String)` keys: two `String` clones per
 //! key, two keys per comparison, each a pointer chase into a 40,000-entry
 //! heap. Three variants run on the same queries:
 //!
-//! 1. as the store does it;
+//! 1. as the store did it;
 //! 2. the comparator borrowing the keys (`&str`) instead of cloning them;
 //! 3. entries kept in name order once, at load: the default sort (by name)
-//!    then needs no selection or sort, only the first 50 hits of the scan.
+//!    then needs no selection or sort, only the first 50 hits of the scan
+//!    (what the store does now).
 
 use std::time::{Duration, Instant};
 
@@ -39,7 +41,7 @@ pub struct Outcome {
 }
 
 pub const LABELS: [&str; 3] = [
-    "as the store: select + sort with a comparator cloning `String` keys",
+    "as the store did: select + sort with a comparator cloning `String` keys",
     "comparator borrowing the keys",
     "entries kept in name order at load: first 50 hits of the scan, no sort",
 ];

@@ -6,8 +6,19 @@
 //! fields with their new values, and the record version (server sequence) the
 //! edit was based on: the server tells a concurrent edit from a later one by
 //! that base, never by wall clocks.
+//!
+//! A local `create` entry is stored with `fields` NULL, meaning "the body as
+//! created": until the record's body first changes, that body is the row's
+//! `body`, and the log does not hold a second copy of every record (it was
+//! half the file and most of the cost of an insert). Every write that changes
+//! a body calls [`materialise_create_body`] first, which copies the body into
+//! the entry while it is still the created one. Readers select
+//! [`ChangeEntry::cols`], whose `fields` column falls back to the row's body,
+//! so every entry read has its full fields.
 
-use rusqlite::Row;
+use std::sync::LazyLock;
+
+use rusqlite::{params, Connection, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shouhu_core::hlc::Hlc;
@@ -36,8 +47,58 @@ pub struct ChangeEntry {
     pub resolves: Option<Uuid>,
 }
 
+/// `fields`, or for a create entry stored without them, the record's body
+/// (which is the body as created: see the module comment). Only the branch
+/// of the entry's own entity runs.
+static FIELDS_SQL: LazyLock<String> = LazyLock::new(|| {
+    let mut s = String::from("COALESCE(change_log.fields, CASE change_log.entity");
+    for kind in EntityKind::ALL {
+        let t = kind.name();
+        s.push_str(&format!(
+            " WHEN '{t}' THEN (SELECT body FROM {t} WHERE {t}.id = change_log.record_id)"
+        ));
+    }
+    s.push_str(" END)");
+    s
+});
+
+static COLS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "change_log.device_id, change_log.seq, change_log.change_id, change_log.hlc, change_log.entity, change_log.record_id, change_log.school_id, change_log.op, {}, change_log.base_version, change_log.user_id, change_log.server_seq, change_log.resolves",
+        fields_sql()
+    )
+});
+
+/// The SQL expression for an entry's fields, complete for every entry (for
+/// queries `FROM change_log`).
+pub(crate) fn fields_sql() -> &'static str {
+    &FIELDS_SQL
+}
+
+/// Before a record's body changes (a local edit, a pulled change, a conflict
+/// resolution): if its create entry still stands for "the body as created",
+/// write that body into the entry now, while the row still holds it. Costs one
+/// indexed lookup; writes only on a record's first change.
+pub(crate) fn materialise_create_body(
+    conn: &Connection,
+    kind: EntityKind,
+    record_id: Uuid,
+) -> Result<()> {
+    let t = kind.name();
+    let sql = format!(
+        "UPDATE change_log SET fields = (SELECT body FROM {t} WHERE {t}.id = ?1)
+         WHERE record_id = ?1 AND op = 'create' AND fields IS NULL AND entity = ?2"
+    );
+    conn.prepare_cached(&sql)?
+        .execute(params![record_id.to_string(), t])?;
+    Ok(())
+}
+
 impl ChangeEntry {
-    pub(crate) const COLS: &'static str = "device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, server_seq, resolves";
+    /// The columns [`ChangeEntry::from_row`] reads, for a query `FROM change_log`.
+    pub(crate) fn cols() -> &'static str {
+        &COLS
+    }
 
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<ChangeEntry>> {
         let text = |i: usize| r.get::<_, String>(i);
@@ -47,7 +108,7 @@ impl ChangeEntry {
         let record_id: String = text(5)?;
         let school_id: Option<String> = r.get(6)?;
         let op: String = text(7)?;
-        let fields: String = text(8)?;
+        let fields: Option<String> = r.get(8)?;
         let user_id: String = text(10)?;
         let seq: i64 = r.get(1)?;
         let hlc: i64 = r.get(3)?;
@@ -69,7 +130,7 @@ impl ChangeEntry {
                     .map(|s| uuid(s, "school_id"))
                     .transpose()?,
                 op: Op::parse(&op).ok_or_else(|| bad("op"))?,
-                fields: serde_json::from_str(&fields)?,
+                fields: serde_json::from_str(fields.as_deref().ok_or_else(|| bad("fields"))?)?,
                 base_version,
                 user_id: uuid(&user_id, "user_id")?,
                 server_seq,

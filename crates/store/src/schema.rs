@@ -12,6 +12,10 @@ use crate::error::{Result, StoreError};
 pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/0001_init.sql")),
     ("0002_sync", include_str!("../migrations/0002_sync.sql")),
+    (
+        "0003_log_rowid",
+        include_str!("../migrations/0003_log_rowid.sql"),
+    ),
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

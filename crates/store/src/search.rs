@@ -5,11 +5,15 @@
 //!
 //! The children's searchable columns live in the `child` table (name keys are
 //! computed once, at write time). Searches run over an in-memory copy of those
-//! columns (about 200 bytes a child, 8 MB at 40,000): scanning that is a few
-//! milliseconds, where SQL `LIKE` over key lists or a key table would cost more
-//! per query or per insert. The copy is loaded on the first search, patched
+//! columns (about 1 KB a child, some 40 MB at 40,000: BENCHMARKS.md): scanning
+//! that is a few milliseconds, where SQL `LIKE` over key lists or a key table
+//! would cost more per query or per insert. The copy is loaded on the first search, patched
 //! after each of this store's own writes, and reloaded when `PRAGMA
 //! data_version` shows another connection committed.
+//!
+//! The entries are kept in name order (`sort_key`, then id), so the default
+//! listing takes its page straight from the scan; other orders select and sort
+//! only the requested page, comparing borrowed keys.
 
 use serde::{Deserialize, Serialize};
 use shouhu_core::{ChildCard, ChildStatus, Gender, GuardianshipType, LeftBehindType};
@@ -196,7 +200,17 @@ struct Entry {
     student_number: String,
     birth_date: String,
     updated_at: String,
+    /// The grade order's key, right-aligned grade and class.
+    grade_key: String,
     deleted: bool,
+}
+
+impl Entry {
+    fn name_order(&self, other: &Entry) -> std::cmp::Ordering {
+        self.sort_key
+            .cmp(&other.sort_key)
+            .then(self.id.cmp(&other.id))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -217,7 +231,10 @@ fn read_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Entry>> {
     let school: Option<String> = r.get(8)?;
     let birth: Option<String> = r.get(7)?;
     let deleted: Option<String> = r.get(16)?;
+    let grade: String = r.get(10)?;
+    let class_name: String = r.get(11)?;
     Ok(Some(Entry {
+        grade_key: format!("{grade:>8}{class_name:>8}"),
         id,
         name_lower: name.to_lowercase(),
         summary: ChildSummary {
@@ -228,8 +245,8 @@ fn read_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Entry>> {
             id_number_masked: id_number.as_deref().map(mask_id),
             school_id: school.and_then(|s| Uuid::parse_str(&s).ok()),
             township: r.get(9)?,
-            grade: r.get(10)?,
-            class_name: r.get(11)?,
+            grade,
+            class_name,
             left_behind_type: r.get(12)?,
             guardianship_type: r.get(13)?,
             status: r.get(14)?,
@@ -266,6 +283,7 @@ impl Store {
                 entries.push(e);
             }
         }
+        entries.sort_unstable_by(Entry::name_order);
         *self.search.borrow_mut() = Some(SearchIndex {
             data_version: dv,
             entries,
@@ -295,9 +313,15 @@ impl Store {
             let fresh = st
                 .query_row([id.to_string()], read_entry)
                 .map_err(crate::StoreError::from)?;
-            ix.entries.retain(|e| e.id != *id);
+            if let Some(i) = ix.entries.iter().position(|e| e.id == *id) {
+                ix.entries.remove(i);
+            }
             if let Some(e) = fresh {
-                ix.entries.push(e);
+                // Keep the name order.
+                let at = ix
+                    .entries
+                    .partition_point(|x| x.name_order(&e) == std::cmp::Ordering::Less);
+                ix.entries.insert(at, e);
             }
         }
         // Our own commits do not move data_version; another connection's do,
@@ -338,55 +362,69 @@ impl Store {
         let lbt = p.left_behind_type.as_ref().map(enum_str);
         let gt = p.guardianship_type.as_ref().map(enum_str);
         let status = p.status.as_ref().map(enum_str);
-        let mut hits: Vec<&Entry> = ix
-            .entries
-            .iter()
-            .filter(|e| {
-                !e.deleted
-                    && p.school_id.is_none_or(|s| e.summary.school_id == Some(s))
-                    && p.township
-                        .as_deref()
-                        .is_none_or(|t| e.summary.township == t)
-                    && lbt.is_none_or(|v| e.summary.left_behind_type == v)
-                    && gt.is_none_or(|v| e.summary.guardianship_type == v)
-                    && status.is_none_or(|v| e.summary.status == v)
-                    && text_match(e)
-            })
-            .collect();
-        let total = hits.len();
-        let key = |e: &&Entry| -> (String, String) {
-            let primary = match p.sort {
-                SortBy::Name => e.sort_key.clone(),
-                SortBy::BirthDate => e.birth_date.clone(),
-                SortBy::Grade => format!("{:>8}{:>8}", e.summary.grade, e.summary.class_name),
-                SortBy::UpdatedAt => e.updated_at.clone(),
-            };
-            (primary, e.sort_key.clone())
+        let matches = |e: &&Entry| {
+            !e.deleted
+                && p.school_id.is_none_or(|s| e.summary.school_id == Some(s))
+                && p.township
+                    .as_deref()
+                    .is_none_or(|t| e.summary.township == t)
+                && lbt.is_none_or(|v| e.summary.left_behind_type == v)
+                && gt.is_none_or(|v| e.summary.guardianship_type == v)
+                && status.is_none_or(|v| e.summary.status == v)
+                && text_match(e)
         };
         let limit = if p.limit == 0 { 50 } else { p.limit.min(1000) };
-        let end = (p.offset + limit).min(total);
-        // Only the requested page needs ordering: select, then sort the page.
-        let cmp = |a: &&Entry, b: &&Entry| {
-            let o = key(a).cmp(&key(b)).then(a.id.cmp(&b.id));
-            if p.descending {
-                o.reverse()
+        let (total, page): (usize, Vec<&Entry>) = if p.sort == SortBy::Name {
+            // The entries are in name order already: count the hits and keep
+            // the requested page's, no sort.
+            let mut total = 0;
+            let mut page = Vec::with_capacity(limit);
+            let ordered: Box<dyn Iterator<Item = &Entry>> = if p.descending {
+                Box::new(ix.entries.iter().rev())
             } else {
-                o
+                Box::new(ix.entries.iter())
+            };
+            for e in ordered.filter(matches) {
+                if total >= p.offset && total < p.offset + limit {
+                    page.push(e);
+                }
+                total += 1;
             }
+            (total, page)
+        } else {
+            let mut hits: Vec<&Entry> = ix.entries.iter().filter(matches).collect();
+            let total = hits.len();
+            fn primary(sort: SortBy, e: &Entry) -> &str {
+                match sort {
+                    SortBy::Name => &e.sort_key,
+                    SortBy::BirthDate => &e.birth_date,
+                    SortBy::Grade => &e.grade_key,
+                    SortBy::UpdatedAt => &e.updated_at,
+                }
+            }
+            let end = (p.offset + limit).min(total);
+            // Only the requested page needs ordering: select, then sort the page.
+            let cmp = |a: &&Entry, b: &&Entry| {
+                let o = primary(p.sort, a)
+                    .cmp(primary(p.sort, b))
+                    .then_with(|| a.name_order(b));
+                if p.descending {
+                    o.reverse()
+                } else {
+                    o
+                }
+            };
+            if p.offset < total {
+                if end < total {
+                    hits.select_nth_unstable_by(end, cmp);
+                    hits.truncate(end);
+                }
+                hits.sort_by(cmp);
+            }
+            let page = hits.into_iter().skip(p.offset).take(limit).collect();
+            (total, page)
         };
-        if p.offset < total {
-            if end < total {
-                hits.select_nth_unstable_by(end, cmp);
-                hits.truncate(end);
-            }
-            hits.sort_by(cmp);
-        }
-        let items = hits
-            .iter()
-            .skip(p.offset)
-            .take(limit)
-            .map(|e| e.summary.clone())
-            .collect();
+        let items = page.iter().map(|e| e.summary.clone()).collect();
         Ok(SearchPage {
             total,
             offset: p.offset,

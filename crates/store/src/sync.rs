@@ -185,16 +185,22 @@ impl Writer<'_> {
 
     /// Dotted paths with an unacknowledged local edit on this record.
     pub(crate) fn pending_paths(&self, record_id: Uuid, acked: i64) -> Result<BTreeSet<String>> {
-        let mut st = self.conn().prepare_cached(
-            "SELECT op, fields FROM change_log WHERE record_id = ?1 AND device_id = ?2 AND seq > ?3",
-        )?;
+        let sql = format!(
+            "SELECT op, {} FROM change_log WHERE record_id = ?1 AND device_id = ?2 AND seq > ?3",
+            crate::changelog::fields_sql()
+        );
+        let mut st = self.conn().prepare_cached(&sql)?;
         let rows = st.query_map(
             params![record_id.to_string(), self.device_id().to_string(), acked],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)),
         )?;
         let mut out = BTreeSet::new();
         for row in rows {
             let (op, fields) = row?;
+            let Some(fields) = fields else {
+                // A create whose record row is missing: nothing to shield.
+                continue;
+            };
             let v: serde_json::Value = serde_json::from_str(&fields)?;
             match Op::parse(&op) {
                 Some(Op::Create) => out.extend(diff::flatten(&v).into_keys()),

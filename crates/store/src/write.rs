@@ -4,6 +4,7 @@
 //! roll back together.
 
 use std::any::Any;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -17,7 +18,7 @@ use shouhu_core::{
 };
 use uuid::Uuid;
 
-use crate::changelog::ChangeEntry;
+use crate::changelog::{materialise_create_body, ChangeEntry};
 use crate::error::{Result, StoreError};
 use crate::search;
 use crate::store::{read_raw, ts_text, Ctx, RawRecord, META_COLS};
@@ -38,6 +39,24 @@ pub struct Writer<'a> {
     touched_children: &'a mut Vec<Uuid>,
     /// Set while a conflict is being resolved: stamped on the entries.
     resolving: Option<Uuid>,
+    /// References already checked in this transaction.
+    refs: KnownRefs,
+}
+
+/// What the reference checks of this transaction have learnt, so a batch that
+/// names the same school, household or child again (or a record it created)
+/// does not look it up again.
+///
+/// Rows are never removed (a delete leaves a tombstone), so "this id exists"
+/// stays true for the rest of the transaction, except when a savepoint rolls
+/// back: [`Writer::attempt`] then forgets everything. "This child is live, in
+/// that school" can change: every change to a child row forgets that child,
+/// and a pulled change forgets all children.
+#[derive(Debug, Default)]
+struct KnownRefs {
+    exists: HashSet<(EntityKind, Uuid)>,
+    /// Live children and the school column of each.
+    live_children: HashMap<Uuid, Option<Uuid>>,
 }
 
 impl<'a> Writer<'a> {
@@ -53,6 +72,7 @@ impl<'a> Writer<'a> {
             today,
             touched_children,
             resolving: None,
+            refs: KnownRefs::default(),
         }
     }
 
@@ -68,10 +88,6 @@ impl<'a> Writer<'a> {
             // A school is in its own scope.
             idx.school_id = Some(id);
         }
-        let entity = T::KIND.name();
-        if self.raw(T::KIND, id)?.is_some() {
-            return Err(StoreError::AlreadyExists { entity, id });
-        }
         let now = now_millis();
         let meta = Meta {
             id,
@@ -85,8 +101,26 @@ impl<'a> Writer<'a> {
             delete_reason: None,
         };
         let body_json = serde_json::to_string(&body)?;
-        self.insert_row(T::KIND, &meta, &body_json, &idx, &body)?;
-        self.append_log(T::KIND, id, idx.school_id, Op::Create, &body_json, 0)?;
+        // The primary key tells an existing id (no lookup first).
+        self.insert_row(T::KIND, &meta, &body_json, &idx, &body)
+            .map_err(|e| match e {
+                StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+                    if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+                {
+                    StoreError::AlreadyExists {
+                        entity: T::KIND.name(),
+                        id,
+                    }
+                }
+                e => e,
+            })?;
+        // No fields: a create entry stands for the body as created, which the
+        // row holds until its first change (see changelog.rs).
+        self.append_log(T::KIND, id, idx.school_id, Op::Create, None, 0)?;
+        self.refs.exists.insert((T::KIND, id));
+        if T::KIND == EntityKind::Child {
+            self.refs.live_children.insert(id, idx.school_id);
+        }
         Ok(Stored { meta, body })
     }
 
@@ -171,7 +205,7 @@ impl<'a> Writer<'a> {
             id,
             idx.school_id,
             Op::Update,
-            &fields_json,
+            Some(&fields_json),
             meta.version,
         )?;
         Ok((Stored { meta, body }, true))
@@ -190,10 +224,15 @@ impl<'a> Writer<'a> {
         sql(self.conn, "SAVEPOINT attempt")?;
         match f(self) {
             Ok(r) => {
-                sql(self.conn, "RELEASE attempt")?;
+                if let Err(e) = sql(self.conn, "RELEASE attempt") {
+                    self.refs = KnownRefs::default();
+                    return Err(e.into());
+                }
                 Ok(r)
             }
             Err(e) => {
+                // What the rolled-back writes created or found is unknown again.
+                self.refs = KnownRefs::default();
                 sql(self.conn, "ROLLBACK TO attempt; RELEASE attempt")?;
                 *self.ctx = saved;
                 self.touched_children.truncate(touched);
@@ -233,8 +272,9 @@ impl<'a> Writer<'a> {
         )?;
         let school_id = school.and_then(|s| Uuid::parse_str(&s).ok());
         let fields = serde_json::to_string(&json!({ "reason": reason }))?;
-        self.append_log(kind, id, school_id, Op::Delete, &fields, raw.version)?;
+        self.append_log(kind, id, school_id, Op::Delete, Some(&fields), raw.version)?;
         if kind == EntityKind::Child {
+            self.refs.live_children.remove(&id);
             self.touched_children.push(id);
         }
         Ok(())
@@ -330,7 +370,7 @@ impl<'a> Writer<'a> {
             self.ctx.device_id.to_string()
         ])?;
         let school = self.school_of(kind, id)?;
-        self.append_log(kind, id, school, Op::Restore, "{}", raw.version)?;
+        self.append_log(kind, id, school, Op::Restore, Some("{}"), raw.version)?;
         if kind == EntityKind::Child {
             self.touched_children.push(id);
         }
@@ -436,6 +476,7 @@ impl<'a> Writer<'a> {
     /// fields with an unacknowledged local edit are kept. Returns how many
     /// fields were kept.
     pub(crate) fn apply_remote(&mut self, c: &ChangeEntry, acked: i64) -> Result<usize> {
+        self.refs.live_children.clear();
         let server_seq = c.server_seq.unwrap_or(0);
         if c.device_id == self.ctx.device_id {
             self.conn
@@ -479,12 +520,15 @@ impl<'a> Writer<'a> {
         let mut kept = 0;
         match (c.op, raw) {
             (Op::Create | Op::Update, None) => {
-                let mut body = serde_json::Value::Object(Default::default());
-                match c.op {
-                    Op::Create => body = c.fields.clone(),
-                    _ => diff::apply(&mut body, &fields_map(&c.fields)),
-                }
-                let typed: T = serde_json::from_value(body).map_err(corrupt)?;
+                let typed: T = match c.op {
+                    // Read straight from the pulled value (no copy of it).
+                    Op::Create => T::deserialize(&c.fields).map_err(corrupt)?,
+                    _ => {
+                        let mut body = serde_json::Value::Object(Default::default());
+                        diff::apply(&mut body, &fields_map(&c.fields));
+                        serde_json::from_value(body).map_err(corrupt)?
+                    }
+                };
                 let mut idx = typed.index();
                 if idx.school_id.is_none() {
                     idx.school_id = c.school_id;
@@ -572,11 +616,23 @@ impl<'a> Writer<'a> {
         body.validate(self.today)?;
         let mut idx = body.index();
         if let Some(child_id) = idx.child_id {
-            let school: Option<Option<String>> = self
-                .conn
-                .prepare_cached("SELECT school_id FROM child WHERE id = ?1 AND deleted_at IS NULL")?
-                .query_row([child_id.to_string()], |r| r.get(0))
-                .optional()?;
+            let school = match self.refs.live_children.get(&child_id) {
+                Some(school) => Some(*school),
+                None => {
+                    let school: Option<Option<String>> = self
+                        .conn
+                        .prepare_cached(
+                            "SELECT school_id FROM child WHERE id = ?1 AND deleted_at IS NULL",
+                        )?
+                        .query_row([child_id.to_string()], |r| r.get(0))
+                        .optional()?;
+                    let school = school.map(|s| s.and_then(|s| Uuid::parse_str(&s).ok()));
+                    if let Some(school) = school {
+                        self.refs.live_children.insert(child_id, school);
+                    }
+                    school
+                }
+            };
             let Some(school) = school else {
                 return Err(StoreError::MissingReference {
                     field: "child_id",
@@ -585,7 +641,7 @@ impl<'a> Writer<'a> {
                 });
             };
             if idx.school_id.is_none() {
-                idx.school_id = school.and_then(|s| Uuid::parse_str(&s).ok());
+                idx.school_id = school;
             }
         }
         let parent = match T::KIND {
@@ -623,14 +679,22 @@ impl<'a> Writer<'a> {
         Ok(idx)
     }
 
-    fn exists(&self, kind: EntityKind, id: Uuid) -> Result<bool> {
+    /// Whether a row (live or a tombstone) has this id.
+    fn exists(&mut self, kind: EntityKind, id: Uuid) -> Result<bool> {
+        if self.refs.exists.contains(&(kind, id)) {
+            return Ok(true);
+        }
         let sql = format!("SELECT 1 FROM {} WHERE id = ?1", kind.name());
-        Ok(self
+        let found = self
             .conn
             .prepare_cached(&sql)?
             .query_row([id.to_string()], |_| Ok(()))
             .optional()?
-            .is_some())
+            .is_some();
+        if found {
+            self.refs.exists.insert((kind, id));
+        }
+        Ok(found)
     }
 
     fn raw(&self, kind: EntityKind, id: Uuid) -> Result<Option<RawRecord>> {
@@ -703,6 +767,11 @@ impl<'a> Writer<'a> {
         idx: &IndexCols,
         body: &T,
     ) -> Result<()> {
+        // The body as created must reach the log before the row changes it.
+        materialise_create_body(self.conn, kind, meta.id)?;
+        if kind == EntityKind::Child {
+            self.refs.live_children.remove(&meta.id);
+        }
         let common = params![
             meta.id.to_string(),
             body_json,
@@ -739,14 +808,15 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
-    /// Append this device's next change-log entry.
+    /// Append this device's next change-log entry. `fields_json` is `None` for
+    /// a create only (the body as created).
     fn append_log(
         &mut self,
         kind: EntityKind,
         record_id: Uuid,
         school_id: Option<Uuid>,
         op: Op,
-        fields_json: &str,
+        fields_json: Option<&str>,
         base_version: i64,
     ) -> Result<()> {
         let seq = self.ctx.next_seq;

@@ -178,3 +178,74 @@ fn index_follows_own_and_other_writes() -> TestResult {
     assert!(names(&s, &q("ls"))?.is_empty());
     Ok(())
 }
+
+#[test]
+fn name_order_holds_after_own_writes_both_ways_and_across_pages() -> TestResult {
+    let (mut s, a, _) = setup()?;
+    let all = |s: &Store, descending: bool| -> Result<Vec<String>, Box<dyn std::error::Error>> {
+        let mut p = q("");
+        p.descending = descending;
+        names(s, &p)
+    };
+    let before = all(&s, false)?;
+    assert_eq!(
+        before,
+        vec![
+            "李四",
+            "欧阳娜娜",
+            "单丽",
+            "解放",
+            "曾小明",
+            "张三",
+            "张珊珊"
+        ],
+        "li, ouyang, shan (单 as a surname), xie, zeng, zhang"
+    );
+    // Patched entries (new, renamed) land in their place in the loaded index.
+    s.write(|w| w.create(child("安娜", Gender::Female, d(2015, 3, 3), a)))?;
+    s.write(|w| w.create(child("周七", Gender::Male, d(2015, 3, 3), a)))?;
+    let zhang = s.search_children(&q("张三"))?.items[0].id;
+    let mut b = s.fetch::<ChildCard>(zhang)?.body;
+    b.name = "毛三".into();
+    s.write(|w| w.update(zhang, b))?;
+    let expected = vec![
+        "安娜",
+        "李四",
+        "毛三",
+        "欧阳娜娜",
+        "单丽",
+        "解放",
+        "曾小明",
+        "张珊珊",
+        "周七",
+    ];
+    assert_eq!(all(&s, false)?, expected);
+    let mut reversed = expected.clone();
+    reversed.reverse();
+    assert_eq!(all(&s, true)?, reversed);
+    let mut p = q("");
+    p.limit = 4;
+    p.offset = 3;
+    let page = s.search_children(&p)?;
+    assert_eq!(page.total, 9);
+    let got: Vec<&str> = page.items.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(got, &expected[3..7]);
+    p.descending = true;
+    p.offset = 7;
+    let got: Vec<String> = s
+        .search_children(&p)?
+        .items
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    assert_eq!(got, vec!["李四", "安娜"]);
+    // Grade order: grade, class, then name.
+    let mut p = q("");
+    p.sort = SortBy::Grade;
+    p.school_id = Some(a);
+    let first = s.search_children(&p)?.items;
+    assert!(first
+        .windows(2)
+        .all(|w| (&w[0].grade, &w[0].class_name) <= (&w[1].grade, &w[1].class_name)));
+    Ok(())
+}

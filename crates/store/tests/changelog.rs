@@ -1,0 +1,418 @@
+//! The change log without copies of created bodies (migration 0003): a
+//! create's entry stands for the body as created until the record first
+//! changes, and every reader still sees the full body; the reference checks
+//! that remember ids within one transaction.
+
+mod common;
+use common::*;
+
+use rusqlite::{params, Connection};
+use serde_json::{json, Value};
+use shouhu_core::hlc::Hlc;
+use shouhu_core::*;
+use shouhu_store::schema::{self, MIGRATIONS};
+use shouhu_store::{ChangeEntry, Op, Store, StoreError};
+use uuid::Uuid;
+
+/// The stored `fields` column of a record's create entry (NULL = not copied).
+fn stored_create_fields(s: &Store, id: Uuid) -> rusqlite::Result<Option<String>> {
+    s.connection().query_row(
+        "SELECT fields FROM change_log WHERE record_id = ?1 AND op = 'create'",
+        [id.to_string()],
+        |r| r.get(0),
+    )
+}
+
+fn as_value<T: serde::Serialize>(v: &T) -> Result<Value, serde_json::Error> {
+    serde_json::to_value(v)
+}
+
+#[test]
+fn a_create_stores_no_copy_and_the_outbox_has_the_whole_body() -> TestResult {
+    let mut s = store()?;
+    let sch = s.write(|w| w.create(school("新寨小学", "八步街道")))?;
+    let c = s.write(|w| w.create(child("张三", Gender::Male, d(2016, 5, 4), sch.id())))?;
+    assert_eq!(
+        stored_create_fields(&s, c.id())?,
+        None,
+        "no copy of the body"
+    );
+    let out = s.outbox(100)?;
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[0].fields, as_value(&sch.body)?);
+    assert_eq!(out[1].op, Op::Create);
+    assert_eq!(out[1].fields, as_value(&c.body)?);
+    let history = s.child_history(c.id(), true)?;
+    assert_eq!(history.card_changes.len(), 1);
+    assert_eq!(history.card_changes[0].fields, as_value(&c.body)?);
+    // A delete and a restore leave the body alone: still the one created.
+    s.write(|w| w.delete(EntityKind::Child, c.id(), "录入重复"))?;
+    s.write(|w| w.restore(EntityKind::Child, c.id()))?;
+    let log = s.changes_for_record(c.id())?;
+    let ops: Vec<Op> = log.iter().map(|e| e.op).collect();
+    assert_eq!(ops, [Op::Create, Op::Delete, Op::Restore]);
+    assert_eq!(log[0].fields, as_value(&c.body)?);
+    assert_eq!(log[1].fields, json!({"reason": "录入重复"}));
+    Ok(())
+}
+
+#[test]
+fn the_first_update_writes_the_created_body_into_the_create_entry() -> TestResult {
+    let mut s = store()?;
+    let sch = s.write(|w| w.create(school("新寨小学", "八步街道")))?;
+    let c = s.write(|w| w.create(child("张三", Gender::Male, d(2016, 5, 4), sch.id())))?;
+    let created = as_value(&c.body)?;
+    let mut b = c.body.clone();
+    b.name = "张小三".into();
+    b.boarding = true;
+    s.write(|w| w.update(c.id(), b.clone()))?;
+    let copied = stored_create_fields(&s, c.id())?.ok_or("the create entry was not filled")?;
+    assert_eq!(serde_json::from_str::<Value>(&copied)?, created);
+    // A second update leaves the create entry as it is.
+    b.boarding = false;
+    s.write(|w| w.update(c.id(), b))?;
+    let log = s.changes_for_record(c.id())?;
+    let ops: Vec<Op> = log.iter().map(|e| e.op).collect();
+    assert_eq!(ops, [Op::Create, Op::Update, Op::Update]);
+    assert_eq!(log[0].fields, created, "before: the body as created");
+    assert_eq!(log[0].fields["name"], "张三");
+    assert_eq!(
+        log[1].fields,
+        json!({"name": "张小三", "boarding": true}),
+        "after: what the update changed"
+    );
+    // The outbox sends the create as it was, then the changes.
+    let out = s.outbox(100)?;
+    let mine: Vec<&ChangeEntry> = out.iter().filter(|e| e.record_id == c.id()).collect();
+    assert_eq!(mine[0].fields, created);
+    assert_eq!(mine.len(), 3);
+    // Replaying the entries rebuilds the current body.
+    let mut replay = mine[0].fields.clone();
+    for e in &mine[1..] {
+        for (path, v) in e.fields.as_object().ok_or("fields")? {
+            diff::set_path(&mut replay, path, v.clone());
+        }
+    }
+    assert_eq!(replay, as_value(&s.fetch::<ChildCard>(c.id())?.body)?);
+    Ok(())
+}
+
+#[test]
+fn a_failed_update_leaves_the_create_entry_unfilled_and_right() -> TestResult {
+    let mut s = store()?;
+    let sch = s.write(|w| w.create(school("新寨小学", "八步街道")))?;
+    let c = s.write(|w| w.create(child("张三", Gender::Male, d(2016, 5, 4), sch.id())))?;
+    let mut b = c.body.clone();
+    b.name = "张小三".into();
+    let r: Result<(), StoreError> = s.write(|w| {
+        w.update(c.id(), b)?;
+        Err(StoreError::DeleteReasonRequired)
+    });
+    assert!(r.is_err());
+    assert_eq!(stored_create_fields(&s, c.id())?, None);
+    assert_eq!(s.changes_for_record(c.id())?[0].fields, as_value(&c.body)?);
+    Ok(())
+}
+
+/// A change made on another device, as a pull delivers it.
+fn remote_update(record: Uuid, kind: EntityKind, fields: Value, server_seq: i64) -> ChangeEntry {
+    ChangeEntry {
+        device_id: Uuid::now_v7(),
+        seq: 1,
+        change_id: Uuid::now_v7(),
+        hlc: Hlc::new(4_000_000_000_000, 0),
+        entity: kind,
+        record_id: record,
+        school_id: None,
+        op: Op::Update,
+        fields,
+        base_version: 0,
+        user_id: Uuid::now_v7(),
+        server_seq: Some(server_seq),
+        resolves: None,
+    }
+}
+
+#[test]
+fn a_pulled_change_fills_the_create_entry_before_changing_the_row() -> TestResult {
+    let mut s = store()?;
+    let sch = s.write(|w| w.create(school("新寨小学", "八步街道")))?;
+    let c = s.write(|w| w.create(child("张三", Gender::Male, d(2016, 5, 4), sch.id())))?;
+    let created = as_value(&c.body)?;
+    // The server holds our changes (acknowledged), then another device renames
+    // the child.
+    s.ack_through(s.last_seq())?;
+    let change = remote_update(c.id(), EntityKind::Child, json!({"name": "张三丰"}), 10);
+    s.apply_pulled(&[change], 10)?;
+    assert_eq!(s.fetch::<ChildCard>(c.id())?.body.name, "张三丰");
+    let copied = stored_create_fields(&s, c.id())?.ok_or("the create entry was not filled")?;
+    assert_eq!(serde_json::from_str::<Value>(&copied)?, created);
+    let history = s.child_history(c.id(), true)?;
+    let ops: Vec<Op> = history.card_changes.iter().map(|e| e.op).collect();
+    assert_eq!(ops, [Op::Create, Op::Update]);
+    assert_eq!(history.card_changes[0].fields["name"], "张三");
+    assert_eq!(history.card_changes[1].fields, json!({"name": "张三丰"}));
+    // Sent again from the start (a reinstalled server), the create is still
+    // the body as created.
+    s.reset_sync_for_server(Uuid::now_v7())?;
+    let out = s.outbox(100)?;
+    let create = out
+        .iter()
+        .find(|e| e.record_id == c.id())
+        .ok_or("create not in the outbox")?;
+    assert_eq!(create.fields, created);
+    Ok(())
+}
+
+#[test]
+fn a_pulled_change_with_a_local_edit_pending_keeps_both_right() -> TestResult {
+    let mut s = store()?;
+    let sch = s.write(|w| w.create(school("新寨小学", "八步街道")))?;
+    let c = s.write(|w| w.create(child("张三", Gender::Male, d(2016, 5, 4), sch.id())))?;
+    let created = as_value(&c.body)?;
+    // Nothing acknowledged: the whole created body is a pending local edit, so
+    // the pulled rename is kept out of the row...
+    let change = remote_update(c.id(), EntityKind::Child, json!({"name": "张三丰"}), 10);
+    let applied = s.apply_pulled(&[change], 10)?;
+    assert_eq!(applied.fields_kept, 1);
+    assert_eq!(s.fetch::<ChildCard>(c.id())?.body.name, "张三");
+    // ...and the create entry still reads as the body as created.
+    assert_eq!(s.outbox(100)?[1].fields, created);
+    assert_eq!(s.changes_for_record(c.id())?[0].fields, created);
+    Ok(())
+}
+
+#[test]
+fn resolving_a_conflict_fills_the_create_entry() -> TestResult {
+    let mut s = store()?;
+    let sch = s.write(|w| w.create(school("新寨小学", "八步街道")))?;
+    let c = s.write(|w| w.create(child("张三", Gender::Male, d(2016, 5, 4), sch.id())))?;
+    let created = as_value(&c.body)?;
+    let conflict = s.write(|w| {
+        w.create(Conflict {
+            entity: Some(EntityKind::Child),
+            record_id: c.id(),
+            kind: ConflictKind::SameField,
+            field: Some("name".into()),
+            current_value: json!("张三"),
+            other_value: json!("张珊"),
+            ..Conflict::default()
+        })
+    })?;
+    s.write(|w| w.resolve_conflict(conflict.id(), ResolutionChoice::KeepOther, None))?;
+    assert_eq!(s.fetch::<ChildCard>(c.id())?.body.name, "张珊");
+    let log = s.changes_for_record(c.id())?;
+    assert_eq!(log[0].fields, created);
+    assert_eq!(log[1].fields, json!({"name": "张珊"}));
+    assert_eq!(log[1].resolves, Some(conflict.id()));
+    assert!(stored_create_fields(&s, c.id())?.is_some());
+    Ok(())
+}
+
+/// device_id, seq, op, fields, server_seq, resolves
+type OldEntry = (
+    &'static str,
+    i64,
+    &'static str,
+    &'static str,
+    Option<i64>,
+    Option<&'static str>,
+);
+
+#[test]
+fn migration_0003_keeps_every_entry() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("v2.db");
+    let dev = "01934b6e-0000-7000-8000-00000000d001";
+    let other = "01934b6e-0000-7000-8000-00000000d002";
+    let rows: Vec<OldEntry> = vec![
+        (dev, 1, "create", r#"{"name":"旧学校"}"#, Some(7), None),
+        (dev, 2, "update", r#"{"phone":"0857-1234567"}"#, None, None),
+        (dev, 3, "delete", r#"{"reason":"撤并"}"#, None, None),
+        (
+            dev,
+            4,
+            "restore",
+            "{}",
+            None,
+            Some("01934b6e-0000-7000-8000-0000000000f1"),
+        ),
+        (other, 1, "update", r#"{"name":"新学校"}"#, Some(9), None),
+    ];
+    let dump = |c: &Connection| -> rusqlite::Result<Vec<Vec<rusqlite::types::Value>>> {
+        let mut st = c.prepare(
+            "SELECT device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, server_seq, resolves
+             FROM change_log ORDER BY device_id, seq",
+        )?;
+        let out = st.query_map([], |r| {
+            (0..13)
+                .map(|i| r.get::<_, rusqlite::types::Value>(i))
+                .collect()
+        })?;
+        out.collect()
+    };
+    let before = {
+        let mut conn = Connection::open(&path)?;
+        schema::migrate_to(&mut conn, 2)?;
+        for (i, (device, seq, op, fields, server_seq, resolves)) in rows.iter().enumerate() {
+            conn.execute(
+                "INSERT INTO change_log (device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, server_seq, resolves)
+                 VALUES (?1, ?2, ?3, ?4, 'school', '01934b6e-0000-7000-8000-00000000a001', NULL, ?5, ?6, ?7, '01934b6e-0000-7000-8000-00000000e001', ?8, ?9)",
+                params![
+                    device,
+                    seq,
+                    format!("01934b6e-0000-7000-8000-0000000c{i:04}"),
+                    100 + i as i64,
+                    op,
+                    fields,
+                    i as i64,
+                    server_seq,
+                    resolves
+                ],
+            )?;
+        }
+        dump(&conn)?
+    };
+    assert_eq!(MIGRATIONS[2].0, "0003_log_rowid");
+    {
+        let mut conn = Connection::open(&path)?;
+        schema::migrate_to(&mut conn, 3)?;
+        assert_eq!(schema::version(&conn)?, 3);
+        assert_eq!(dump(&conn)?, before, "every entry, every column");
+        // An ordinary rowid table now, (device_id, seq) still unique.
+        let sql: String = conn.query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'change_log'",
+            [],
+            |r| r.get(0),
+        )?;
+        assert!(!sql.contains("WITHOUT ROWID"), "{sql}");
+        let dup = conn.execute(
+            "INSERT INTO change_log (device_id, seq, change_id, hlc, entity, record_id, op, fields, base_version, user_id)
+             VALUES (?1, 1, 'x', 1, 'school', 'r', 'update', '{}', 0, 'u')",
+            [dev],
+        );
+        assert!(dup.is_err(), "a second (device_id, seq) is refused");
+        // Only a create may leave its fields out.
+        let null_update = conn.execute(
+            "INSERT INTO change_log (device_id, seq, change_id, hlc, entity, record_id, op, fields, base_version, user_id)
+             VALUES (?1, 99, 'x', 1, 'school', 'r', 'update', NULL, 0, 'u')",
+            [dev],
+        );
+        assert!(null_update.is_err());
+    }
+    // The store reads the old entries as they were.
+    let s = Store::open(&path)?;
+    let log = s.changes_for_record(Uuid::parse_str("01934b6e-0000-7000-8000-00000000a001")?)?;
+    assert_eq!(log.len(), rows.len());
+    assert_eq!(log[0].fields, json!({"name": "旧学校"}));
+    assert_eq!(log[0].server_seq, Some(7));
+    assert_eq!(log[3].op, Op::Restore);
+    assert!(log[3].resolves.is_some());
+    Ok(())
+}
+
+#[test]
+fn an_existing_id_is_refused_by_the_primary_key() -> TestResult {
+    let mut s = store()?;
+    let sch = s.write(|w| w.create(school("新寨小学", "八步街道")))?;
+    let c = s.write(|w| w.create(child("张三", Gender::Male, d(2016, 5, 4), sch.id())))?;
+    let e = s
+        .write(|w| w.create_with_id(c.id(), child("李四", Gender::Male, d(2015, 1, 2), sch.id())))
+        .map(|_| ())
+        .map_err(|e| e.code());
+    assert_eq!(e, Err("record.already_exists"));
+    // Inside a batch the other lines are kept (an import's savepoints).
+    let kept = s.write(|w| {
+        let dup = w.attempt(|w| w.create_with_id(sch.id(), school("重复", "八步街道")));
+        assert!(matches!(dup, Err(StoreError::AlreadyExists { .. })));
+        w.create(visit(c.id(), d(2026, 7, 1)))
+    })?;
+    assert_eq!(s.fetch::<ChildCard>(c.id())?.body.name, "张三");
+    assert_eq!(s.list_by_child::<HomeVisit>(c.id())?[0].meta.id, kept.id());
+    Ok(())
+}
+
+#[test]
+fn remembered_references_are_forgotten_when_a_savepoint_rolls_back() -> TestResult {
+    let mut s = store()?;
+    let sch = s.write(|w| w.create(school("新寨小学", "八步街道")))?;
+    let r = s.write(|w| {
+        // A school and a child created, then rolled back with their savepoint.
+        let gone = w.attempt(|w| -> Result<(Uuid, Uuid), StoreError> {
+            let sch2 = w.create(school("分校", "八步街道"))?;
+            let c = w.create(child("王五", Gender::Male, d(2016, 5, 4), sch2.id()))?;
+            // Both are known (and checked from memory) here...
+            w.create(visit(c.id(), d(2026, 7, 1)))?;
+            Err(StoreError::DeleteReasonRequired)
+        });
+        assert!(gone.is_err());
+        Ok(())
+    });
+    r?;
+    // ...and after the rollback they are looked up again, and missing.
+    let ids = s.write(|w| {
+        let mut ids = None;
+        let _ = w.attempt(|w| -> Result<(), StoreError> {
+            let sch2 = w.create(school("分校", "八步街道"))?;
+            let c = w.create(child("王五", Gender::Male, d(2016, 5, 4), sch2.id()))?;
+            ids = Some((sch2.id(), c.id()));
+            Err(StoreError::DeleteReasonRequired)
+        });
+        let (sch2, c) = ids.ok_or(StoreError::DeleteReasonRequired)?;
+        let e = w
+            .create(child("赵六", Gender::Female, d(2016, 5, 4), sch2))
+            .map(|_| ())
+            .map_err(|e| e.code());
+        assert_eq!(e, Err("record.reference_missing"), "school rolled back");
+        let e = w
+            .create(visit(c, d(2026, 7, 1)))
+            .map(|_| ())
+            .map_err(|e| e.code());
+        assert_eq!(e, Err("record.reference_missing"), "child rolled back");
+        // The school created before the transaction is still found.
+        w.create(child("赵六", Gender::Female, d(2016, 5, 4), sch.id()))?;
+        Ok((sch2, c))
+    })?;
+    assert!(s.get::<School>(ids.0)?.is_none());
+    assert!(s.get::<ChildCard>(ids.1)?.is_none());
+    Ok(())
+}
+
+#[test]
+fn a_child_deleted_in_the_same_write_is_no_longer_a_valid_reference() -> TestResult {
+    let mut s = store()?;
+    let sch = s.write(|w| w.create(school("新寨小学", "八步街道")))?;
+    let e = s
+        .write(|w| {
+            let c = w.create(child("张三", Gender::Male, d(2016, 5, 4), sch.id()))?;
+            w.create(visit(c.id(), d(2026, 7, 1)))?;
+            w.delete(EntityKind::Child, c.id(), "录入重复")?;
+            w.create(visit(c.id(), d(2026, 7, 2)))
+        })
+        .map(|_| ())
+        .map_err(|e| e.code());
+    assert_eq!(e, Err("record.reference_missing"));
+    Ok(())
+}
+
+#[test]
+fn a_visit_takes_the_school_of_a_child_moved_in_the_same_write() -> TestResult {
+    let mut s = store()?;
+    let a = s.write(|w| w.create(school("新寨小学", "八步街道")))?;
+    let b = s.write(|w| w.create(school("河口小学", "八步街道")))?;
+    let v = s.write(|w| {
+        let c = w.create(child("张三", Gender::Male, d(2016, 5, 4), a.id()))?;
+        w.create(visit(c.id(), d(2026, 7, 1)))?;
+        let mut moved = c.body.clone();
+        moved.school_id = Some(b.id());
+        w.update(c.id(), moved)?;
+        w.create(visit(c.id(), d(2026, 7, 2)))
+    })?;
+    let school_col: Option<String> = s.connection().query_row(
+        "SELECT school_id FROM home_visit WHERE id = ?1",
+        [v.id().to_string()],
+        |r| r.get(0),
+    )?;
+    assert_eq!(school_col, Some(b.id().to_string()));
+    Ok(())
+}
