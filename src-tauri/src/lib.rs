@@ -134,7 +134,17 @@ pub fn run() -> tauri::Result<()> {
             app.manage(AppStore::new(store));
             Ok(())
         })
-        .run(context())
+        .build(context())?
+        .run(|app, event| {
+            if let tauri::RunEvent::Exit = event {
+                // Let a write already running (a draft saved as the window
+                // closed) commit before the process ends.
+                if let Some(store) = app.try_state::<AppStore>() {
+                    store.wait_idle();
+                }
+            }
+        });
+    Ok(())
 }
 
 fn focus_main_window<R: Runtime>(app: &tauri::AppHandle<R>) {

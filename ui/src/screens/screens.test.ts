@@ -90,9 +90,9 @@ describe('closing the window', () => {
     await go('visit', { child: 'child-1' });
     const field = await screen.findByTestId('visit-field-problems_found');
     await fireEvent.input(field, { target: { value: '想念妈妈' } });
-    // Closed before the 500 ms autosave delay is over.
+    // Closed at once, while the save may still be running.
     await mock.closeWindow();
-    expect(mock.calls.filter((c) => c === 'saveVisitDraft').length).toBe(1);
+    expect(mock.calls.filter((c) => c === 'saveVisitDraft').length).toBeGreaterThanOrEqual(1);
     const row = (await mock.getChild('child-1')).visits[0];
     expect(row.status).toBe('draft');
     expect((await mock.getVisit(row.id)).visit.problems_found).toBe('想念妈妈');
