@@ -44,6 +44,7 @@ const COMMANDS: &[&str] = &[
     "run_sync",
     "list_conflicts",
     "resolve_conflict",
+    "close_window",
 ];
 
 fn main() -> ExitCode {

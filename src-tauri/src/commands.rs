@@ -295,3 +295,10 @@ pub fn resolve_conflict(
 ) -> Result<(), AppError> {
     store.with(|s, _| api::resolve_conflict(s, req))
 }
+
+/// Close the window once the UI has saved what was being typed (the answer
+/// to the `flush-before-close` event).
+#[tauri::command]
+pub fn close_window<R: Runtime>(window: tauri::WebviewWindow<R>) -> Result<(), AppError> {
+    window.destroy().map_err(AppError::from)
+}

@@ -12,10 +12,20 @@ pub use commands::{AppInfo, StoreSummary};
 pub use error::AppError;
 pub use state::AppStore;
 
-use tauri::{Manager, Runtime};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tauri::{Emitter, Manager, Runtime, WindowEvent};
 
 /// Label of the app's only window (see `tauri.conf.json`).
 pub const MAIN_WINDOW: &str = "main";
+
+/// Event asking the UI to save what is being typed (a visit draft) before
+/// the window closes; the UI answers with the `close_window` command.
+pub const FLUSH_EVENT: &str = "flush-before-close";
+
+/// How long a closing window waits for the UI to save.
+pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The log file is cut when it reaches this size (one old file is kept).
 pub const LOG_MAX_BYTES: u128 = 2 * 1024 * 1024;
@@ -55,7 +65,30 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::run_sync,
         commands::list_conflicts,
         commands::resolve_conflict,
+        commands::close_window,
     ])
+}
+
+/// Closing the main window first lets the UI save what is being typed
+/// (`FLUSH_EVENT`); the UI then calls `close_window`, or the window closes
+/// anyway after [`FLUSH_TIMEOUT`].
+fn on_window_event<R: Runtime>(window: &tauri::Window<R>, event: &WindowEvent) {
+    static CLOSING: AtomicBool = AtomicBool::new(false);
+    if let WindowEvent::CloseRequested { api, .. } = event {
+        if window.label() != MAIN_WINDOW || CLOSING.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        api.prevent_close();
+        if let Err(e) = window.emit(FLUSH_EVENT, ()) {
+            log::warn!("cannot ask the UI to save before closing: {e}");
+        }
+        let window = window.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(FLUSH_TIMEOUT);
+            // Already gone if the UI answered in time.
+            let _ = window.destroy();
+        });
+    }
 }
 
 /// The compile-time context: `tauri.conf.json`, capabilities, embedded UI.
@@ -89,6 +122,7 @@ pub fn run() -> tauri::Result<()> {
         .plugin(tauri_plugin_window_state::Builder::default().build())
         .plugin(tauri_plugin_dialog::init());
     with_commands(builder)
+        .on_window_event(on_window_event)
         .setup(|app| {
             let (db, identity) =
                 state::paths(&app.path().app_data_dir()?, &app.path().app_config_dir()?);
@@ -100,7 +134,17 @@ pub fn run() -> tauri::Result<()> {
             app.manage(AppStore::new(store));
             Ok(())
         })
-        .run(context())
+        .build(context())?
+        .run(|app, event| {
+            if let tauri::RunEvent::Exit = event {
+                // Let a write already running (a draft saved as the window
+                // closed) commit before the process ends.
+                if let Some(store) = app.try_state::<AppStore>() {
+                    store.wait_idle();
+                }
+            }
+        });
+    Ok(())
 }
 
 fn focus_main_window<R: Runtime>(app: &tauri::AppHandle<R>) {

@@ -26,6 +26,11 @@ impl AppStore {
         }
     }
 
+    /// Wait until no command is using the store (at exit).
+    pub fn wait_idle(&self) {
+        drop(self.store.lock());
+    }
+
     /// Run `f` with the store and the session its settings describe; errors
     /// become coded [`AppError`]s in the session's language.
     pub fn with<R>(

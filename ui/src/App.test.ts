@@ -45,7 +45,7 @@ describe('App', () => {
     });
     render(App, { props: { bridge } });
     await waitFor(() => expect(screen.getByTestId('app-version').textContent).toBe('0.1.0'));
-    await fireEvent.change(screen.getByTestId('settings-language'), { target: { value: 'en' } });
+    await fireEvent.change(await screen.findByTestId('settings-language'), { target: { value: 'en' } });
     await waitFor(() => expect(document.documentElement.lang).toBe('en'));
     expect(screen.getByTestId('nav-children').textContent).toBe('Children');
     expect(seen).toContain('set_setting');

@@ -109,6 +109,16 @@ pub fn get_child(store: &Store, session: &Session, id: Uuid) -> Result<ChildView
             fields,
         });
     }
+    for a in &h.amendments {
+        tl.push(TimelineItem {
+            at: a.meta.created_at.date_naive().to_string(),
+            kind: "amendment",
+            record_id: a.meta.id,
+            summary: a.body.reason.clone(),
+            by: who(store, a.meta.updated_by),
+            fields: vec![a.body.field.clone()],
+        });
+    }
     let mut push = |at: String, kind: &'static str, meta: &shouhu_core::Meta, summary: String| {
         tl.push(TimelineItem {
             at,
@@ -125,14 +135,6 @@ pub fn get_child(store: &Store, session: &Session, id: Uuid) -> Result<ChildView
             "visit",
             &v.meta,
             VisitRow::of(v).summary,
-        );
-    }
-    for a in &h.amendments {
-        push(
-            a.meta.created_at.date_naive().to_string(),
-            "amendment",
-            &a.meta,
-            format!("{}: {}", a.body.field, a.body.reason),
         );
     }
     for f in &h.follow_ups {

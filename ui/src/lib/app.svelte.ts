@@ -106,3 +106,15 @@ export async function loadSettings(bridge: Bridge): Promise<void> {
 export function schoolName(id: string | null | undefined): string {
   return app.schools.find((s) => s.id === id)?.name ?? '';
 }
+
+/** Savers run before the window closes (a visit draft being typed). */
+const savers = new Set<() => Promise<void>>();
+
+export function addSaver(save: () => Promise<void>): () => void {
+  savers.add(save);
+  return () => savers.delete(save);
+}
+
+export async function saveAll(): Promise<void> {
+  await Promise.allSettled([...savers].map((s) => s()));
+}

@@ -78,7 +78,10 @@ function invalid(problems: FieldProblem[]): BridgeError {
   });
 }
 
-export function createMockBridge(options: MockBridgeOptions = {}): Bridge & { calls: string[] } {
+/** The mock plus `closeWindow()`, which runs what the UI registered for closing. */
+export function createMockBridge(
+  options: MockBridgeOptions = {},
+): Bridge & { calls: string[]; closeWindow(): Promise<void> } {
   const calls: string[] = [];
   let settings: Settings = { language: 'zh-CN', text_size: 'normal', school_id: null, role: 'teacher', ...options.settings };
   const children = new Map<string, ChildCard>();
@@ -86,6 +89,7 @@ export function createMockBridge(options: MockBridgeOptions = {}): Bridge & { ca
   const visits = new Map<string, { visit: HomeVisit; updated_at: string }>();
   const followUps = new Map<string, Stored<FollowUp>>();
   let offer = options.demoOffer ?? false;
+  let beforeClose: (() => Promise<void>) | null = null;
 
   const answer = async <T>(command: keyof Bridge, value: () => T): Promise<T> => {
     calls.push(command);
@@ -262,5 +266,12 @@ export function createMockBridge(options: MockBridgeOptions = {}): Bridge & { ca
       }),
     listConflicts: () => answer('listConflicts', () => []),
     resolveConflict: () => answer('resolveConflict', () => undefined),
+    onBeforeClose: async (save) => {
+      beforeClose = save;
+      return () => (beforeClose = null);
+    },
+    closeWindow: async () => {
+      await beforeClose?.();
+    },
   };
 }

@@ -8,6 +8,7 @@
  * validation error `details.errors` lists each field's problem.
  */
 import { Channel, invoke, type InvokeArgs } from '@tauri-apps/api/core';
+import { listen } from '@tauri-apps/api/event';
 
 export interface AppInfo {
   name: string;
@@ -363,6 +364,11 @@ export interface Bridge {
   runSync(onProgress: (p: SyncProgress) => void): Promise<SyncReport>;
   listConflicts(): Promise<ConflictView[]>;
   resolveConflict(id: string, choice: ResolutionChoice, merged: unknown): Promise<void>;
+  /**
+   * Run `save` when the window is about to close (then the window closes):
+   * what is being typed is stored first.
+   */
+  onBeforeClose(save: () => Promise<void>): Promise<() => void>;
 }
 
 function isAppErrorPayload(value: unknown): value is AppErrorPayload {
@@ -439,4 +445,12 @@ export const bridge: Bridge = {
   runSync: (onProgress) => call('run_sync', { onProgress: channel(onProgress) }),
   listConflicts: () => call('list_conflicts'),
   resolveConflict: (id, choice, merged) => call('resolve_conflict', { req: { id, choice, merged } }),
+  onBeforeClose: (save) =>
+    listen('flush-before-close', async () => {
+      try {
+        await save();
+      } finally {
+        await call('close_window').catch(() => undefined);
+      }
+    }),
 };

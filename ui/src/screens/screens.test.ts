@@ -5,7 +5,8 @@ import Children from './Children.svelte';
 import Visit from './Visit.svelte';
 import Settings from './Settings.svelte';
 import { createMockBridge } from '../lib/bridge.mock';
-import { app, toastState } from '../lib/app.svelte';
+import { app, go, toastState } from '../lib/app.svelte';
+import App from '../App.svelte';
 
 const CHILD = {
   id: 'child-1',
@@ -81,6 +82,23 @@ describe('home visit', () => {
   });
 });
 
+describe('closing the window', () => {
+  it('saves the keystrokes typed since the last autosave first', async () => {
+    const mock = createMockBridge({ children: [CHILD] });
+    render(App, { props: { bridge: mock } });
+    await screen.findByTestId('screen-home');
+    await go('visit', { child: 'child-1' });
+    const field = await screen.findByTestId('visit-field-problems_found');
+    await fireEvent.input(field, { target: { value: '想念妈妈' } });
+    // Closed at once, while the save may still be running.
+    await mock.closeWindow();
+    expect(mock.calls.filter((c) => c === 'saveVisitDraft').length).toBeGreaterThanOrEqual(1);
+    const row = (await mock.getChild('child-1')).visits[0];
+    expect(row.status).toBe('draft');
+    expect((await mock.getVisit(row.id)).visit.problems_found).toBe('想念妈妈');
+  });
+});
+
 describe('settings', () => {
   it('switches the text size and keeps the choice', async () => {
     const mock = createMockBridge();
@@ -89,6 +107,6 @@ describe('settings', () => {
     await waitFor(() => expect(document.documentElement.dataset.textSize).toBe('large'));
     expect(app.settings.text_size).toBe('large');
     expect((await mock.getSettings()).text_size).toBe('large');
-    expect((await screen.findByTestId('app-version')).textContent).toBe('0.0.0-mock');
+    await waitFor(() => expect(screen.getByTestId('settings-version').textContent).toBe('0.0.0-mock'));
   });
 });
