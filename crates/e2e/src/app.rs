@@ -170,7 +170,7 @@ impl App {
     /// The rendered text of `id`.
     pub fn text(&self, id: &str) -> Result<String, E2eError> {
         let e = self.wait(id)?;
-        self.session.text(&e)
+        self.session.inner_text(&e)
     }
 
     /// Wait until the text of `id` satisfies `ok`; returns it.
@@ -184,7 +184,7 @@ impl App {
         let mut last = String::new();
         let r = self.wait_for(&format!("[data-testid={id}] {what}"), || {
             for e in self.session.find_all(&sel)? {
-                let t = self.session.text(&e)?;
+                let t = self.session.inner_text(&e)?;
                 if ok(&t) {
                     return Ok(Some(t));
                 }

@@ -14,6 +14,7 @@
 pub mod app;
 pub mod bench;
 pub mod fixtures;
+pub mod flows;
 pub mod harness;
 pub mod procs;
 pub mod webdriver;

@@ -35,6 +35,13 @@ pub struct Session {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Element(pub String);
 
+impl Element {
+    /// The element as a script argument.
+    pub fn to_arg(&self) -> Value {
+        json!({ ELEMENT_KEY: self.0 })
+    }
+}
+
 fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(5))
@@ -187,6 +194,13 @@ impl Session {
     /// The rendered text of `e`.
     pub fn text(&self, e: &Element) -> Result<String, E2eError> {
         let v = self.get(&format!("/element/{}/text", e.0))?;
+        Ok(v.as_str().unwrap_or_default().to_string())
+    }
+
+    /// `innerText` of `e`, read by script. WebKitWebDriver's own "get element
+    /// text" answers "" for some visible elements (e.g. `role="row"` divs).
+    pub fn inner_text(&self, e: &Element) -> Result<String, E2eError> {
+        let v = self.execute("return arguments[0].innerText", vec![e.to_arg()])?;
         Ok(v.as_str().unwrap_or_default().to_string())
     }
 

