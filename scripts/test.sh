@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run): dependencies, the UI (build,
 # type check, tests), then formatting, lints and tests of the whole Cargo
-# workspace (crates/*, src-tauri and the root package owning tests/).
+# workspace (crates/*, src-tauri and the root package owning tests/), then the
+# end-to-end tests through the real app (scripts/e2e.sh: Xvfb + tauri-driver).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -42,8 +43,11 @@ cargo fmt --all -- --check
 step "rust: cargo clippy (workspace, all targets, -D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "rust: cargo test (workspace)"
-cargo test --workspace --locked
+step "rust: cargo test (workspace, without the end-to-end tests)"
+cargo test --workspace --exclude shouhu-e2e --locked
+
+step "e2e: the real app through tauri-driver + WebKitWebDriver under Xvfb"
+SHOUHU_E2E_UI_BUILT=1 bash scripts/e2e.sh
 
 step "done"
 echo "all checks passed in $((SECONDS - START))s"

@@ -12,7 +12,39 @@ use std::process::ExitCode;
 
 /// Every `#[tauri::command]` registered in `src/lib.rs`. Keep in sync with
 /// `generate_handler!` and `capabilities/default.json`.
-const COMMANDS: &[&str] = &["app_info", "store_summary"];
+const COMMANDS: &[&str] = &[
+    "app_info",
+    "store_summary",
+    "get_settings",
+    "set_setting",
+    "list_schools",
+    "search_children",
+    "get_child",
+    "validate_child",
+    "save_child",
+    "save_visit_draft",
+    "finalise_visit",
+    "amend_visit",
+    "get_visit",
+    "save_follow_up",
+    "list_visits",
+    "dashboard",
+    "demo_offer",
+    "generate_demo",
+    "list_households",
+    "get_household",
+    "save_plan",
+    "list_child_records",
+    "list_school_records",
+    "save_record",
+    "validate_record",
+    "screening_checklist",
+    "sync_status",
+    "enroll",
+    "run_sync",
+    "list_conflicts",
+    "resolve_conflict",
+];
 
 fn main() -> ExitCode {
     match run() {

@@ -1,12 +1,17 @@
-//! IPC commands: thin adapters from the webview to the domain crates.
+//! IPC commands: thin adapters from the webview to `shouhu-api`.
 //!
-//! Each command is a few lines: convert input, call the core, map errors to
-//! [`AppError`]. Every command must also be listed in `build.rs` (`COMMANDS`)
-//! and granted in `capabilities/default.json`.
+//! Each command is a few lines: take the store (and session), call the API
+//! function, map errors to [`AppError`]. Every command must also be listed in
+//! `build.rs` (`COMMANDS`) and granted in `capabilities/default.json`.
 
 use serde::Serialize;
-use shouhu_core::EntityKind;
+use serde_json::Value;
+use shouhu_api as api;
+use shouhu_core::{ChildCard, EntityKind, HomeVisit};
+use shouhu_store::{SearchPage, SearchParams};
+use tauri::ipc::Channel;
 use tauri::{AppHandle, Runtime, State};
+use uuid::Uuid;
 
 use crate::state::AppStore;
 use crate::AppError;
@@ -41,7 +46,7 @@ pub struct StoreSummary {
 /// Counts of the local store (and changes waiting for sync).
 #[tauri::command]
 pub fn store_summary(store: State<'_, AppStore>) -> Result<StoreSummary, AppError> {
-    store.with(|s| {
+    store.with(|s, _| {
         Ok(StoreSummary {
             schools: s.count(EntityKind::School)?,
             children: s.count(EntityKind::Child)?,
@@ -50,4 +55,243 @@ pub fn store_summary(store: State<'_, AppStore>) -> Result<StoreSummary, AppErro
             pending_changes: s.pending_count()?,
         })
     })
+}
+
+#[tauri::command]
+pub fn get_settings(store: State<'_, AppStore>) -> Result<api::Settings, AppError> {
+    store.with(|s, _| api::get_settings(s))
+}
+
+#[tauri::command]
+pub fn set_setting(
+    store: State<'_, AppStore>,
+    change: api::SettingChange,
+) -> Result<api::Settings, AppError> {
+    store.with(|s, _| api::set_setting(s, &change))
+}
+
+#[tauri::command]
+pub fn list_schools(store: State<'_, AppStore>) -> Result<Vec<api::SchoolItem>, AppError> {
+    store.with(|s, _| api::list_schools(s))
+}
+
+#[tauri::command]
+pub fn search_children(
+    store: State<'_, AppStore>,
+    params: SearchParams,
+) -> Result<SearchPage, AppError> {
+    store.with(|s, _| api::search_children(s, &params))
+}
+
+#[tauri::command]
+pub fn get_child(store: State<'_, AppStore>, id: Uuid) -> Result<api::ChildView, AppError> {
+    store.with(|s, session| api::get_child(s, session, id))
+}
+
+#[tauri::command]
+pub fn validate_child(
+    store: State<'_, AppStore>,
+    card: ChildCard,
+) -> Result<Vec<api::FieldProblem>, AppError> {
+    store.with(|s, session| Ok(api::validate_child(s, session, &card)))
+}
+
+#[tauri::command]
+pub fn save_child(store: State<'_, AppStore>, req: api::SaveChild) -> Result<Uuid, AppError> {
+    store.with(|s, _| api::save_child(s, req))
+}
+
+#[tauri::command]
+pub fn save_visit_draft(
+    store: State<'_, AppStore>,
+    req: api::SaveVisit,
+) -> Result<api::VisitSaved, AppError> {
+    store.with(|s, _| api::save_visit_draft(s, req))
+}
+
+#[tauri::command]
+pub fn finalise_visit(
+    store: State<'_, AppStore>,
+    id: Uuid,
+    visit: HomeVisit,
+) -> Result<api::VisitSaved, AppError> {
+    store.with(|s, _| api::finalise_visit(s, id, visit))
+}
+
+#[tauri::command]
+pub fn amend_visit(store: State<'_, AppStore>, req: api::AmendVisit) -> Result<Uuid, AppError> {
+    store.with(|s, _| api::amend_visit(s, req))
+}
+
+#[tauri::command]
+pub fn get_visit(store: State<'_, AppStore>, id: Uuid) -> Result<api::VisitView, AppError> {
+    store.with(|s, _| api::get_visit(s, id))
+}
+
+#[tauri::command]
+pub fn save_follow_up(
+    store: State<'_, AppStore>,
+    req: api::SaveFollowUp,
+) -> Result<Uuid, AppError> {
+    store.with(|s, _| api::save_follow_up(s, req))
+}
+
+#[tauri::command]
+pub fn list_visits(
+    store: State<'_, AppStore>,
+    filter: api::VisitFilter,
+) -> Result<Vec<api::VisitListRow>, AppError> {
+    store.with(|s, _| api::list_visits(s, &filter))
+}
+
+#[tauri::command]
+pub fn dashboard(
+    store: State<'_, AppStore>,
+    school_id: Option<Uuid>,
+) -> Result<api::Dashboard, AppError> {
+    store.with(|s, _| api::dashboard(s, school_id))
+}
+
+#[tauri::command]
+pub fn demo_offer(store: State<'_, AppStore>) -> Result<bool, AppError> {
+    let disabled = store.no_demo;
+    store.with(|s, _| api::demo_offer(s, disabled))
+}
+
+/// Fill an empty store with the demo county on a blocking thread, reporting
+/// progress on the channel after each batch.
+#[tauri::command]
+pub async fn generate_demo(
+    store: State<'_, AppStore>,
+    on_progress: Channel<api::DemoProgress>,
+) -> Result<api::DemoDone, AppError> {
+    let store = store.inner().clone();
+    let spec = shouhu_demo::DemoSpec {
+        batch_size: 200,
+        ..Default::default()
+    };
+    tauri::async_runtime::spawn_blocking(move || {
+        store.with(|s, _| {
+            api::generate_demo(s, &spec, &mut |p| {
+                // A closed window just stops hearing about progress.
+                let _ = on_progress.send(p);
+            })
+        })
+    })
+    .await
+    .map_err(|e| AppError::internal(e.to_string()))?
+}
+
+#[tauri::command]
+pub fn list_households(
+    store: State<'_, AppStore>,
+    filter: api::HouseholdFilter,
+) -> Result<Vec<api::HouseholdRow>, AppError> {
+    store.with(|s, _| api::list_households(s, &filter))
+}
+
+#[tauri::command]
+pub fn get_household(store: State<'_, AppStore>, id: Uuid) -> Result<api::HouseholdView, AppError> {
+    store.with(|s, _| api::get_household(s, id))
+}
+
+#[tauri::command]
+pub fn save_plan(store: State<'_, AppStore>, req: api::SavePlan) -> Result<Uuid, AppError> {
+    store.with(|s, _| api::save_plan(s, req))
+}
+
+#[tauri::command]
+pub fn list_child_records(
+    store: State<'_, AppStore>,
+    child_id: Uuid,
+    kind: String,
+) -> Result<Vec<api::RecordRow>, AppError> {
+    store.with(|s, session| api::list_child_records(s, session, child_id, &kind))
+}
+
+#[tauri::command]
+pub fn list_school_records(
+    store: State<'_, AppStore>,
+    school_id: Uuid,
+    kind: String,
+) -> Result<Vec<api::RecordRow>, AppError> {
+    store.with(|s, session| api::list_school_records(s, session, school_id, &kind))
+}
+
+#[tauri::command]
+pub fn save_record(store: State<'_, AppStore>, req: api::SaveRecord) -> Result<Uuid, AppError> {
+    store.with(|s, session| api::save_record(s, session, req))
+}
+
+#[tauri::command]
+pub fn validate_record(
+    store: State<'_, AppStore>,
+    kind: String,
+    body: Value,
+) -> Result<Vec<api::FieldProblem>, AppError> {
+    store.with(|s, session| api::validate_record(s, session, &kind, body))
+}
+
+#[tauri::command]
+pub fn screening_checklist(
+    store: State<'_, AppStore>,
+    round_id: Uuid,
+) -> Result<Vec<api::ChecklistLine>, AppError> {
+    store.with(|s, _| api::screening_checklist(s, round_id))
+}
+
+#[tauri::command]
+pub fn sync_status(store: State<'_, AppStore>) -> Result<shouhu_sync::SyncStatus, AppError> {
+    store.with(|s, _| api::sync_status(s))
+}
+
+/// Enroll with the server (network: on a blocking thread).
+#[tauri::command]
+pub async fn enroll(
+    store: State<'_, AppStore>,
+    server_url: String,
+    code: String,
+) -> Result<shouhu_sync::SyncStatus, AppError> {
+    let store = store.inner().clone();
+    let name = std::env::var("HOSTNAME")
+        .or_else(|_| std::env::var("COMPUTERNAME"))
+        .unwrap_or_else(|_| "shouhu-desktop".into());
+    tauri::async_runtime::spawn_blocking(move || {
+        store.with(|s, _| tauri::async_runtime::block_on(api::enroll(s, &server_url, &code, &name)))
+    })
+    .await
+    .map_err(|e| AppError::internal(e.to_string()))?
+}
+
+/// Push and pull, reporting progress (entries and bytes) on the channel.
+#[tauri::command]
+pub async fn run_sync(
+    store: State<'_, AppStore>,
+    on_progress: Channel<shouhu_sync::SyncProgress>,
+) -> Result<shouhu_sync::SyncReport, AppError> {
+    let store = store.inner().clone();
+    tauri::async_runtime::spawn_blocking(move || {
+        store.with(|s, _| {
+            let cancel = shouhu_sync::CancelToken::new();
+            let mut progress = |p: shouhu_sync::SyncProgress| {
+                let _ = on_progress.send(p);
+            };
+            tauri::async_runtime::block_on(api::run_sync(s, &mut progress, &cancel))
+        })
+    })
+    .await
+    .map_err(|e| AppError::internal(e.to_string()))?
+}
+
+#[tauri::command]
+pub fn list_conflicts(store: State<'_, AppStore>) -> Result<Vec<api::ConflictView>, AppError> {
+    store.with(|s, _| api::list_conflicts(s))
+}
+
+#[tauri::command]
+pub fn resolve_conflict(
+    store: State<'_, AppStore>,
+    req: api::ResolveConflict,
+) -> Result<(), AppError> {
+    store.with(|s, _| api::resolve_conflict(s, req))
 }

@@ -5,9 +5,10 @@ use serde::Serialize;
 /// Error returned by every command: `{ code, message, details }`.
 ///
 /// `code` is stable and machine-readable; the UI translates it through the
-/// catalog key `error.<code>` and falls back to `message` (English, for logs)
-/// when the catalog has no entry. `details` carries structured context (field
-/// name, limits, ...) or `null`.
+/// catalog key `error.<code>` and falls back to `message` (in the user's
+/// language) when the catalog has no entry. `details` carries structured
+/// context (for a validation error, `details.errors` lists every field's
+/// problem with its own code and message) or `null`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AppError {
     pub code: String,
@@ -33,6 +34,17 @@ impl AppError {
     /// An unexpected failure inside the app (not the user's input).
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new("internal", message)
+    }
+
+    /// An API error, rendered in `lang`.
+    pub fn from_api(e: &shouhu_api::Error, lang: shouhu_api::Lang) -> Self {
+        let b = e.body(lang);
+        let details = (!b.details.is_null()).then_some(b.details);
+        AppError {
+            code: b.code,
+            message: b.message,
+            details,
+        }
     }
 }
 
@@ -72,5 +84,17 @@ mod tests {
             detailed.to_string(),
             "child.id_number_invalid: bad checksum"
         );
+    }
+
+    #[test]
+    fn api_errors_keep_code_and_field_details() {
+        let e = shouhu_api::Error::Forbidden {
+            role: "teacher",
+            action: "x",
+        };
+        let zh = AppError::from_api(&e, shouhu_api::Lang::ZhCn);
+        assert_eq!(zh.code, "auth.forbidden");
+        assert_eq!(zh.message, "您的角色无权进行此操作");
+        assert_eq!(zh.details.unwrap()["role"], "teacher");
     }
 }

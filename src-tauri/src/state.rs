@@ -1,39 +1,49 @@
 //! The app's one local store, opened at start-up and shared by the commands.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use shouhu_core::{EntityKind, Lang};
+use shouhu_api::Session;
 use shouhu_store::{Store, StoreError};
 
 use crate::AppError;
 
 /// The store behind a mutex: commands run on Tauri's thread pool, SQLite
-/// wants one writer.
-pub struct AppStore(Mutex<Store>);
+/// wants one writer. Cloning shares the same store (long commands such as a
+/// sync take a clone to a blocking thread).
+#[derive(Clone)]
+pub struct AppStore {
+    store: Arc<Mutex<Store>>,
+    /// `SHOUHU_NO_DEMO`: never offer demo data (tests start empty).
+    pub no_demo: bool,
+}
 
 impl AppStore {
     pub fn new(store: Store) -> Self {
-        AppStore(Mutex::new(store))
+        AppStore {
+            store: Arc::new(Mutex::new(store)),
+            no_demo: std::env::var_os("SHOUHU_NO_DEMO").is_some(),
+        }
     }
 
-    /// Run `f` with the store; its errors become coded [`AppError`]s.
+    /// Run `f` with the store and the session its settings describe; errors
+    /// become coded [`AppError`]s in the session's language.
     pub fn with<R>(
         &self,
-        f: impl FnOnce(&mut Store) -> Result<R, StoreError>,
+        f: impl FnOnce(&mut Store, &Session) -> shouhu_api::Result<R>,
     ) -> Result<R, AppError> {
         let mut guard = self
-            .0
+            .store
             .lock()
             .map_err(|_| AppError::internal("store lock poisoned"))?;
-        f(&mut guard).map_err(AppError::from)
+        let session = shouhu_api::session(&guard).unwrap_or_default();
+        f(&mut guard, &session).map_err(|e| AppError::from_api(&e, session.lang))
     }
 }
 
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
-        let b = e.body(Lang::En);
-        AppError::new(b.code, b.message).with_details(b.details)
+        AppError::from_api(&shouhu_api::Error::Store(e), shouhu_api::Lang::ZhCn)
     }
 }
 
@@ -50,18 +60,13 @@ pub fn paths(data_dir: &Path, config_dir: &Path) -> (PathBuf, PathBuf) {
     (db, identity)
 }
 
-/// Open the store; on the very first start (no children at all) fill it with
-/// the demo county so there is something to look at, unless
-/// `SHOUHU_NO_DEMO` is set.
+/// Open the store. An empty store stays empty: the UI offers the demo county
+/// (`demo_offer`) unless `SHOUHU_NO_DEMO` is set.
 pub fn open(db: &Path, identity: &Path) -> Result<Store, StoreError> {
     if let Some(dir) = db.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
     }
-    let (mut store, _) = Store::open_with_identity(db, identity)?;
-    let empty = store.count(EntityKind::Child)? == 0 && store.count(EntityKind::School)? == 0;
-    if empty && std::env::var_os("SHOUHU_NO_DEMO").is_none() {
-        shouhu_demo::generate(&mut store, &shouhu_demo::DemoSpec::default(), &mut |_| {})?;
-    }
+    let (store, _) = Store::open_with_identity(db, identity)?;
     Ok(store)
 }

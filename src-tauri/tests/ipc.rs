@@ -12,6 +12,10 @@ use tauri::Manager;
 use tauri::WebviewWindowBuilder;
 
 fn invoke(window_label: &str, cmd: &str) -> Result<Value, Value> {
+    invoke_with(window_label, cmd, Value::Object(Default::default()))
+}
+
+fn invoke_with(window_label: &str, cmd: &str, args: Value) -> Result<Value, Value> {
     let app = with_commands(mock_builder())
         .build(context())
         .expect("app builds");
@@ -32,7 +36,7 @@ fn invoke(window_label: &str, cmd: &str) -> Result<Value, Value> {
             callback: CallbackFn(0),
             error: CallbackFn(1),
             url: url.parse().expect("valid url"),
-            body: InvokeBody::default(),
+            body: InvokeBody::Json(args),
             headers: Default::default(),
             invoke_key: INVOKE_KEY.to_string(),
         },
@@ -76,21 +80,80 @@ fn capability_grants_only_the_allowlist() {
         .iter()
         .map(|p| p.as_str().expect("plain permission identifiers"))
         .collect();
-    assert_eq!(
-        permissions,
-        [
-            "core:app:default",
-            "core:event:default",
-            "core:window:default",
-            "core:webview:default",
-            "allow-app-info",
-            "allow-store-summary",
-        ]
-    );
+    // Every command declared in build.rs, and nothing else but the core
+    // window defaults.
+    let build = include_str!("../build.rs");
+    let list = &build[build.find("const COMMANDS").unwrap()..];
+    let list = &list[..list.find("];").unwrap()];
+    let commands: Vec<String> = list
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .map(|c| format!("allow-{}", c.replace('_', "-")))
+        .collect();
+    assert!(commands.len() > 20, "{commands:?}");
+    let mut expected = vec![
+        "core:app:default".to_string(),
+        "core:event:default".into(),
+        "core:window:default".into(),
+        "core:webview:default".into(),
+    ];
+    expected.extend(commands);
+    assert_eq!(permissions, expected);
     assert_eq!(capability["windows"], serde_json::json!(["main"]));
-    for forbidden in ["fs:", "shell:", "http:", "process:", "opener:"] {
+    for forbidden in ["fs:", "shell:", "http:", "process:", "opener:", "dialog:"] {
         assert!(!text.contains(forbidden), "{forbidden} must not be granted");
     }
+}
+
+#[test]
+fn validate_child_reports_fields_in_chinese() {
+    let value = invoke_with(
+        MAIN_WINDOW,
+        "validate_child",
+        serde_json::json!({"card": {"name": "", "id_number": "123"}}),
+    )
+    .expect("validate_child is allowed");
+    let problems = value.as_array().unwrap();
+    let name = problems.iter().find(|p| p["field"] == "name").unwrap();
+    assert_eq!(name["code"], "field.required");
+    assert!(name["message"].as_str().unwrap().contains("姓名"), "{name}");
+    assert!(problems.iter().any(|p| p["field"] == "id_number"));
+}
+
+#[test]
+fn save_child_refuses_with_coded_field_errors() {
+    let err = invoke_with(
+        MAIN_WINDOW,
+        "save_child",
+        serde_json::json!({"req": {"id": null, "card": {"name": ""}}}),
+    )
+    .expect_err("an empty card is refused");
+    assert_eq!(err["code"], "field.required", "{err}");
+    assert!(err["details"]["errors"]
+        .as_array()
+        .is_some_and(|e| !e.is_empty()));
+}
+
+#[test]
+fn settings_round_trip_and_demo_offer() {
+    let value = invoke(MAIN_WINDOW, "get_settings").unwrap();
+    assert_eq!(value["language"], "zh-CN");
+    let err = invoke_with(
+        MAIN_WINDOW,
+        "set_setting",
+        serde_json::json!({"change": {"key": "language", "value": "fr"}}),
+    )
+    .expect_err("unknown language");
+    assert_eq!(err["code"], "input.invalid");
+    let value = invoke_with(
+        MAIN_WINDOW,
+        "set_setting",
+        serde_json::json!({"change": {"key": "text_size", "value": "large"}}),
+    )
+    .unwrap();
+    assert_eq!(value["text_size"], "large");
+    assert!(invoke(MAIN_WINDOW, "demo_offer").unwrap().is_boolean());
 }
 
 #[test]

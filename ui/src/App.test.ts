@@ -1,50 +1,69 @@
 import { describe, expect, it } from 'vitest';
-import { fireEvent, render, screen } from '@testing-library/svelte';
+import { fireEvent, render, screen, waitFor } from '@testing-library/svelte';
 import { mockIPC } from '@tauri-apps/api/mocks';
 import App from './App.svelte';
 import { bridge } from './lib/bridge';
 import { createMockBridge } from './lib/bridge.mock';
+import { nav } from './lib/app.svelte';
+
+const CHILD = {
+  id: 'child-1',
+  card: { name: '张小明', gender: 'male', birth_date: '2015-03-07', id_number: '520502201503070036', status: 'active' },
+};
 
 describe('App', () => {
-  it('shows the title and the version from the (mock) bridge', async () => {
-    const mock = createMockBridge({ appInfo: { name: '守护 Shouhu', version: '1.2.3' } });
-    render(App, { props: { bridge: mock } });
-    expect(screen.getByTestId('app-title').textContent).toBe('守护');
-    expect((await screen.findByTestId('app-version')).textContent).toBe('版本 1.2.3');
-    expect((await screen.findByTestId('summary-children')).textContent).toBe('600');
-    expect(screen.getByTestId('summary-pending').textContent).toBe('12');
-    expect(mock.calls.sort()).toEqual(['appInfo', 'storeSummary']);
+  it('starts on the home screen in Chinese with every navigation entry', async () => {
+    nav.screen = 'home';
+    render(App, { props: { bridge: createMockBridge({ children: [CHILD] }) } });
+    expect(await screen.findByTestId('screen-home')).toBeTruthy();
+    for (const n of ['home', 'children', 'households', 'visits', 'records', 'sync', 'settings']) {
+      expect(screen.getByTestId(`nav-${n}`)).toBeTruthy();
+    }
+    expect(screen.getByTestId('nav-children').textContent).toBe('儿童档案');
+    expect((await screen.findByTestId('home-active-children')).textContent).toBe('1');
   });
 
-  it('renders the version through the real bridge and mocked Tauri IPC', async () => {
-    mockIPC((cmd) =>
-      cmd === 'app_info'
-        ? { name: 'shouhu', version: '0.1.0' }
-        : cmd === 'store_summary'
-          ? { schools: 1, children: 2, households: 1, home_visits: 3, pending_changes: 0 }
-          : undefined,
-    );
+  it('talks to the real bridge through mocked Tauri IPC', async () => {
+    nav.screen = 'settings';
+    const seen: string[] = [];
+    mockIPC((cmd, args) => {
+      seen.push(cmd);
+      switch (cmd) {
+        case 'get_settings':
+          return { language: 'zh-CN', text_size: 'normal', school_id: null, role: 'teacher' };
+        case 'list_schools':
+          return [];
+        case 'demo_offer':
+          return false;
+        case 'app_info':
+          return { name: 'shouhu', version: '0.1.0' };
+        case 'set_setting':
+          return { language: (args as { change: { value: string } }).change.value, text_size: 'normal', school_id: null, role: 'teacher' };
+        default:
+          throw { code: 'internal', message: `unexpected ${cmd}`, details: null };
+      }
+    });
     render(App, { props: { bridge } });
-    expect((await screen.findByTestId('app-version')).textContent).toBe('版本 0.1.0');
+    await waitFor(() => expect(screen.getByTestId('app-version').textContent).toBe('0.1.0'));
+    await fireEvent.change(screen.getByTestId('settings-language'), { target: { value: 'en' } });
+    await waitFor(() => expect(document.documentElement.lang).toBe('en'));
+    expect(screen.getByTestId('nav-children').textContent).toBe('Children');
+    expect(seen).toContain('set_setting');
   });
 
-  it('switches between zh-CN and English', async () => {
-    render(App, { props: { bridge: createMockBridge() } });
-    await fireEvent.click(screen.getByTestId('lang-en'));
-    expect(screen.getByTestId('app-title').textContent).toBe('Shouhu');
-    expect(screen.getByTestId('lang-en').getAttribute('aria-pressed')).toBe('true');
-    expect((await screen.findByTestId('app-version')).textContent).toBe('Version 0.0.0-mock');
-    await fireEvent.click(screen.getByTestId('lang-zh-CN'));
-    expect(screen.getByTestId('app-title').textContent).toBe('守护');
+  it('offers demo data on an empty store and shows its progress', async () => {
+    nav.screen = 'home';
+    render(App, { props: { bridge: createMockBridge({ demoOffer: true }) } });
+    await fireEvent.click(await screen.findByTestId('demo-load'));
+    expect((await screen.findByTestId('toast')).textContent).toContain('600');
+    await waitFor(() => expect(screen.queryByTestId('demo-offer')).toBeNull());
   });
 
   it('shows backend errors in the user’s language', async () => {
-    const mock = createMockBridge({
-      failWith: { appInfo: { code: 'internal', message: 'boom', details: null } },
-    });
+    nav.screen = 'home';
+    const mock = createMockBridge({ failWith: { dashboard: { code: 'store.database', message: 'boom', details: null } } });
     render(App, { props: { bridge: mock } });
-    const alert = await screen.findByTestId('app-error');
-    expect(alert.dataset.code).toBe('internal');
-    expect(alert.textContent).toContain('程序内部出错');
+    await waitFor(() => expect(screen.getByTestId('toast').dataset.kind).toBe('error'));
+    expect(screen.getByTestId('toast').textContent).toContain('数据库出错');
   });
 });

@@ -80,12 +80,111 @@ pub struct PushResponse {
 
 /// One change as the server serves it: numbered by the one server-wide
 /// sequence, with its origin device.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// On the wire it is one flat object: `server_seq`, `device_id`, then the
+/// fields of [`Change`] (see [`ServerChangeWire`]). It is (de)serialised
+/// through that flat form rather than `#[serde(flatten)]`, which buffers
+/// every field of every change before building it (a large share of a first
+/// pull's decoding time).
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServerChange {
     pub server_seq: i64,
     pub device_id: Uuid,
-    #[serde(flatten)]
     pub change: Change,
+}
+
+/// The wire form of a [`ServerChange`], generic over how `fields` is held:
+/// the server serves the stored JSON text as it is (`F` =
+/// `serde_json::value::RawValue`), without parsing and re-serialising it.
+#[derive(Debug, Serialize)]
+pub struct ServerChangeWire<'a, F: ?Sized + Serialize> {
+    pub server_seq: i64,
+    pub device_id: Uuid,
+    pub seq: i64,
+    pub change_id: Uuid,
+    pub hlc: u64,
+    pub entity: EntityKind,
+    pub record_id: Uuid,
+    pub school_id: Option<Uuid>,
+    pub op: Op,
+    pub fields: &'a F,
+    pub base_version: i64,
+    pub user_id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolves: Option<Uuid>,
+}
+
+impl Serialize for ServerChange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = &self.change;
+        ServerChangeWire {
+            server_seq: self.server_seq,
+            device_id: self.device_id,
+            seq: c.seq,
+            change_id: c.change_id,
+            hlc: c.hlc,
+            entity: c.entity,
+            record_id: c.record_id,
+            school_id: c.school_id,
+            op: c.op,
+            fields: &c.fields,
+            base_version: c.base_version,
+            user_id: c.user_id,
+            resolves: c.resolves,
+        }
+        .serialize(s)
+    }
+}
+
+/// What a [`ServerChange`] is read from (the flat wire form).
+#[derive(Deserialize)]
+struct ServerChangeIn {
+    server_seq: i64,
+    device_id: Uuid,
+    seq: i64,
+    change_id: Uuid,
+    hlc: u64,
+    entity: EntityKind,
+    record_id: Uuid,
+    school_id: Option<Uuid>,
+    op: Op,
+    fields: Value,
+    base_version: i64,
+    user_id: Uuid,
+    #[serde(default)]
+    resolves: Option<Uuid>,
+}
+
+impl<'de> Deserialize<'de> for ServerChange {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let w = ServerChangeIn::deserialize(d)?;
+        Ok(ServerChange {
+            server_seq: w.server_seq,
+            device_id: w.device_id,
+            change: Change {
+                seq: w.seq,
+                change_id: w.change_id,
+                hlc: w.hlc,
+                entity: w.entity,
+                record_id: w.record_id,
+                school_id: w.school_id,
+                op: w.op,
+                fields: w.fields,
+                base_version: w.base_version,
+                user_id: w.user_id,
+                resolves: w.resolves,
+            },
+        })
+    }
+}
+
+/// A [`PullResponse`] as the server writes it, with [`ServerChangeWire`]
+/// changes (the same JSON).
+#[derive(Debug, Serialize)]
+pub struct PullResponseWire<'a, F: ?Sized + Serialize> {
+    pub changes: Vec<ServerChangeWire<'a, F>>,
+    pub next_after: i64,
+    pub head: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,4 +242,97 @@ pub struct Health {
     pub version: String,
     pub server_id: Uuid,
     pub head: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample(resolves: Option<Uuid>) -> ServerChange {
+        ServerChange {
+            server_seq: 42,
+            device_id: Uuid::from_u128(1),
+            change: Change {
+                seq: 7,
+                change_id: Uuid::from_u128(2),
+                hlc: 99 << 16,
+                entity: EntityKind::Child,
+                record_id: Uuid::from_u128(3),
+                school_id: Some(Uuid::from_u128(4)),
+                op: Op::Update,
+                fields: json!({"name": "张三", "father.phone": null}),
+                base_version: 12,
+                user_id: Uuid::from_u128(5),
+                resolves,
+            },
+        }
+    }
+
+    #[test]
+    fn a_server_change_is_one_flat_object() -> Result<(), serde_json::Error> {
+        for resolves in [None, Some(Uuid::from_u128(6))] {
+            let c = sample(resolves);
+            let v = serde_json::to_value(&c)?;
+            let mut want = json!({
+                "server_seq": 42,
+                "device_id": Uuid::from_u128(1),
+                "seq": 7,
+                "change_id": Uuid::from_u128(2),
+                "hlc": 99u64 << 16,
+                "entity": "child",
+                "record_id": Uuid::from_u128(3),
+                "school_id": Uuid::from_u128(4),
+                "op": "update",
+                "fields": {"name": "张三", "father.phone": null},
+                "base_version": 12,
+                "user_id": Uuid::from_u128(5),
+            });
+            if let (Some(r), Some(m)) = (resolves, want.as_object_mut()) {
+                m.insert("resolves".into(), json!(r));
+            }
+            assert_eq!(v, want);
+            let back: ServerChange = serde_json::from_value(v)?;
+            assert_eq!(back, c);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn raw_fields_serialise_like_parsed_ones() -> Result<(), serde_json::Error> {
+        let c = sample(None);
+        let text = serde_json::to_string(&c.change.fields)?;
+        let raw = serde_json::value::RawValue::from_string(text)?;
+        let wire = PullResponseWire {
+            changes: vec![ServerChangeWire {
+                server_seq: c.server_seq,
+                device_id: c.device_id,
+                seq: c.change.seq,
+                change_id: c.change.change_id,
+                hlc: c.change.hlc,
+                entity: c.change.entity,
+                record_id: c.change.record_id,
+                school_id: c.change.school_id,
+                op: c.change.op,
+                fields: raw.as_ref(),
+                base_version: c.change.base_version,
+                user_id: c.change.user_id,
+                resolves: None,
+            }],
+            next_after: 42,
+            head: 50,
+        };
+        let parsed = PullResponse {
+            changes: vec![c],
+            next_after: 42,
+            head: 50,
+        };
+        assert_eq!(
+            serde_json::to_string(&wire)?,
+            serde_json::to_string(&parsed)?
+        );
+        let back: PullResponse = serde_json::from_slice(&serde_json::to_vec(&wire)?)?;
+        assert_eq!(back, parsed);
+        Ok(())
+    }
 }

@@ -209,11 +209,18 @@ async fn pull(
 ) -> Result<Response, ApiError> {
     let Query(p) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let (device, scope) = authenticate(&state, &headers).await?;
-    let r = state
-        .with_db(move |db| db.pull(&scope, p.after, p.limit))
+    let body = state
+        .with_db(move |db| db.pull_json(&scope, p.after, p.limit))
         .await?;
-    tracing::info!(%device, after = p.after, served = r.changes.len(), head = r.head, "pull");
-    Ok(Json(r).into_response())
+    tracing::info!(%device, after = p.after, bytes = body.len(), "pull");
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
 }
 
 async fn rotate(

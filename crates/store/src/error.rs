@@ -39,6 +39,10 @@ pub enum StoreError {
     SchemaTooNew { found: i64, supported: i64 },
     #[error("cannot open the database: {0}")]
     Open(String),
+    /// An encrypted store did not open with the key: a wrong key, or a file
+    /// that is damaged or was changed.
+    #[error("the database does not open with this key (wrong key, or the file is damaged or was changed)")]
+    KeyRejected,
     #[error("stored record {id} cannot be read: {source}")]
     Corrupt {
         id: String,
@@ -70,6 +74,7 @@ impl StoreError {
             StoreError::ResolutionInvalid { .. } => "conflict.resolution_invalid",
             StoreError::SchemaTooNew { .. } => "store.schema_too_new",
             StoreError::Open(_) => "store.open_failed",
+            StoreError::KeyRejected => "store.key_rejected",
             StoreError::Corrupt { .. } => "store.corrupt_record",
             StoreError::Sqlite(_) => "store.database",
             StoreError::Json(_) => "store.serialisation",
@@ -109,6 +114,9 @@ impl StoreError {
                 "数据库版本比本程序新，请升级守护软件后再打开".to_string()
             }
             StoreError::Open(e) if zh => format!("无法打开数据库：{e}"),
+            StoreError::KeyRejected if zh => {
+                "无法用此密钥打开数据库：密钥不正确，或数据库文件已损坏、被改动".to_string()
+            }
             StoreError::Corrupt { .. } if zh => {
                 "数据库中有一条记录无法读取，请联系管理员".to_string()
             }

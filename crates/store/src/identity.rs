@@ -59,6 +59,17 @@ impl Store {
         Ok((store, found))
     }
 
+    /// [`Store::open_with_identity`] for a store encrypted under `key`.
+    pub fn open_encrypted_with_identity(
+        path: impl AsRef<Path>,
+        key: &[u8; 32],
+        identity_dir: &Path,
+    ) -> Result<(Store, Identity)> {
+        let mut store = Store::open_encrypted(path, key)?;
+        let found = store.check_identity(identity_dir)?;
+        Ok((store, found))
+    }
+
     fn check_identity(&mut self, dir: &Path) -> Result<Identity> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;

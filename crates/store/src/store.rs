@@ -42,6 +42,23 @@ pub struct Store {
     today: Option<NaiveDate>,
 }
 
+/// SQLCipher's raw-key literal: `x'` + 64 hex digits + `'` (no KDF: the key is
+/// already random).
+fn key_literal(key: &[u8; 32]) -> String {
+    let mut out = String::with_capacity(67);
+    out.push_str("x'");
+    for b in key {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out.push('\'');
+    out
+}
+
+fn apply_key(conn: &Connection, key: &[u8; 32]) -> Result<()> {
+    conn.execute_batch(&format!("PRAGMA key = \"{}\"", key_literal(key)))?;
+    Ok(())
+}
+
 pub(crate) const META_COLS: &str =
     "id, body, created_at, updated_at, created_by, updated_by, device_id, version, deleted_at, delete_reason";
 
@@ -56,6 +73,94 @@ impl Store {
         )
         .map_err(|e| StoreError::Open(e.to_string()))?;
         Self::setup(conn)
+    }
+
+    /// Open (creating and migrating as needed) the store at `path`, encrypted
+    /// with SQLCipher under the raw 256-bit `key` (the data key that
+    /// `shouhu-auth` wraps per user). A new file is created encrypted; an
+    /// existing file that does not open with this key — a wrong key, a plain
+    /// file, a damaged or tampered one — is [`StoreError::KeyRejected`] and is
+    /// left untouched.
+    pub fn open_encrypted(path: impl AsRef<Path>, key: &[u8; 32]) -> Result<Store> {
+        let conn = Connection::open_with_flags(
+            path.as_ref(),
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| StoreError::Open(e.to_string()))?;
+        apply_key(&conn, key)?;
+        // SQLCipher reads nothing until the first statement: check the key
+        // now, before any pragma could write to the file.
+        conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(|_| StoreError::KeyRejected)?;
+        Self::setup(conn)
+    }
+
+    /// Rewrites the plain (unencrypted) store at `path` as an encrypted one
+    /// under `key`, in place: the encrypted copy is written beside it, synced,
+    /// and renamed over the original, so a crash leaves one or the other whole.
+    pub fn encrypt_plain_file(path: impl AsRef<Path>, key: &[u8; 32]) -> Result<()> {
+        let path = path.as_ref();
+        let tmp = path.with_extension("encrypting");
+        let _ = std::fs::remove_file(&tmp);
+        if !Self::is_plain_file(path) {
+            return Err(StoreError::Open(format!(
+                "{}: not a plain SQLite database",
+                path.display()
+            )));
+        }
+        {
+            // CREATE: the ATTACHed copy is created through this connection.
+            let conn = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_CREATE
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|e| StoreError::Open(e.to_string()))?;
+            schema::version(&conn).map_err(|e| StoreError::Open(e.to_string()))?;
+            // Fold the WAL into the main file first, so the copy has everything.
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            let tmp_text = tmp
+                .to_str()
+                .ok_or_else(|| StoreError::Open(format!("{}: not UTF-8", tmp.display())))?;
+            conn.execute(
+                &format!(
+                    "ATTACH DATABASE ?1 AS encrypted KEY \"{}\"",
+                    key_literal(key)
+                ),
+                [tmp_text],
+            )?;
+            conn.query_row("SELECT sqlcipher_export('encrypted')", [], |_| Ok(()))?;
+            let version: i64 = conn.query_row("PRAGMA main.user_version", [], |r| r.get(0))?;
+            conn.execute_batch(&format!("PRAGMA encrypted.user_version = {version}"))?;
+            conn.execute_batch("DETACH DATABASE encrypted")?;
+        }
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| StoreError::Open(format!("{}: {e}", tmp.display())))?;
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.as_os_str().to_owned();
+            side.push(suffix);
+            let _ = std::fs::remove_file(std::path::PathBuf::from(side));
+        }
+        std::fs::rename(&tmp, path)
+            .map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
+        Ok(())
+    }
+
+    /// Whether the file at `path` is a plain SQLite database (its first 16
+    /// bytes are SQLite's magic; an encrypted file's are random).
+    pub fn is_plain_file(path: impl AsRef<Path>) -> bool {
+        use std::io::Read;
+        let mut head = [0u8; 16];
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut head))
+            .map(|_| &head == b"SQLite format 3\0")
+            .unwrap_or(false)
     }
 
     /// A throw-away store in memory (tests, previews).

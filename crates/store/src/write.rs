@@ -520,12 +520,15 @@ impl<'a> Writer<'a> {
         let mut kept = 0;
         match (c.op, raw) {
             (Op::Create | Op::Update, None) => {
-                let mut body = serde_json::Value::Object(Default::default());
-                match c.op {
-                    Op::Create => body = c.fields.clone(),
-                    _ => diff::apply(&mut body, &fields_map(&c.fields)),
-                }
-                let typed: T = serde_json::from_value(body).map_err(corrupt)?;
+                let typed: T = match c.op {
+                    // Read straight from the pulled value (no copy of it).
+                    Op::Create => T::deserialize(&c.fields).map_err(corrupt)?,
+                    _ => {
+                        let mut body = serde_json::Value::Object(Default::default());
+                        diff::apply(&mut body, &fields_map(&c.fields));
+                        serde_json::from_value(body).map_err(corrupt)?
+                    }
+                };
                 let mut idx = typed.index();
                 if idx.school_id.is_none() {
                     idx.school_id = c.school_id;

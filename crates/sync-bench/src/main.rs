@@ -51,23 +51,54 @@ struct Timed {
     report: SyncReport,
     push: Duration,
     total: Duration,
+    /// CPU seconds of the whole process (device and server) in the push
+    /// phase and in the whole sync.
+    push_cpu: f64,
+    total_cpu: f64,
+}
+
+/// CPU seconds (user + system) this process has used so far: on a machine
+/// shared with other work, the wall time alone says little.
+fn cpu_secs() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(") ")?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = f.get(11)?.parse().ok()?;
+            let stime: f64 = f.get(12)?.parse().ok()?;
+            Some((utime + stime) / 100.0)
+        })
+        .unwrap_or(0.0)
 }
 
 async fn timed_sync(s: &mut Store, opts: &SyncOptions) -> Res<Timed> {
     let start = Instant::now();
-    let mut push_end: Option<Duration> = None;
+    let cpu0 = cpu_secs();
+    let mut push_end: Option<(Duration, f64)> = None;
     let mut progress = |p: SyncProgress| {
         if p.phase == SyncPhase::Pull && push_end.is_none() {
-            push_end = Some(start.elapsed());
+            push_end = Some((start.elapsed(), cpu_secs() - cpu0));
         }
     };
     let report = shouhu_sync::sync(s, opts, &mut progress, &CancelToken::new()).await?;
     let total = start.elapsed();
+    let total_cpu = cpu_secs() - cpu0;
+    let (push, push_cpu) = push_end.unwrap_or((total, total_cpu));
     Ok(Timed {
         report,
-        push: push_end.unwrap_or(total),
+        push,
         total,
+        push_cpu,
+        total_cpu,
     })
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
 }
 
 fn per_change(bytes: u64, n: u64) -> String {
@@ -226,6 +257,7 @@ async fn main() -> Res<()> {
         ..Default::default()
     };
     let start = Instant::now();
+    let cpu0 = cpu_secs();
     let mut tasks = Vec::new();
     for mut s in devices {
         let o = load_opts.clone();
@@ -250,6 +282,7 @@ async fn main() -> Res<()> {
         lat.extend(l);
     }
     let load_wall = start.elapsed();
+    let load_cpu = cpu_secs() - cpu0;
     lat.sort();
     let pct = |p: f64| {
         lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
@@ -259,55 +292,67 @@ async fn main() -> Res<()> {
     let _ = stop.send(());
     let _ = server.await;
 
-    println!("| measure | figure | goal |");
-    println!("|---|---|---|");
+    println!("| measure | figure | CPU (device + server) | goal |");
+    println!("|---|---|---|---|");
     println!(
-        "| county | {} children, {} visits, {} changes from device A | |",
+        "| county | {} children, {} visits, {} changes from device A | | |",
         args.children, args.visits, changes
     );
     println!(
-        "| initial push (A → server) | {} ({:.0} changes/s) | < 10 s |",
+        "| initial push (A → server) | {} ({:.0} changes/s) | {:.2} s | < 10 s |",
         secs(first.push),
-        first.report.pushed as f64 / first.push.as_secs_f64()
+        first.report.pushed as f64 / first.push.as_secs_f64(),
+        first.push_cpu
     );
     println!(
-        "| A's pull of its own changes back (same sync) | {} | |",
-        secs(first.total - first.push)
+        "| A's pull of its own changes back (same sync) | {} | {:.2} s | |",
+        secs(first.total - first.push),
+        first.total_cpu - first.push_cpu
     );
     println!(
-        "| initial pull (server → fresh B) | {} ({} changes) | < 10 s |",
+        "| initial pull (server → fresh B) | {} ({} changes) | {:.2} s | < 10 s |",
         secs(pull.total),
-        pull.report.pulled
+        pull.report.pulled,
+        pull.total_cpu
     );
     println!(
-        "| week: A pushes {} changes | {} (push), {} (whole sync) | < 0.2 s |",
+        "| week: A pushes {} changes | {} (push), {} (whole sync) | {:.2} s, {:.2} s | < 0.2 s |",
         week_changes,
         secs(week_a.push),
-        secs(week_a.total)
+        secs(week_a.total),
+        week_a.push_cpu,
+        week_a.total_cpu
     );
     println!(
-        "| week: B pulls them | {} ({} changes) | < 0.2 s |",
+        "| week: B pulls them | {} ({} changes) | {:.2} s | < 0.2 s |",
         secs(week_b.total),
-        week_b.report.pulled
+        week_b.report.pulled,
+        week_b.total_cpu
     );
     println!(
-        "| bytes per change, initial push / pull | {} / {} | < 250 |",
+        "| bytes per change, initial push / pull | {} / {} | | < 250 |",
         per_change(first.report.bytes_up, first.report.pushed),
         per_change(pull.report.bytes_down, pull.report.pulled)
     );
     println!(
-        "| bytes per change, week push / pull | {} / {} | < 250 |",
+        "| bytes per change, week push / pull | {} / {} | | < 250 |",
         per_change(week_a.report.bytes_up, week_a.report.pushed),
         per_change(week_b.report.bytes_down, week_b.report.pulled)
     );
     println!(
-        "| {} devices at once, {} changes each (batches of 10) | {} wall, {:.0} changes/s; per batch p50 {:.1} ms, p99 {:.1} ms | |",
+        "| {} devices at once, {} changes each (batches of 10) | {} wall, {:.0} changes/s; per batch p50 {:.1} ms, p99 {:.1} ms | {:.2} s | |",
         args.devices,
         args.device_changes,
         secs(load_wall),
         pushed as f64 / load_wall.as_secs_f64(),
         pct(0.5).as_secs_f64() * 1e3,
-        pct(0.99).as_secs_f64() * 1e3
+        pct(0.99).as_secs_f64() * 1e3,
+        load_cpu
+    );
+    println!();
+    println!(
+        "load average at the end: {} (the machine's other work shares these 2 cores)",
+        load_average()
     );
     Ok(())
 }

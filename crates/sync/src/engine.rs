@@ -6,8 +6,12 @@
 //!   fails or is cancelled leaves every unacknowledged entry for next time.
 //! - A pulled page and the cursor move together (`Store::apply_pulled`, one
 //!   transaction), so a cut link never skips or re-applies a page wrongly.
-//! - The store changes only between requests, never while one is in flight,
-//!   so abandoning a request (cancel, timeout) is always safe.
+//! - The store changes only with a whole answer in hand (an acknowledgement,
+//!   a page): abandoning a request (cancel, timeout) is always safe. Two
+//!   requests overlap the store's work, never each other's effects: the next
+//!   pull page is fetched (a read) while one is applied, and the next push
+//!   batch is encoded while one is on its way, sent only after its answer
+//!   and only if it starts right after what the server acknowledged.
 
 use std::time::Instant;
 
@@ -23,7 +27,7 @@ use crate::error::SyncError;
 use crate::options::{CancelToken, SyncOptions};
 use crate::progress::{RetryNotice, SyncPhase, SyncProgress, SyncReport};
 use crate::transport::{decode, parse_base, Call, Counters, Payload, Retry, Transport};
-use crate::wire::{from_wire, to_wire};
+use crate::wire::{from_wire, into_wire};
 
 /// Store setting: the server address (normalised, no trailing slash).
 pub const SETTING_SERVER_URL: &str = "server_url";
@@ -281,6 +285,32 @@ impl Run<'_> {
         self.t.call(call, self.cancel, &mut on_retry).await
     }
 
+    /// Read the outbox entries after `after` (at most `limit`) and encode
+    /// the push request; `None` when there are none.
+    fn prepare_push(&self, after: i64, limit: usize) -> Result<Option<Prepared>, SyncError> {
+        let entries: Vec<ChangeEntry> = self.store.local_changes_after(after, limit)?;
+        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+            return Ok(None);
+        };
+        let (first, last) = (first.seq, last.seq);
+        let req = PushRequest {
+            protocol: PROTOCOL_VERSION,
+            changes: entries.into_iter().map(into_wire).collect(),
+        };
+        let call = Call::post(
+            "v1/push",
+            Payload::json(&req, self.opts.gzip_above)?,
+            Retry::Always,
+        );
+        Ok(Some(Prepared {
+            after,
+            limit,
+            first,
+            last,
+            call,
+        }))
+    }
+
     async fn push(&mut self) -> Result<(), SyncError> {
         self.phase = SyncPhase::Push;
         self.done = 0;
@@ -291,35 +321,42 @@ impl Run<'_> {
         // acknowledgement says (the server was restored from a backup): the
         // entries from here on are sent again, though acknowledged.
         let mut resend_from: Option<i64> = None;
+        // The next batch, encoded while the previous one was on its way and
+        // being applied (the common case: the server takes every batch
+        // whole). Used only if it starts right after what the server then
+        // acknowledged; the batches themselves still go one at a time, in
+        // order.
+        let mut prepared: Option<Prepared> = None;
         let mut stalls = 0;
         let mut rotations = 0;
         loop {
             self.cancel.check()?;
-            let entries: Vec<ChangeEntry> = match resend_from {
-                Some(from) => self.store.local_changes_after(from - 1, batch)?,
-                None => self.store.outbox(batch)?,
+            let after = match resend_from {
+                Some(from) => from - 1,
+                None => self.store.sync_state()?.acked_seq,
             };
-            let Some(first) = entries.first().map(|e| e.seq) else {
+            let next = match prepared.take() {
+                Some(p) if resend_from.is_none() && p.after == after && p.limit == batch => Some(p),
+                _ => self.prepare_push(after, batch)?,
+            };
+            let Some(Prepared {
+                first, last, call, ..
+            }) = next
+            else {
                 return Ok(());
             };
-            let req = PushRequest {
-                protocol: PROTOCOL_VERSION,
-                changes: entries.iter().map(to_wire).collect(),
-            };
-            drop(entries);
-            let call = Call::post(
-                "v1/push",
-                Payload::json(&req, self.opts.gzip_above)?,
-                Retry::Always,
-            );
-            drop(req);
-            let resp: PushResponse = match self.request(&call).await {
-                Ok(body) => decode(&body)?,
+            let in_flight = self.start(call, |body| decode::<PushResponse>(&body));
+            if resend_from.is_none() {
+                prepared = self.prepare_push(last, batch)?;
+            }
+            let resp: PushResponse = match self.finish(in_flight).await {
+                Ok(resp) => resp,
                 Err(e) if e.server_code() == Some("sync.sequence_reused") => {
                     if rotations >= MAX_ROTATIONS {
                         return Err(e);
                     }
                     rotations += 1;
+                    prepared = None;
                     self.rotate().await?;
                     resend_from = None;
                     stalls = 0;
@@ -333,6 +370,7 @@ impl Run<'_> {
                         ) =>
                 {
                     batch = (batch / 2).max(1);
+                    prepared = None;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -362,6 +400,60 @@ impl Run<'_> {
         }
     }
 
+    /// Run `call` on a task of its own (with the usual retries), and `then`
+    /// on its answer there too, while this task goes on with other work.
+    /// The store is never touched by that task.
+    fn start<T, F>(&self, call: Call, then: F) -> InFlight<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Vec<u8>) -> Result<T, SyncError> + Send + 'static,
+    {
+        let mut t = self.t.fork();
+        let cancel = self.cancel.clone();
+        let (tx, notices) = tokio::sync::mpsc::unbounded_channel();
+        let handle = tokio::spawn(async move {
+            let mut on_retry = |n: RetryNotice, c: Counters| {
+                let _ = tx.send((n, c));
+            };
+            let r = t.call(&call, &cancel, &mut on_retry).await.and_then(then);
+            (r, t.counters)
+        });
+        InFlight { handle, notices }
+    }
+
+    /// Wait for a request started with [`Run::start`], reporting its retry
+    /// waits as progress; its bytes and retries count in this sync's.
+    async fn finish<T>(&mut self, mut f: InFlight<T>) -> Result<T, SyncError> {
+        loop {
+            tokio::select! {
+                Some((notice, c)) = f.notices.recv() => self.retry_notice(notice, c),
+                joined = &mut f.handle => {
+                    while let Ok((notice, c)) = f.notices.try_recv() {
+                        self.retry_notice(notice, c);
+                    }
+                    let (r, c) = joined.map_err(|e| SyncError::Network {
+                        detail: format!("the request task ended: {e}"),
+                    })?;
+                    self.t.counters.add(c);
+                    return r;
+                }
+            }
+        }
+    }
+
+    fn retry_notice(&mut self, notice: RetryNotice, c: Counters) {
+        let mut total = self.t.counters;
+        total.add(c);
+        (self.progress)(SyncProgress {
+            phase: self.phase,
+            done: self.done,
+            total: self.total,
+            bytes_sent: total.up,
+            bytes_received: total.down,
+            retry: Some(notice),
+        });
+    }
+
     /// The server saw this database reuse sequence numbers (restored from a
     /// backup): take a new device id (unacknowledged entries move to it,
     /// renumbered from 1) and tell the server, which gives the credential
@@ -388,6 +480,23 @@ impl Run<'_> {
         }
     }
 
+    /// Fetch the pull page after `cursor` on its own task, decoded there.
+    fn fetch_page(&self, cursor: i64, limit: usize) -> InFlight<Page> {
+        let call = Call::get(
+            "v1/pull",
+            vec![("after", cursor.to_string()), ("limit", limit.to_string())],
+        );
+        self.start(call, |body| {
+            let page: PullResponse = decode(&body)?;
+            drop(body);
+            Ok(Page {
+                entries: page.changes.into_iter().map(from_wire).collect(),
+                next_after: page.next_after,
+                head: page.head,
+            })
+        })
+    }
+
     async fn pull(&mut self, head: i64) -> Result<(), SyncError> {
         let start = self.store.sync_state()?.pull_cursor;
         let mut cursor = start;
@@ -397,13 +506,10 @@ impl Run<'_> {
         self.emit();
         let limit = self.opts.pull_page();
         let mut stalls = 0;
-        loop {
+        let mut next = Some(self.fetch_page(cursor, limit));
+        while let Some(fetching) = next.take() {
             self.cancel.check()?;
-            let call = Call::get(
-                "v1/pull",
-                vec![("after", cursor.to_string()), ("limit", limit.to_string())],
-            );
-            let page: PullResponse = decode(&self.request(&call).await?)?;
+            let page = self.finish(fetching).await?;
             if page.next_after < cursor {
                 return Err(SyncError::ServerRewound {
                     head: page.head,
@@ -418,8 +524,15 @@ impl Run<'_> {
                     ),
                 });
             }
-            let entries: Vec<ChangeEntry> = page.changes.into_iter().map(from_wire).collect();
-            let applied = self.store.apply_pulled(&entries, page.next_after)?;
+            let more = page.next_after < page.head;
+            // Ask for the next page before applying this one: the server
+            // reads and sends it, and another thread decodes it, while this
+            // one writes. Pages are still applied one by one, in order, each
+            // with its cursor.
+            if more {
+                next = Some(self.fetch_page(page.next_after, limit));
+            }
+            let applied = self.store.apply_pulled(&page.entries, page.next_after)?;
             self.report.pulled += applied.applied as u64;
             self.report.fields_kept += applied.fields_kept as u64;
             self.total = self
@@ -427,7 +540,7 @@ impl Run<'_> {
                 .max(u64::try_from(page.head - start).unwrap_or(0));
             self.done = u64::try_from(page.next_after - start).unwrap_or(0);
             self.emit();
-            if page.next_after >= page.head {
+            if !more {
                 return Ok(());
             }
             if page.next_after == cursor {
@@ -443,5 +556,36 @@ impl Run<'_> {
             }
             cursor = page.next_after;
         }
+        Ok(())
+    }
+}
+
+/// An encoded push batch: the entries after `after` (at most `limit`),
+/// sequences `first..=last`.
+struct Prepared {
+    after: i64,
+    limit: usize,
+    first: i64,
+    last: i64,
+    call: Call,
+}
+
+/// A decoded pull page.
+struct Page {
+    entries: Vec<ChangeEntry>,
+    next_after: i64,
+    head: i64,
+}
+
+/// A request running on its own task ([`Run::start`]). Dropping it (an
+/// error or a cancel elsewhere) aborts the request.
+struct InFlight<T> {
+    handle: tokio::task::JoinHandle<(Result<T, SyncError>, Counters)>,
+    notices: tokio::sync::mpsc::UnboundedReceiver<(RetryNotice, Counters)>,
+}
+
+impl<T> Drop for InFlight<T> {
+    fn drop(&mut self) {
+        self.handle.abort();
     }
 }

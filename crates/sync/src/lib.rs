@@ -57,4 +57,4 @@ pub use options::{CancelToken, SyncOptions};
 pub use progress::{RetryNotice, SyncPhase, SyncProgress, SyncReport};
 pub use shouhu_core::Lang;
 pub use shouhu_protocol::{EnrollResponse, Scope};
-pub use wire::{from_wire, to_wire};
+pub use wire::{from_wire, into_wire, to_wire};

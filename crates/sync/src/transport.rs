@@ -143,6 +143,14 @@ pub(crate) struct Counters {
     pub retries: u32,
 }
 
+impl Counters {
+    pub(crate) fn add(&mut self, o: Counters) {
+        self.up += o.up;
+        self.down += o.down;
+        self.retries += o.retries;
+    }
+}
+
 /// Called before each retry wait.
 pub(crate) type OnRetry<'a> = dyn FnMut(RetryNotice, Counters) + Send + 'a;
 
@@ -180,6 +188,21 @@ impl Transport {
             backoff_base: opts.backoff_base,
             backoff_max: opts.backoff_max,
         })
+    }
+
+    /// A second transport to the same server with the same connection pool
+    /// and credential, counting from zero (for a request run beside this
+    /// one's; add its counters back when it ends).
+    pub(crate) fn fork(&self) -> Transport {
+        Transport {
+            client: self.client.clone(),
+            base: self.base.clone(),
+            credential: self.credential.clone(),
+            counters: Counters::default(),
+            max_retries: self.max_retries,
+            backoff_base: self.backoff_base,
+            backoff_max: self.backoff_max,
+        }
     }
 
     /// Run `call`, retrying transient failures; the answer's body (inflated).

@@ -23,6 +23,23 @@ pub fn to_wire(e: &ChangeEntry) -> Change {
     }
 }
 
+/// [`to_wire`] taking the entry: its fields move instead of being copied.
+pub fn into_wire(e: ChangeEntry) -> Change {
+    Change {
+        seq: e.seq,
+        change_id: e.change_id,
+        hlc: e.hlc.0,
+        entity: e.entity,
+        record_id: e.record_id,
+        school_id: e.school_id,
+        op: e.op,
+        fields: e.fields,
+        base_version: e.base_version,
+        user_id: e.user_id,
+        resolves: e.resolves,
+    }
+}
+
 /// A pulled change as the store applies it.
 pub fn from_wire(c: ServerChange) -> ChangeEntry {
     let ServerChange {
@@ -76,6 +93,7 @@ mod tests {
             device_id: e.device_id,
             change: to_wire(&e),
         };
-        assert_eq!(from_wire(sc), e);
+        assert_eq!(from_wire(sc.clone()), e);
+        assert_eq!(into_wire(e.clone()), sc.change);
     }
 }

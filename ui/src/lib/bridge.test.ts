@@ -14,13 +14,34 @@ describe('bridge (through the Tauri IPC mock)', () => {
     expect(seen).toEqual(['app_info']);
   });
 
-  it('turns backend errors into BridgeError with code and details', async () => {
-    mockIPC(() => {
-      throw { code: 'child.id_number_invalid', message: 'bad check digit', details: { field: 'idNumber' } };
+  it('sends command arguments in the shape the Rust commands take', async () => {
+    const seen: [string, unknown][] = [];
+    mockIPC((cmd, args) => {
+      seen.push([cmd, args]);
+      return cmd === 'save_child' ? 'new-id' : [];
     });
-    const error = await bridge.appInfo().catch((e: unknown) => e);
+    await bridge.saveChild(null, { name: '张三' });
+    await bridge.searchChildren({ query: 'zs', offset: 0, limit: 50 });
+    await bridge.setSetting('language', 'en');
+    expect(seen[0]).toEqual(['save_child', { req: { id: null, card: { name: '张三' } } }]);
+    expect(seen[1]).toEqual(['search_children', { params: { query: 'zs', offset: 0, limit: 50 } }]);
+    expect(seen[2]).toEqual(['set_setting', { change: { key: 'language', value: 'en' } }]);
+  });
+
+  it('turns backend errors into BridgeError with code, details and field problems', async () => {
+    mockIPC(() => {
+      throw {
+        code: 'field.required',
+        message: '姓名不能为空，请填写',
+        details: { errors: [{ code: 'field.required', message: '姓名不能为空，请填写', details: { field: 'name' } }] },
+      };
+    });
+    const error = await bridge.saveChild(null, {}).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BridgeError);
-    expect(error).toMatchObject({ code: 'child.id_number_invalid', details: { field: 'idNumber' } });
+    expect((error as BridgeError).code).toBe('field.required');
+    expect((error as BridgeError).fieldProblems()).toEqual([
+      { field: 'name', code: 'field.required', message: '姓名不能为空，请填写' },
+    ]);
   });
 
   it('reports a missing desktop shell as bridge_unavailable', async () => {

@@ -1,20 +1,19 @@
 /**
- * The ONLY module that talks to the Rust side (`invoke`). Components receive a
- * `Bridge` (real one in the app, `bridge.mock.ts` in tests) and never import
- * `@tauri-apps/api/core` themselves.
+ * The ONLY module that talks to the Rust side (`invoke`, channels). Components
+ * receive a `Bridge` (real one in the app, `bridge.mock.ts` in tests) and never
+ * import `@tauri-apps/api/core` themselves.
  *
  * Every command rejects with a `BridgeError` carrying the backend's
- * `{ code, message, details }`; the UI shows `t('error.<code>')`.
+ * `{ code, message, details }`; the UI shows `t('error.<code>')`, and for a
+ * validation error `details.errors` lists each field's problem.
  */
-import { invoke, type InvokeArgs } from '@tauri-apps/api/core';
+import { Channel, invoke, type InvokeArgs } from '@tauri-apps/api/core';
 
-/** `app_info` → name and version of the running app. */
 export interface AppInfo {
   name: string;
   version: string;
 }
 
-/** `store_summary` → counts of the local store. */
 export interface StoreSummary {
   schools: number;
   children: number;
@@ -23,7 +22,6 @@ export interface StoreSummary {
   pending_changes: number;
 }
 
-/** Shape of every error the backend returns (src-tauri/src/error.rs). */
 export interface AppErrorPayload {
   code: string;
   message: string;
@@ -40,12 +38,331 @@ export class BridgeError extends Error {
     this.code = payload.code;
     this.details = payload.details;
   }
+
+  /** The per-field problems of a validation error (`details.errors`). */
+  fieldProblems(): FieldProblem[] {
+    const errors = (this.details as { errors?: unknown } | null)?.errors;
+    if (!Array.isArray(errors)) return [];
+    return errors.flatMap((e: { code?: string; message?: string; details?: { field?: string } }) =>
+      e && typeof e.details?.field === 'string'
+        ? [{ field: e.details.field, code: e.code ?? '', message: e.message ?? '' }]
+        : [],
+    );
+  }
 }
 
-/** Everything the UI can ask of the backend. Grows one method per command. */
+export type Role = 'teacher' | 'counselor' | 'principal';
+
+export interface Settings {
+  language: 'zh-CN' | 'en';
+  text_size: 'normal' | 'large';
+  school_id: string | null;
+  role: Role;
+}
+
+export interface SchoolItem {
+  id: string;
+  name: string;
+  township: string;
+}
+
+export interface FieldProblem {
+  field: string;
+  code: string;
+  message: string;
+}
+
+export interface SearchParams {
+  query: string;
+  school_id?: string | null;
+  township?: string | null;
+  left_behind_type?: string | null;
+  guardianship_type?: string | null;
+  status?: string | null;
+  sort?: 'name' | 'birth_date' | 'grade' | 'updated_at';
+  descending?: boolean;
+  offset: number;
+  limit: number;
+}
+
+export interface ChildSummary {
+  id: string;
+  name: string;
+  gender: string | null;
+  birth_date: string | null;
+  id_number_masked: string | null;
+  school_id: string | null;
+  township: string;
+  grade: string;
+  class_name: string;
+  left_behind_type: string;
+  guardianship_type: string;
+  status: string;
+}
+
+export interface SearchPage {
+  total: number;
+  offset: number;
+  items: ChildSummary[];
+  query_kind: string;
+}
+
+/** The core model's child card, as JSON (field names are the core's). */
+export type ChildCard = Record<string, unknown>;
+export type HomeVisit = Record<string, unknown>;
+
+export interface VisitRow {
+  id: string;
+  visit_date: string | null;
+  status: 'draft' | 'final';
+  mode: string;
+  campaign: string | null;
+  summary: string;
+}
+
+export interface TimelineItem {
+  at: string;
+  kind: string;
+  record_id: string;
+  summary: string;
+  by: string;
+  fields: string[];
+}
+
+export interface ChildView {
+  id: string;
+  card: ChildCard;
+  created_at: string;
+  updated_at: string;
+  household_label: string | null;
+  visits: VisitRow[];
+  timeline: TimelineItem[];
+}
+
+export interface Meta {
+  id: string;
+  created_at: string;
+  updated_at: string;
+  created_by: string;
+  updated_by: string;
+}
+
+export type Stored<T> = Meta & { body: T };
+
+export interface FollowUp {
+  visit_id: string | null;
+  child_id: string | null;
+  action: string;
+  assignee: string;
+  due_date: string | null;
+  done: boolean;
+  done_date: string | null;
+  outcome: string;
+}
+
+export interface VisitAmendment {
+  visit_id: string;
+  field: string;
+  old_value: unknown;
+  new_value: unknown;
+  reason: string;
+}
+
+export interface VisitView {
+  id: string;
+  visit: HomeVisit;
+  updated_at: string;
+  child_name: string | null;
+  amendments: Stored<VisitAmendment>[];
+  follow_ups: Stored<FollowUp>[];
+}
+
+export interface VisitSaved {
+  id: string;
+  updated_at: string;
+}
+
+export interface VisitListRow extends VisitRow {
+  child_id: string | null;
+  child_name: string | null;
+}
+
+export interface VisitFilter {
+  school_id?: string | null;
+  status?: 'draft' | 'final' | null;
+  campaign?: string | null;
+  limit?: number;
+}
+
+export interface ChildRef {
+  id: string;
+  name: string;
+  note: string;
+}
+
+export interface Dashboard {
+  school_id: string | null;
+  active_children: number;
+  by_left_behind_type: Record<string, number>;
+  by_guardianship_type: Record<string, number>;
+  visits_due: number;
+  visits_overdue: number;
+  overdue_children: ChildRef[];
+  visit_drafts: number;
+  follow_ups_due: number;
+  follow_ups_overdue: number;
+  follow_up_list: ChildRef[];
+  counseling_flags: ChildRef[];
+  safety_alerts: ChildRef[];
+  last_sync: string | null;
+  pending_changes: number;
+}
+
+export interface HouseholdRow {
+  id: string;
+  label: string;
+  head_name: string;
+  village: string;
+  children: number;
+  review_date: string | null;
+}
+
+export interface Measure {
+  kind: string;
+  description: string;
+  responsible: string;
+  due_date: string | null;
+}
+
+export interface HelpPlan {
+  household_id: string;
+  school_id?: string | null;
+  needs: string[];
+  measures: Measure[];
+  responsible_people: string[];
+  review_date: string | null;
+  approved_by: string | null;
+  revision: number;
+  revision_note: string;
+}
+
+export interface HouseholdView {
+  id: string;
+  household: Record<string, unknown>;
+  members: { id: string; name: string; grade: string }[];
+  plans: Stored<HelpPlan>[];
+  versions: Stored<{ plan_id: string; revision: number; content: HelpPlan; superseded_at: string }>[];
+}
+
+export interface RecordRow {
+  id: string;
+  kind: string;
+  updated_at: string;
+  body: Record<string, unknown>;
+}
+
+export interface ChecklistLine {
+  child_id: string;
+  name: string;
+  class_name: string;
+  entry_id: string | null;
+  outcome: string | null;
+  reason: string | null;
+}
+
+export interface SyncStatus {
+  enrolled: boolean;
+  server_url: string | null;
+  device_id: string;
+  device_name: string | null;
+  pending: number;
+  pull_cursor: number;
+  last_sync: string | null;
+}
+
+export interface SyncProgress {
+  phase: 'push' | 'pull';
+  done: number;
+  total: number;
+  bytes_sent: number;
+  bytes_received: number;
+  retry: { attempt: number; max_retries: number; delay_ms: number; code: string } | null;
+}
+
+export interface SyncReport {
+  pushed: number;
+  pulled: number;
+  conflicts: number;
+  fields_kept: number;
+  bytes_up: number;
+  bytes_down: number;
+  retries: number;
+  duration_ms: number;
+}
+
+export interface Stamp {
+  by: string;
+  device: string;
+  at: string;
+}
+
+export interface ConflictView {
+  id: string;
+  entity: string | null;
+  record_id: string;
+  record_label: string | null;
+  kind: 'same_field' | 'edit_vs_delete' | 'delete_vs_edit';
+  field: string | null;
+  current_value: unknown;
+  current_by: Stamp;
+  other_value: unknown;
+  other_by: Stamp;
+  /** Which side came from this device: `current`, `other` or `neither`. */
+  local_side: 'current' | 'other' | 'neither';
+}
+
+export type ResolutionChoice = 'keep_current' | 'keep_other' | 'merged' | 'restore' | 'keep_deleted';
+
+export interface DemoProgress {
+  children: number;
+  children_total: number;
+  records: number;
+  fraction: number;
+}
+
+/** Everything the UI can ask of the backend: one method per command. */
 export interface Bridge {
   appInfo(): Promise<AppInfo>;
   storeSummary(): Promise<StoreSummary>;
+  getSettings(): Promise<Settings>;
+  setSetting(key: string, value: string): Promise<Settings>;
+  listSchools(): Promise<SchoolItem[]>;
+  searchChildren(params: SearchParams): Promise<SearchPage>;
+  getChild(id: string): Promise<ChildView>;
+  validateChild(card: ChildCard): Promise<FieldProblem[]>;
+  saveChild(id: string | null, card: ChildCard): Promise<string>;
+  saveVisitDraft(id: string | null, visit: HomeVisit): Promise<VisitSaved>;
+  finaliseVisit(id: string, visit: HomeVisit): Promise<VisitSaved>;
+  amendVisit(visitId: string, field: string, newValue: unknown, reason: string): Promise<string>;
+  getVisit(id: string): Promise<VisitView>;
+  saveFollowUp(id: string | null, followUp: FollowUp): Promise<string>;
+  listVisits(filter: VisitFilter): Promise<VisitListRow[]>;
+  dashboard(schoolId: string | null): Promise<Dashboard>;
+  demoOffer(): Promise<boolean>;
+  generateDemo(onProgress: (p: DemoProgress) => void): Promise<{ children: number; records: number }>;
+  listHouseholds(schoolId: string | null, query: string): Promise<HouseholdRow[]>;
+  getHousehold(id: string): Promise<HouseholdView>;
+  savePlan(id: string | null, plan: HelpPlan): Promise<string>;
+  listChildRecords(childId: string, kind: string): Promise<RecordRow[]>;
+  listSchoolRecords(schoolId: string, kind: string): Promise<RecordRow[]>;
+  saveRecord(kind: string, id: string | null, body: Record<string, unknown>): Promise<string>;
+  validateRecord(kind: string, body: Record<string, unknown>): Promise<FieldProblem[]>;
+  screeningChecklist(roundId: string): Promise<ChecklistLine[]>;
+  syncStatus(): Promise<SyncStatus>;
+  enroll(serverUrl: string, code: string): Promise<SyncStatus>;
+  runSync(onProgress: (p: SyncProgress) => void): Promise<SyncReport>;
+  listConflicts(): Promise<ConflictView[]>;
+  resolveConflict(id: string, choice: ResolutionChoice, merged: unknown): Promise<void>;
 }
 
 function isAppErrorPayload(value: unknown): value is AppErrorPayload {
@@ -68,7 +385,6 @@ export function toBridgeError(error: unknown): BridgeError {
   if (isAppErrorPayload(error)) {
     return new BridgeError({ code: error.code, message: error.message, details: error.details ?? null });
   }
-  // Outside the desktop shell (plain browser) there is no IPC at all.
   if (!hasTauriIpc()) {
     return new BridgeError({ code: 'bridge_unavailable', message: 'Tauri IPC is not available', details: null });
   }
@@ -84,7 +400,43 @@ async function call<T>(command: string, args?: InvokeArgs): Promise<T> {
   }
 }
 
+function channel<T>(onMessage: (value: T) => void): Channel<T> {
+  const ch = new Channel<T>();
+  ch.onmessage = onMessage;
+  return ch;
+}
+
 export const bridge: Bridge = {
-  appInfo: () => call<AppInfo>('app_info'),
-  storeSummary: () => call<StoreSummary>('store_summary'),
+  appInfo: () => call('app_info'),
+  storeSummary: () => call('store_summary'),
+  getSettings: () => call('get_settings'),
+  setSetting: (key, value) => call('set_setting', { change: { key, value } }),
+  listSchools: () => call('list_schools'),
+  searchChildren: (params) => call('search_children', { params }),
+  getChild: (id) => call('get_child', { id }),
+  validateChild: (card) => call('validate_child', { card }),
+  saveChild: (id, card) => call('save_child', { req: { id, card } }),
+  saveVisitDraft: (id, visit) => call('save_visit_draft', { req: { id, visit } }),
+  finaliseVisit: (id, visit) => call('finalise_visit', { id, visit }),
+  amendVisit: (visitId, field, newValue, reason) =>
+    call('amend_visit', { req: { visit_id: visitId, field, new_value: newValue, reason } }),
+  getVisit: (id) => call('get_visit', { id }),
+  saveFollowUp: (id, followUp) => call('save_follow_up', { req: { id, follow_up: followUp } }),
+  listVisits: (filter) => call('list_visits', { filter }),
+  dashboard: (schoolId) => call('dashboard', { schoolId }),
+  demoOffer: () => call('demo_offer'),
+  generateDemo: (onProgress) => call('generate_demo', { onProgress: channel(onProgress) }),
+  listHouseholds: (schoolId, query) => call('list_households', { filter: { school_id: schoolId, query } }),
+  getHousehold: (id) => call('get_household', { id }),
+  savePlan: (id, plan) => call('save_plan', { req: { id, plan } }),
+  listChildRecords: (childId, kind) => call('list_child_records', { childId, kind }),
+  listSchoolRecords: (schoolId, kind) => call('list_school_records', { schoolId, kind }),
+  saveRecord: (kind, id, body) => call('save_record', { req: { kind, id, body } }),
+  validateRecord: (kind, body) => call('validate_record', { kind, body }),
+  screeningChecklist: (roundId) => call('screening_checklist', { roundId }),
+  syncStatus: () => call('sync_status'),
+  enroll: (serverUrl, code) => call('enroll', { serverUrl, code }),
+  runSync: (onProgress) => call('run_sync', { onProgress: channel(onProgress) }),
+  listConflicts: () => call('list_conflicts'),
+  resolveConflict: (id, choice, merged) => call('resolve_conflict', { req: { id, choice, merged } }),
 };

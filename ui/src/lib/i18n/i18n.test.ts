@@ -21,7 +21,8 @@ describe('t()', () => {
   });
 
   it('maps backend error codes to catalog messages', () => {
-    expect(errorMessage('child.id_number_invalid', 'bad')).toBe('身份证号第18位校验码不正确，请核对。');
+    expect(errorMessage('visit.finalised', 'x')).toBe('家访记录已定稿，不能直接修改，请添加更正记录');
+    expect(errorMessage('sync.network', 'x')).toContain('连接不上服务器');
     expect(errorMessage('no.such_code', 'backend text')).toBe('backend text');
   });
 });

@@ -1,0 +1,385 @@
+//! Children: search as you type, the child card (一人一卡) and its timeline.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use shouhu_core::{ChildCard, Entity, HomeVisit, Stored, VisitStatus};
+use shouhu_store::{SearchPage, SearchParams, StoreError};
+use uuid::Uuid;
+
+use crate::{field_problems, who, FieldProblem, Result, Session, Store};
+
+/// One page of the children list (ID numbers masked).
+pub fn search_children(store: &Store, params: &SearchParams) -> Result<SearchPage> {
+    Ok(store.search_children(params)?)
+}
+
+/// The child card screen: the card, its bookkeeping, the visit rows and the
+/// timeline of everything about the child.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChildView {
+    pub id: Uuid,
+    pub card: ChildCard,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub household_label: Option<String>,
+    pub visits: Vec<VisitRow>,
+    pub timeline: Vec<TimelineItem>,
+}
+
+/// A home visit as listed on the card.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VisitRow {
+    pub id: Uuid,
+    pub visit_date: Option<chrono::NaiveDate>,
+    /// `draft` or `final`.
+    pub status: &'static str,
+    pub mode: shouhu_core::VisitMode,
+    pub campaign: Option<String>,
+    /// The first words of what was found (or the living conditions).
+    pub summary: String,
+}
+
+impl VisitRow {
+    pub fn of(v: &Stored<HomeVisit>) -> VisitRow {
+        let b = &v.body;
+        let text = [&b.problems_found, &b.living_conditions, &b.help_given]
+            .into_iter()
+            .find(|s| !s.is_empty())
+            .cloned()
+            .unwrap_or_default();
+        VisitRow {
+            id: v.meta.id,
+            visit_date: b.visit_date,
+            status: match b.status {
+                VisitStatus::Draft => "draft",
+                VisitStatus::Finalised => "final",
+            },
+            mode: b.mode,
+            campaign: b.campaign.clone(),
+            summary: text.chars().take(40).collect(),
+        }
+    }
+}
+
+/// One line of a child's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimelineItem {
+    /// When it happened: the record's date, or the instant of a card change.
+    pub at: String,
+    /// `card_created`, `card_changed`, `visit`, `amendment`, `follow_up`,
+    /// `aid`, `absence`, `dropout`, `persuasion`, `contact`, `screening`,
+    /// `plan`, `psych_note` (counselors only).
+    pub kind: &'static str,
+    pub record_id: Uuid,
+    /// A short description built from the record (never counseling content).
+    pub summary: String,
+    /// Who wrote it: `me` or the first block of the user id.
+    pub by: String,
+    /// For card changes: the fields that changed.
+    pub fields: Vec<String>,
+}
+
+pub fn get_child(store: &Store, session: &Session, id: Uuid) -> Result<ChildView> {
+    let h = store.child_history(id, session.role.reads_psych_notes())?;
+    let mut tl: Vec<TimelineItem> = Vec::new();
+    let date = |d: Option<chrono::NaiveDate>, meta: &shouhu_core::Meta| {
+        d.map(|d| d.to_string())
+            .unwrap_or_else(|| meta.created_at.date_naive().to_string())
+    };
+    for c in &h.card_changes {
+        let at = Utc
+            .timestamp_millis_opt(c.hlc.physical_ms() as i64)
+            .single()
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default();
+        let fields: Vec<String> = match (&c.op, &c.fields) {
+            (shouhu_core::Op::Update, Value::Object(m)) => m.keys().cloned().collect(),
+            _ => vec![],
+        };
+        tl.push(TimelineItem {
+            at,
+            kind: match c.op {
+                shouhu_core::Op::Create => "card_created",
+                _ => "card_changed",
+            },
+            record_id: c.record_id,
+            summary: String::new(),
+            by: who(store, c.user_id),
+            fields,
+        });
+    }
+    let mut push = |at: String, kind: &'static str, meta: &shouhu_core::Meta, summary: String| {
+        tl.push(TimelineItem {
+            at,
+            kind,
+            record_id: meta.id,
+            summary,
+            by: who(store, meta.updated_by),
+            fields: vec![],
+        })
+    };
+    for v in &h.visits {
+        push(
+            date(v.body.visit_date, &v.meta),
+            "visit",
+            &v.meta,
+            VisitRow::of(v).summary,
+        );
+    }
+    for a in &h.amendments {
+        push(
+            a.meta.created_at.date_naive().to_string(),
+            "amendment",
+            &a.meta,
+            format!("{}: {}", a.body.field, a.body.reason),
+        );
+    }
+    for f in &h.follow_ups {
+        push(
+            date(f.body.due_date, &f.meta),
+            "follow_up",
+            &f.meta,
+            f.body.action.clone(),
+        );
+    }
+    for a in &h.aid {
+        let amount = format!(
+            "{}.{:02}",
+            a.body.amount_fen / 100,
+            (a.body.amount_fen % 100).abs()
+        );
+        push(
+            date(a.body.date, &a.meta),
+            "aid",
+            &a.meta,
+            format!("{} {} {}", a.body.fund_source, a.body.items, amount),
+        );
+    }
+    for a in &h.absences {
+        push(
+            date(a.body.date, &a.meta),
+            "absence",
+            &a.meta,
+            a.body.half_days.to_string(),
+        );
+    }
+    for d in &h.dropouts {
+        push(
+            date(d.body.date, &d.meta),
+            "dropout",
+            &d.meta,
+            d.body.note.clone(),
+        );
+    }
+    for p in &h.persuasions {
+        push(
+            date(p.body.date, &p.meta),
+            "persuasion",
+            &p.meta,
+            p.body.note.clone(),
+        );
+    }
+    for c in &h.contacts {
+        push(
+            date(c.body.date, &c.meta),
+            "contact",
+            &c.meta,
+            c.body.note.clone(),
+        );
+    }
+    for s in &h.screenings {
+        push(
+            s.meta.created_at.date_naive().to_string(),
+            "screening",
+            &s.meta,
+            String::new(),
+        );
+    }
+    for p in &h.plans {
+        push(
+            p.meta.updated_at.date_naive().to_string(),
+            "plan",
+            &p.meta,
+            p.body.revision_note.clone(),
+        );
+    }
+    for n in &h.psych_notes {
+        // Only counselors get here; still, only the date and kind are shown.
+        push(
+            date(n.body.session_date, &n.meta),
+            "psych_note",
+            &n.meta,
+            String::new(),
+        );
+    }
+    tl.sort_by(|a, b| b.at.cmp(&a.at));
+    Ok(ChildView {
+        id,
+        visits: h.visits.iter().map(VisitRow::of).collect(),
+        household_label: h.household.map(|x| x.body.label),
+        created_at: h.child.meta.created_at,
+        updated_at: h.child.meta.updated_at,
+        card: h.child.body,
+        timeline: tl,
+    })
+}
+
+/// Check a card as typed (normalised first, as saving would): every field's
+/// problem, in the session's language. Nothing is written.
+pub fn validate_child(store: &Store, session: &Session, card: &ChildCard) -> Vec<FieldProblem> {
+    let mut c = card.clone();
+    c.normalize();
+    match c.validate(store.today()) {
+        Ok(()) => vec![],
+        Err(v) => field_problems(&v, session.lang),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SaveChild {
+    /// `None` creates a new card.
+    pub id: Option<Uuid>,
+    pub card: ChildCard,
+}
+
+/// Create or update a card. A card that does not validate comes back as a
+/// coded error whose `details.errors` lists every field's problem.
+pub fn save_child(store: &mut Store, req: SaveChild) -> Result<Uuid> {
+    let id = store.write(|w| match req.id {
+        None => w.create(req.card).map(|s| s.id()),
+        Some(id) => w.update(id, req.card).map(|s| s.id()),
+    })?;
+    Ok(id)
+}
+
+/// Delete a card (a tombstone with a reason).
+pub fn delete_child(store: &mut Store, id: Uuid, reason: &str) -> Result<()> {
+    if reason.trim().is_empty() {
+        return Err(StoreError::DeleteReasonRequired.into());
+    }
+    store.write(|w| w.delete(shouhu_core::EntityKind::Child, id, reason))?;
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::testutil;
+
+    #[test]
+    fn validate_reports_each_field_in_chinese() {
+        let s = testutil::store();
+        let card = ChildCard {
+            id_number: Some("52010220150307123".into()),
+            father: shouhu_core::Parent {
+                phone: Some("12345".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let problems = validate_child(&s, &Session::default(), &card);
+        let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        for f in ["name", "gender", "birth_date", "id_number", "father.phone"] {
+            assert!(fields.contains(&f), "{f} missing in {fields:?}");
+        }
+        let name = problems.iter().find(|p| p.field == "name").unwrap();
+        assert_eq!(name.code, "field.required");
+        assert!(name.message.contains("姓名"), "{}", name.message);
+        let en = Session {
+            lang: shouhu_core::Lang::En,
+            ..Session::default()
+        };
+        let problems = validate_child(&s, &en, &card);
+        assert!(problems.iter().any(|p| p.message.contains("Name")));
+    }
+
+    #[test]
+    fn save_get_search_and_timeline() {
+        let mut s = testutil::store();
+        let school = testutil::school(&mut s);
+        let card = testutil::card(school);
+        assert!(validate_child(&s, &Session::default(), &card).is_empty());
+        let id = save_child(
+            &mut s,
+            SaveChild {
+                id: None,
+                card: card.clone(),
+            },
+        )
+        .unwrap();
+        let mut changed = card;
+        changed.grade = "三年级".into();
+        save_child(
+            &mut s,
+            SaveChild {
+                id: Some(id),
+                card: changed,
+            },
+        )
+        .unwrap();
+        let view = get_child(&s, &Session::default(), id).unwrap();
+        assert_eq!(view.card.grade, "三年级");
+        let kinds: Vec<&str> = view.timeline.iter().map(|t| t.kind).collect();
+        assert!(kinds.contains(&"card_created") && kinds.contains(&"card_changed"));
+        let change = view
+            .timeline
+            .iter()
+            .find(|t| t.kind == "card_changed")
+            .unwrap();
+        assert_eq!(change.fields, vec!["grade".to_string()]);
+        assert_eq!(change.by, "me");
+        let page = search_children(
+            &s,
+            &SearchParams {
+                query: "zs".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(page.total, 1);
+        assert_eq!(page.items[0].id, id);
+    }
+
+    #[test]
+    fn invalid_save_has_field_details_and_writes_nothing() {
+        let mut s = testutil::store();
+        let err = save_child(
+            &mut s,
+            SaveChild {
+                id: None,
+                card: ChildCard::default(),
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "field.required");
+        let problems = err.field_errors(shouhu_core::Lang::ZhCn);
+        assert!(problems.iter().any(|p| p.field == "name"));
+        let body = err.body(shouhu_core::Lang::ZhCn);
+        assert!(body.details["errors"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()));
+        assert_eq!(s.count(shouhu_core::EntityKind::Child).unwrap(), 0);
+    }
+
+    #[test]
+    fn delete_needs_a_reason() {
+        let mut s = testutil::store();
+        let school = testutil::school(&mut s);
+        let id = save_child(
+            &mut s,
+            SaveChild {
+                id: None,
+                card: testutil::card(school),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            delete_child(&mut s, id, " ").unwrap_err().code(),
+            "record.delete_reason_required"
+        );
+        delete_child(&mut s, id, "重复录入").unwrap();
+        assert_eq!(s.count(shouhu_core::EntityKind::Child).unwrap(), 0);
+    }
+}

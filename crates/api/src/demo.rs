@@ -1,0 +1,82 @@
+//! The demo county, offered (never forced) to an empty store.
+
+use serde::Serialize;
+use shouhu_core::EntityKind;
+use shouhu_demo::DemoSpec;
+
+use crate::{Error, Result, Store};
+
+/// True when the store is empty (no school, no child) and demo data may be
+/// offered; `disabled` is the app's `SHOUHU_NO_DEMO` switch (tests).
+pub fn demo_offer(store: &Store, disabled: bool) -> Result<bool> {
+    Ok(!disabled && is_empty(store)?)
+}
+
+fn is_empty(store: &Store) -> Result<bool> {
+    Ok(store.count(EntityKind::Child)? == 0 && store.count(EntityKind::School)? == 0)
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct DemoProgress {
+    pub children: usize,
+    pub children_total: usize,
+    pub records: usize,
+    /// 0 to 1.
+    pub fraction: f64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DemoDone {
+    pub children: usize,
+    pub records: usize,
+}
+
+/// Fill an empty store with the demo county, reporting progress per batch.
+pub fn generate_demo(
+    store: &mut Store,
+    spec: &DemoSpec,
+    progress: &mut dyn FnMut(DemoProgress),
+) -> Result<DemoDone> {
+    if !is_empty(store)? {
+        return Err(Error::NotEmpty);
+    }
+    let report = shouhu_demo::generate(store, spec, &mut |p| {
+        progress(DemoProgress {
+            children: p.children,
+            children_total: p.children_total,
+            records: p.records,
+            fraction: p.fraction(),
+        })
+    })?;
+    Ok(DemoDone {
+        children: report.count(EntityKind::Child),
+        records: report.total,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::testutil;
+
+    #[test]
+    fn offered_once_with_progress() {
+        let mut s = testutil::store();
+        assert!(demo_offer(&s, false).unwrap());
+        assert!(!demo_offer(&s, true).unwrap());
+        let spec = DemoSpec::bench(60, 100, 7);
+        let mut seen = vec![];
+        let done = generate_demo(&mut s, &spec, &mut |p| seen.push(p.fraction)).unwrap();
+        assert_eq!(done.children, 60);
+        assert!(!seen.is_empty());
+        assert!((seen.last().copied().unwrap() - 1.0).abs() < 1e-9);
+        assert!(!demo_offer(&s, false).unwrap());
+        assert_eq!(
+            generate_demo(&mut s, &spec, &mut |_| {})
+                .unwrap_err()
+                .code(),
+            "demo.store_not_empty"
+        );
+    }
+}

@@ -1,0 +1,92 @@
+//! [`Error`]: what an API call can fail with. Every variant has a stable code;
+//! [`Error::body`] gives the `{code, message, details}` the UI receives (it
+//! translates the code and shows per-field messages under their fields).
+
+use serde_json::{json, Value};
+use shouhu_core::{ErrorBody, Lang, ValidationErrors};
+use shouhu_store::StoreError;
+use shouhu_sync::SyncError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    /// The current user's role may not do this (psychological notes are for
+    /// counselors only).
+    #[error("the {role} role may not {action}")]
+    Forbidden {
+        role: &'static str,
+        action: &'static str,
+    },
+    /// A value the UI sent is not one the API knows (a setting, a field).
+    #[error("invalid value {value:?} for {field}")]
+    InvalidInput { field: String, value: String },
+    /// Demo data is only offered to an empty store.
+    #[error("the store already holds data")]
+    NotEmpty,
+}
+
+impl From<ValidationErrors> for Error {
+    fn from(v: ValidationErrors) -> Self {
+        Error::Store(StoreError::Invalid(v))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn code(&self) -> String {
+        match self {
+            Error::Store(e) => e.code().to_string(),
+            Error::Sync(e) => e.code().to_string(),
+            Error::Forbidden { .. } => "auth.forbidden".into(),
+            Error::InvalidInput { .. } => "input.invalid".into(),
+            Error::NotEmpty => "demo.store_not_empty".into(),
+        }
+    }
+
+    pub fn body(&self, lang: Lang) -> ErrorBody {
+        let zh = lang == Lang::ZhCn;
+        match self {
+            Error::Store(e) => e.body(lang),
+            Error::Sync(e) => e.body(lang),
+            Error::Forbidden { role, action } => ErrorBody {
+                code: self.code(),
+                message: if zh {
+                    "您的角色无权进行此操作".into()
+                } else {
+                    self.to_string()
+                },
+                details: json!({ "role": role, "action": action }),
+            },
+            Error::InvalidInput { field, value } => ErrorBody {
+                code: self.code(),
+                message: if zh {
+                    format!("“{value}”不是{field}的有效值")
+                } else {
+                    self.to_string()
+                },
+                details: json!({ "field": field, "value": value }),
+            },
+            Error::NotEmpty => ErrorBody {
+                code: self.code(),
+                message: if zh {
+                    "已有数据，不能再生成演示数据".into()
+                } else {
+                    self.to_string()
+                },
+                details: Value::Null,
+            },
+        }
+    }
+
+    /// The field errors of a validation failure (empty for other errors).
+    pub fn field_errors(&self, lang: Lang) -> Vec<crate::FieldProblem> {
+        match self {
+            Error::Store(StoreError::Invalid(v)) => crate::field_problems(v, lang),
+            _ => vec![],
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! The home screen: my school's children by left-behind and guardianship
+//! type, visits due and overdue, follow-ups due, counseling flags and safety
+//! alerts (names only, never a note's content), last sync and pending changes.
+
+use std::collections::BTreeMap;
+
+use chrono::{Days, NaiveDate};
+use rusqlite::params;
+use serde::Serialize;
+use shouhu_store::StoreError;
+use uuid::Uuid;
+
+use crate::{Result, Store};
+
+/// A child is due a home visit when the last finalised one is older than
+/// this (about a term)...
+pub const VISIT_DUE_DAYS: u64 = 90;
+/// ...and overdue when it is older than this, or there is none.
+pub const VISIT_OVERDUE_DAYS: u64 = 180;
+/// Follow-ups due within this many days are listed as due.
+pub const FOLLOW_UP_SOON_DAYS: u64 = 7;
+/// Visits that recorded a hazard at home this recently are safety alerts.
+pub const HAZARD_RECENT_DAYS: u64 = 90;
+/// How many names each list on the home screen shows.
+const LIST: usize = 8;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ChildRef {
+    pub id: Uuid,
+    pub name: String,
+    /// What the line is about: a date, an action.
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Dashboard {
+    pub school_id: Option<Uuid>,
+    pub active_children: i64,
+    pub by_left_behind_type: BTreeMap<String, i64>,
+    pub by_guardianship_type: BTreeMap<String, i64>,
+    pub visits_due: i64,
+    pub visits_overdue: i64,
+    pub overdue_children: Vec<ChildRef>,
+    pub visit_drafts: i64,
+    pub follow_ups_due: i64,
+    pub follow_ups_overdue: i64,
+    pub follow_up_list: Vec<ChildRef>,
+    /// Children whose latest counseling session rated the risk high.
+    pub counseling_flags: Vec<ChildRef>,
+    /// Children whose latest counseling session rated a crisis, and recent
+    /// visits that found hazards at home.
+    pub safety_alerts: Vec<ChildRef>,
+    pub last_sync: Option<String>,
+    pub pending_changes: i64,
+}
+
+fn sql_err(e: rusqlite::Error) -> crate::Error {
+    StoreError::from(e).into()
+}
+
+pub fn dashboard(store: &Store, school_id: Option<Uuid>) -> Result<Dashboard> {
+    let conn = store.connection();
+    let today = store.today();
+    let school = school_id.map(|s| s.to_string());
+    let ago = |days: u64| {
+        today
+            .checked_sub_days(Days::new(days))
+            .unwrap_or(NaiveDate::MIN)
+            .to_string()
+    };
+    let mut d = Dashboard {
+        school_id,
+        ..Default::default()
+    };
+    let group = |col: &str| -> Result<BTreeMap<String, i64>> {
+        let sql = format!(
+            "SELECT {col}, COUNT(*) FROM child WHERE deleted_at IS NULL AND status = 'active' \
+             AND (?1 IS NULL OR school_id = ?1) GROUP BY {col}"
+        );
+        let mut st = conn.prepare(&sql).map_err(sql_err)?;
+        let rows = st
+            .query_map([&school], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(sql_err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+    };
+    d.by_left_behind_type = group("left_behind_type")?;
+    d.by_guardianship_type = group("guardianship_type")?;
+    d.active_children = d.by_left_behind_type.values().sum();
+
+    // Last finalised visit of each active child.
+    let due_before = ago(VISIT_DUE_DAYS);
+    let overdue_before = ago(VISIT_OVERDUE_DAYS);
+    let mut st = conn
+        .prepare(
+            "SELECT c.id, c.name, (SELECT MAX(v.date) FROM home_visit v WHERE v.child_id = c.id \
+               AND v.deleted_at IS NULL AND json_extract(v.body, '$.status') = 'finalised') AS last \
+             FROM child c WHERE c.deleted_at IS NULL AND c.status = 'active' \
+               AND (?1 IS NULL OR c.school_id = ?1) ORDER BY last IS NOT NULL, last, c.sort_key",
+        )
+        .map_err(sql_err)?;
+    let rows = st
+        .query_map([&school], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        })
+        .map_err(sql_err)?;
+    for row in rows {
+        let (id, name, last) = row.map_err(sql_err)?;
+        match &last {
+            Some(l) if *l >= due_before => {}
+            Some(l) if *l >= overdue_before => d.visits_due += 1,
+            _ => {
+                d.visits_overdue += 1;
+                if d.overdue_children.len() < LIST {
+                    if let Ok(id) = Uuid::parse_str(&id) {
+                        d.overdue_children.push(ChildRef {
+                            id,
+                            name,
+                            note: last.unwrap_or_default(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    d.visit_drafts = conn
+        .query_row(
+            "SELECT COUNT(*) FROM home_visit WHERE deleted_at IS NULL \
+             AND json_extract(body, '$.status') = 'draft' AND (?1 IS NULL OR school_id = ?1)",
+            [&school],
+            |r| r.get(0),
+        )
+        .map_err(sql_err)?;
+
+    // Follow-ups not done, due soon or overdue.
+    let soon = today
+        .checked_add_days(Days::new(FOLLOW_UP_SOON_DAYS))
+        .unwrap_or(NaiveDate::MAX)
+        .to_string();
+    let mut st = conn
+        .prepare(
+            "SELECT f.child_id, c.name, f.date, json_extract(f.body, '$.action') FROM follow_up f \
+             LEFT JOIN child c ON c.id = f.child_id \
+             WHERE f.deleted_at IS NULL AND json_extract(f.body, '$.done') = 0 AND f.date <= ?2 \
+               AND (?1 IS NULL OR f.school_id = ?1) ORDER BY f.date",
+        )
+        .map_err(sql_err)?;
+    let rows = st
+        .query_map(params![school, soon], |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })
+        .map_err(sql_err)?;
+    let today_s = today.to_string();
+    for row in rows {
+        let (child, name, due, action) = row.map_err(sql_err)?;
+        if due < today_s {
+            d.follow_ups_overdue += 1;
+        } else {
+            d.follow_ups_due += 1;
+        }
+        if d.follow_up_list.len() < LIST {
+            if let (Some(id), Some(name)) = (child.and_then(|c| Uuid::parse_str(&c).ok()), name) {
+                d.follow_up_list.push(ChildRef {
+                    id,
+                    name,
+                    note: format!("{due} {}", action.unwrap_or_default()),
+                });
+            }
+        }
+    }
+
+    // Latest counseling risk per child: the flag only, never the note.
+    let mut st = conn
+        .prepare(
+            "SELECT p.child_id, c.name, json_extract(p.body, '$.risk_level') FROM psych_note p \
+             JOIN child c ON c.id = p.child_id AND c.deleted_at IS NULL \
+             WHERE p.deleted_at IS NULL AND (?1 IS NULL OR p.school_id = ?1) \
+             ORDER BY p.child_id, p.date, p.id",
+        )
+        .map_err(sql_err)?;
+    let rows = st
+        .query_map([&school], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        })
+        .map_err(sql_err)?;
+    let mut latest: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for row in rows {
+        let (child, name, risk) = row.map_err(sql_err)?;
+        latest.insert(child, (name, risk.unwrap_or_default()));
+    }
+    for (child, (name, risk)) in latest {
+        let Ok(id) = Uuid::parse_str(&child) else {
+            continue;
+        };
+        let r = ChildRef {
+            id,
+            name,
+            note: risk.clone(),
+        };
+        match risk.as_str() {
+            "high" => d.counseling_flags.push(r),
+            "crisis" => d.safety_alerts.push(r),
+            _ => {}
+        }
+    }
+    let mut st = conn
+        .prepare(
+            "SELECT v.child_id, c.name, v.date FROM home_visit v JOIN child c ON c.id = v.child_id \
+             WHERE v.deleted_at IS NULL AND v.date >= ?2 AND json_array_length(v.body, '$.hazards') > 0 \
+               AND (?1 IS NULL OR v.school_id = ?1) ORDER BY v.date DESC LIMIT ?3",
+        )
+        .map_err(sql_err)?;
+    let rows = st
+        .query_map(params![school, ago(HAZARD_RECENT_DAYS), LIST as i64], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .map_err(sql_err)?;
+    for row in rows {
+        let (child, name, date) = row.map_err(sql_err)?;
+        if let Ok(id) = Uuid::parse_str(&child) {
+            d.safety_alerts.push(ChildRef {
+                id,
+                name,
+                note: format!("hazard {date}"),
+            });
+        }
+    }
+
+    let status = shouhu_sync::status(store)?;
+    d.last_sync = status.last_sync;
+    d.pending_changes = status.pending;
+    Ok(d)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::{save_child, save_visit_draft, testutil, SaveChild, SaveVisit};
+    use shouhu_core::{
+        FollowUp, GuardianshipType, Hazard, HomeVisit, LeftBehindType, PsychNote, RiskLevel,
+    };
+
+    #[test]
+    fn counts_due_visits_follow_ups_and_flags() {
+        let mut s = testutil::store();
+        let school = testutil::school(&mut s);
+        let other = testutil::school(&mut s);
+        let mut ids = vec![];
+        for (i, (lbt, gt)) in [
+            (LeftBehindType::BothAway, GuardianshipType::Unattended),
+            (LeftBehindType::FatherAway, GuardianshipType::Good),
+            (LeftBehindType::BothAway, GuardianshipType::Good),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut card = testutil::card(school);
+            card.name = format!("张{}", ["一", "二", "三"][i]);
+            card.left_behind_type = lbt;
+            card.guardianship_type = gt;
+            ids.push(save_child(&mut s, SaveChild { id: None, card }).unwrap());
+        }
+        save_child(
+            &mut s,
+            SaveChild {
+                id: None,
+                card: testutil::card(other),
+            },
+        )
+        .unwrap();
+        let today = s.today();
+        let visit = |child, days: u64, hazards: Vec<Hazard>| HomeVisit {
+            child_id: Some(child),
+            visit_date: today.checked_sub_days(Days::new(days)),
+            visitors: vec!["李老师".into()],
+            hazards,
+            ..Default::default()
+        };
+        let (a, b) = (ids[0], ids[1]);
+        s.write(|w| {
+            let v = w.create(visit(a, 10, vec![Hazard::WaterNearby]))?;
+            w.finalise_visit(v.meta.id)?;
+            let v = w.create(visit(b, 120, vec![]))?;
+            w.finalise_visit(v.meta.id)?;
+            w.create(FollowUp {
+                visit_id: Some(v.meta.id),
+                child_id: Some(b),
+                action: "联系母亲".into(),
+                due_date: today.checked_sub_days(Days::new(1)),
+                ..Default::default()
+            })?;
+            w.create(PsychNote {
+                child_id: a,
+                session_date: Some(today),
+                presenting_issue: "secret".into(),
+                risk_level: RiskLevel::High,
+                ..Default::default()
+            })?;
+            Ok(())
+        })
+        .unwrap();
+        save_visit_draft(
+            &mut s,
+            SaveVisit {
+                id: None,
+                visit: visit(ids[2], 0, vec![]),
+            },
+        )
+        .unwrap();
+        let d = dashboard(&s, Some(school)).unwrap();
+        assert_eq!(d.active_children, 3);
+        assert_eq!(d.by_left_behind_type.get("both_away"), Some(&2));
+        assert_eq!(d.by_guardianship_type.get("unattended"), Some(&1));
+        assert_eq!((d.visits_due, d.visits_overdue), (1, 1));
+        assert_eq!(d.overdue_children[0].name, "张三");
+        assert_eq!(d.visit_drafts, 1);
+        assert_eq!((d.follow_ups_overdue, d.follow_ups_due), (1, 0));
+        assert_eq!(d.counseling_flags.len(), 1);
+        assert_eq!(d.counseling_flags[0].name, "张一");
+        assert!(!serde_json::to_string(&d).unwrap().contains("secret"));
+        assert_eq!(d.safety_alerts.len(), 1);
+        assert!(d.pending_changes > 0);
+        let all = dashboard(&s, None).unwrap();
+        assert_eq!(all.active_children, 4);
+    }
+}

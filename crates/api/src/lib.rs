@@ -1,0 +1,164 @@
+//! # shouhu-api
+//!
+//! The application API of the desktop app: one function per IPC command,
+//! taking the [`Store`] (and the [`Session`]: who is working, in which
+//! language) and serde types, returning [`Result`]. The Tauri shell only
+//! adapts these functions to commands; this crate knows nothing of Tauri, so
+//! every rule the UI relies on (validation, role checks, what a list shows)
+//! is tested here without a window.
+//!
+//! # Layout
+//! - `error`: [`Error`], coded, rendered as `{code, message, details}`.
+//! - `settings`: language, text size, "my school", the placeholder role.
+//! - `children`: search, the child card (get, validate as you type, save),
+//!   the card's visit rows and timeline.
+//! - `visits`: home visits: drafts saved as the user types, finalise, amend,
+//!   follow-ups.
+//! - `home`: the dashboard.
+//! - `households`: household and help plan (一户一策) with earlier versions.
+//! - `records`: psychological notes (counselors only), aid, absences,
+//!   dropout and persuasion, family contacts, safety sessions, screening.
+//! - `syncing`: sync settings, enrollment, conflicts to review.
+//! - `demo`: the demo county offered to an empty store.
+
+mod children;
+mod demo;
+mod error;
+mod home;
+mod households;
+mod records;
+mod settings;
+mod syncing;
+mod visits;
+
+pub use children::*;
+pub use demo::*;
+pub use error::{Error, Result};
+pub use home::*;
+pub use households::*;
+pub use records::*;
+pub use settings::*;
+pub use syncing::*;
+pub use visits::*;
+
+pub use shouhu_core::Lang;
+pub use shouhu_store::Store;
+
+use serde::{Deserialize, Serialize};
+use shouhu_core::ValidationErrors;
+
+/// Who is working and in which language. Accounts are a later issue: the role
+/// is a placeholder kept in the store's settings, but every check that
+/// depends on it is made here, so the UI only hides what would be refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session {
+    pub lang: Lang,
+    pub role: Role,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Session {
+            lang: Lang::ZhCn,
+            role: Role::Teacher,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// 班主任 / 结对教师
+    #[default]
+    Teacher,
+    /// 心理教师: may read and write psychological notes.
+    Counselor,
+    /// 校长
+    Principal,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Teacher => "teacher",
+            Role::Counselor => "counselor",
+            Role::Principal => "principal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        [Role::Teacher, Role::Counselor, Role::Principal]
+            .into_iter()
+            .find(|r| r.name() == s)
+    }
+
+    /// Psychological notes are confidential to counselors.
+    pub fn reads_psych_notes(self) -> bool {
+        self == Role::Counselor
+    }
+}
+
+/// One field's problem, for the UI to show under that field.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldProblem {
+    /// Dotted path in the record (`father.phone`).
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+pub(crate) fn field_problems(v: &ValidationErrors, lang: Lang) -> Vec<FieldProblem> {
+    v.errors
+        .iter()
+        .map(|e| FieldProblem {
+            field: e.field.clone(),
+            code: e.code().to_string(),
+            message: e.message(lang),
+        })
+        .collect()
+}
+
+/// Show a user id: "me" when it is this device's user, else its first block.
+pub(crate) fn who(store: &Store, user: uuid::Uuid) -> String {
+    if user == store.user_id() {
+        "me".to_string()
+    } else {
+        user.to_string().chars().take(8).collect()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    use super::*;
+    use shouhu_core::{ChildCard, Gender, School};
+
+    #[allow(clippy::unwrap_used)]
+    pub fn store() -> Store {
+        let mut s = Store::open_in_memory().unwrap();
+        s.set_today(Some(chrono::NaiveDate::from_ymd_opt(2026, 11, 28).unwrap()));
+        s
+    }
+
+    #[allow(clippy::unwrap_used)]
+    pub fn school(s: &mut Store) -> uuid::Uuid {
+        s.write(|w| {
+            w.create(School {
+                name: "青山小学".into(),
+                township: "青山镇".into(),
+                ..Default::default()
+            })
+        })
+        .unwrap()
+        .id()
+    }
+
+    pub fn card(school: uuid::Uuid) -> ChildCard {
+        ChildCard {
+            name: "张三".into(),
+            gender: Some(Gender::Male),
+            birth_date: chrono::NaiveDate::from_ymd_opt(2015, 3, 7),
+            school_id: Some(school),
+            ..Default::default()
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! The other records about a child or a school: psychological notes
+//! (counselors only), aid, absences, dropout events and persuasion visits,
+//! family contacts, safety-education sessions, screening rounds and entries.
+//! One generic surface: a kind name and a JSON body, checked by the core
+//! model of that kind.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use shouhu_core::{
+    with_entity_type, Entity, EntityKind, ScreeningEntry, ScreeningOutcome, ScreeningRound, Stored,
+};
+use shouhu_store::StoreError;
+use uuid::Uuid;
+
+use crate::{field_problems, Error, FieldProblem, Result, Session, Store};
+
+/// The kinds this surface writes. Cards, visits, plans and conflicts have
+/// their own functions; plan versions and amendments are never written
+/// directly.
+pub const RECORD_KINDS: [EntityKind; 9] = [
+    EntityKind::PsychNote,
+    EntityKind::Aid,
+    EntityKind::Absence,
+    EntityKind::DropoutEvent,
+    EntityKind::PersuasionVisit,
+    EntityKind::FamilyContact,
+    EntityKind::SafetySession,
+    EntityKind::ScreeningRound,
+    EntityKind::ScreeningEntry,
+];
+
+fn kind_of(name: &str) -> Result<EntityKind> {
+    EntityKind::parse(name)
+        .filter(|k| RECORD_KINDS.contains(k))
+        .ok_or_else(|| Error::InvalidInput {
+            field: "kind".into(),
+            value: name.into(),
+        })
+}
+
+/// Refuse what the session's role may not see or write.
+fn check_role(session: &Session, kind: EntityKind) -> Result<()> {
+    if kind.is_confidential() && !session.role.reads_psych_notes() {
+        return Err(Error::Forbidden {
+            role: session.role.name(),
+            action: "read or write psychological notes",
+        });
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordRow {
+    pub id: Uuid,
+    pub kind: EntityKind,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub body: Value,
+}
+
+fn rows<T: Entity>(list: Vec<Stored<T>>) -> Result<Vec<RecordRow>> {
+    list.into_iter()
+        .map(|s| {
+            Ok(RecordRow {
+                id: s.meta.id,
+                kind: T::KIND,
+                updated_at: s.meta.updated_at,
+                body: serde_json::to_value(&s.body).map_err(StoreError::from)?,
+            })
+        })
+        .collect()
+}
+
+/// A child's records of one kind, newest first.
+pub fn list_child_records(
+    store: &Store,
+    session: &Session,
+    child_id: Uuid,
+    kind: &str,
+) -> Result<Vec<RecordRow>> {
+    let kind = kind_of(kind)?;
+    check_role(session, kind)?;
+    with_entity_type!(kind, T => rows(store.list_by_child::<T>(child_id)?))
+}
+
+/// A school's records of one kind (safety sessions, screening rounds).
+pub fn list_school_records(
+    store: &Store,
+    session: &Session,
+    school_id: Uuid,
+    kind: &str,
+) -> Result<Vec<RecordRow>> {
+    let kind = kind_of(kind)?;
+    check_role(session, kind)?;
+    with_entity_type!(kind, T => rows(store.list_by_school::<T>(school_id)?))
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SaveRecord {
+    pub kind: String,
+    pub id: Option<Uuid>,
+    pub body: Value,
+}
+
+fn save_typed<T: Entity>(store: &mut Store, id: Option<Uuid>, body: Value) -> Result<Uuid> {
+    let body: T = serde_json::from_value(body).map_err(StoreError::from)?;
+    let s = store.write(|w| match id {
+        None => w.create(body),
+        Some(id) => w.update(id, body),
+    })?;
+    Ok(s.meta.id)
+}
+
+pub fn save_record(store: &mut Store, session: &Session, req: SaveRecord) -> Result<Uuid> {
+    let kind = kind_of(&req.kind)?;
+    check_role(session, kind)?;
+    with_entity_type!(kind, T => save_typed::<T>(store, req.id, req.body))
+}
+
+fn validate_typed<T: Entity>(
+    today: chrono::NaiveDate,
+    body: Value,
+    lang: shouhu_core::Lang,
+) -> Result<Vec<FieldProblem>> {
+    let mut body: T = serde_json::from_value(body).map_err(StoreError::from)?;
+    body.normalize();
+    Ok(match body.validate(today) {
+        Ok(()) => vec![],
+        Err(v) => field_problems(&v, lang),
+    })
+}
+
+/// Check a record as typed; nothing is written.
+pub fn validate_record(
+    store: &Store,
+    session: &Session,
+    kind: &str,
+    body: Value,
+) -> Result<Vec<FieldProblem>> {
+    let kind = kind_of(kind)?;
+    check_role(session, kind)?;
+    with_entity_type!(kind, T => validate_typed::<T>(store.today(), body, session.lang))
+}
+
+/// A screening round's check-list for its school: every active child of the
+/// school with the entry already recorded in the round, if any.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChecklistLine {
+    pub child_id: Uuid,
+    pub name: String,
+    pub class_name: String,
+    pub entry_id: Option<Uuid>,
+    pub outcome: Option<ScreeningOutcome>,
+    pub reason: Option<String>,
+}
+
+pub fn screening_checklist(store: &Store, round_id: Uuid) -> Result<Vec<ChecklistLine>> {
+    let round = store.fetch::<ScreeningRound>(round_id)?;
+    let entries: Vec<Stored<ScreeningEntry>> = store.list_by_parent(round_id)?;
+    let mut lines: Vec<ChecklistLine> = store
+        .list_by_school::<shouhu_core::ChildCard>(round.body.school_id)?
+        .into_iter()
+        .filter(|c| c.body.status == shouhu_core::ChildStatus::Active)
+        .map(|c| {
+            let e = entries.iter().find(|e| e.body.child_id == c.meta.id);
+            ChecklistLine {
+                child_id: c.meta.id,
+                name: c.body.name,
+                class_name: format!("{}{}", c.body.grade, c.body.class_name),
+                entry_id: e.map(|e| e.meta.id),
+                outcome: e.map(|e| e.body.outcome),
+                reason: e.and_then(|e| e.body.reason.clone()),
+            }
+        })
+        .collect();
+    lines.sort_by(|a, b| (&a.class_name, &a.name).cmp(&(&b.class_name, &b.name)));
+    Ok(lines)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::{save_child, testutil, Role, SaveChild};
+    use serde_json::json;
+
+    #[test]
+    fn psych_notes_are_for_counselors_only() {
+        let mut s = testutil::store();
+        let school = testutil::school(&mut s);
+        let c = save_child(
+            &mut s,
+            SaveChild {
+                id: None,
+                card: testutil::card(school),
+            },
+        )
+        .unwrap();
+        let note = json!({"child_id": c, "session_date": "2026-11-20", "presenting_issue": "睡眠差", "risk_level": "medium"});
+        let teacher = Session::default();
+        let req = SaveRecord {
+            kind: "psych_note".into(),
+            id: None,
+            body: note.clone(),
+        };
+        let e = save_record(&mut s, &teacher, req.clone()).unwrap_err();
+        assert_eq!(e.code(), "auth.forbidden");
+        assert_eq!(
+            list_child_records(&s, &teacher, c, "psych_note")
+                .unwrap_err()
+                .code(),
+            "auth.forbidden"
+        );
+        let counselor = Session {
+            role: Role::Counselor,
+            ..Session::default()
+        };
+        save_record(&mut s, &counselor, req).unwrap();
+        assert_eq!(
+            list_child_records(&s, &counselor, c, "psych_note")
+                .unwrap()
+                .len(),
+            1
+        );
+        // The teacher's card shows no note in the timeline either.
+        let view = crate::get_child(&s, &teacher, c).unwrap();
+        assert!(view.timeline.iter().all(|t| t.kind != "psych_note"));
+        let view = crate::get_child(&s, &counselor, c).unwrap();
+        assert!(view.timeline.iter().any(|t| t.kind == "psych_note"));
+    }
+
+    #[test]
+    fn aid_validation_and_unknown_kinds() {
+        let mut s = testutil::store();
+        let school = testutil::school(&mut s);
+        let c = save_child(
+            &mut s,
+            SaveChild {
+                id: None,
+                card: testutil::card(school),
+            },
+        )
+        .unwrap();
+        let session = Session::default();
+        let bad = json!({"child_id": c, "date": "2026-11-01", "amount_fen": -5, "fund_year": 2026});
+        let problems = validate_record(&s, &session, "aid", bad).unwrap();
+        let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert!(
+            fields.contains(&"amount_fen") && fields.contains(&"fund_source"),
+            "{fields:?}"
+        );
+        let good = json!({"child_id": c, "date": "2026-11-01", "amount_fen": 50000, "fund_year": 2026,
+            "fund_source": "专项资金", "handed_over_by": "王校长", "kind": "cash"});
+        save_record(
+            &mut s,
+            &session,
+            SaveRecord {
+                kind: "aid".into(),
+                id: None,
+                body: good,
+            },
+        )
+        .unwrap();
+        assert_eq!(list_child_records(&s, &session, c, "aid").unwrap().len(), 1);
+        for k in ["child", "home_visit", "conflict", "nope"] {
+            assert_eq!(
+                list_child_records(&s, &session, c, k).unwrap_err().code(),
+                "input.invalid"
+            );
+        }
+    }
+
+    #[test]
+    fn screening_checklist_lists_every_active_child() {
+        let mut s = testutil::store();
+        let school = testutil::school(&mut s);
+        let a = save_child(
+            &mut s,
+            SaveChild {
+                id: None,
+                card: testutil::card(school),
+            },
+        )
+        .unwrap();
+        let mut card = testutil::card(school);
+        card.name = "李四".into();
+        save_child(&mut s, SaveChild { id: None, card }).unwrap();
+        let session = Session::default();
+        let round = save_record(&mut s, &session, SaveRecord {
+            kind: "screening_round".into(), id: None,
+            body: json!({"school_id": school, "name": "2026年秋季排查", "year": 2026, "started_on": "2026-09-01"}),
+        }).unwrap();
+        save_record(&mut s, &session, SaveRecord {
+            kind: "screening_entry".into(), id: None,
+            body: json!({"round_id": round, "child_id": a, "outcome": "confirmed", "date": "2026-09-02"}),
+        }).unwrap();
+        let list = screening_checklist(&s, round).unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list.iter().filter(|l| l.entry_id.is_some()).count(), 1);
+    }
+}

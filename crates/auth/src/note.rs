@@ -1,0 +1,456 @@
+//! Counselor-only psychological notes, encrypted end to end.
+//!
+//! Every reader (a counselor of the school, a county psychology supervisor) has
+//! an X25519 [`ReaderKeyPair`]; its public half is published through the server,
+//! its secret half stays on the reader's devices, sealed by the reader's
+//! password like the data key. Writing a note:
+//!
+//! 1. a fresh random 256-bit note key encrypts the text (XChaCha20-Poly1305,
+//!    the note's id as associated data, so a ciphertext cannot be moved to
+//!    another note);
+//! 2. for each allowed reader, an ephemeral X25519 key agrees a secret with the
+//!    reader's public key; HKDF-SHA256 turns it into a key-encryption key that
+//!    seals the note key (the note id and reader id as associated data).
+//!
+//! The server stores and syncs [`EncryptedNote`] as it is and never holds a key
+//! that opens it. **A new counselor** gets access when any existing reader, on
+//! their own device, runs [`EncryptedNote::add_reader`] for each note of the
+//! school (unwrap with their secret key, wrap for the newcomer's public key) and
+//! syncs the result. Removing a reader drops their wrapped key from later
+//! versions, but a copy they already synced stays readable to them: rotate by
+//! re-encrypting under a new note key ([`EncryptedNote::reencrypt`]).
+
+use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hkdf::Hkdf;
+use rand_core::{OsRng, RngCore};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use uuid::Uuid;
+use x25519_dalek::{PublicKey, StaticSecret};
+use zeroize::Zeroizing;
+
+use crate::error::AuthError;
+
+const NOTE_KEY_LEN: usize = 32;
+const NONCE_LEN: usize = 24;
+
+/// A reader's public key, as published (base64 in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ReaderPublicKey(pub [u8; 32]);
+
+impl Serialize for ReaderPublicKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        crate::b64::serialize(&self.0, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ReaderPublicKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let bytes = crate::b64::deserialize(d)?;
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| serde::de::Error::custom("a reader public key has 32 bytes"))?;
+        Ok(ReaderPublicKey(arr))
+    }
+}
+
+/// A reader's key pair. The secret is zeroised on drop.
+pub struct ReaderKeyPair {
+    secret: StaticSecret,
+    public: ReaderPublicKey,
+}
+
+impl ReaderKeyPair {
+    pub fn generate() -> Result<ReaderKeyPair, AuthError> {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        OsRng
+            .try_fill_bytes(bytes.as_mut())
+            .map_err(|_| AuthError::Random)?;
+        Ok(ReaderKeyPair::from_secret_bytes(*bytes))
+    }
+
+    pub fn from_secret_bytes(bytes: [u8; 32]) -> ReaderKeyPair {
+        let secret = StaticSecret::from(bytes);
+        let public = ReaderPublicKey(PublicKey::from(&secret).to_bytes());
+        ReaderKeyPair { secret, public }
+    }
+
+    /// The secret, for sealing with the reader's password (see
+    /// [`crate::keys::seal_with_password`]).
+    pub fn secret_bytes(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.secret.to_bytes())
+    }
+
+    pub fn public(&self) -> ReaderPublicKey {
+        self.public
+    }
+}
+
+impl std::fmt::Debug for ReaderKeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReaderKeyPair")
+            .field("public", &self.public)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The note key sealed for one reader.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrappedNoteKey {
+    pub reader_id: Uuid,
+    pub ephemeral_public: ReaderPublicKey,
+    #[serde(with = "crate::b64")]
+    pub nonce: Vec<u8>,
+    #[serde(with = "crate::b64")]
+    pub wrapped: Vec<u8>,
+}
+
+/// What the server stores and syncs for a note's text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncryptedNote {
+    pub version: u32,
+    pub note_id: Uuid,
+    #[serde(with = "crate::b64")]
+    pub nonce: Vec<u8>,
+    #[serde(with = "crate::b64")]
+    pub ciphertext: Vec<u8>,
+    pub readers: Vec<WrappedNoteKey>,
+}
+
+fn text_aad(note_id: Uuid) -> Vec<u8> {
+    let mut aad = b"shouhu note v1 ".to_vec();
+    aad.extend_from_slice(note_id.as_bytes());
+    aad
+}
+
+fn key_aad(note_id: Uuid, reader_id: Uuid) -> Vec<u8> {
+    let mut aad = b"shouhu note key v1 ".to_vec();
+    aad.extend_from_slice(note_id.as_bytes());
+    aad.extend_from_slice(reader_id.as_bytes());
+    aad
+}
+
+fn kek(
+    shared: &[u8; 32],
+    eph: &[u8; 32],
+    reader: &[u8; 32],
+) -> Result<Zeroizing<[u8; 32]>, AuthError> {
+    let mut salt = [0u8; 64];
+    salt[..32].copy_from_slice(eph);
+    salt[32..].copy_from_slice(reader);
+    let hk = Hkdf::<Sha256>::new(Some(&salt), shared);
+    let mut out = Zeroizing::new([0u8; 32]);
+    hk.expand(b"shouhu note kek v1", out.as_mut())
+        .map_err(|_| AuthError::Malformed { what: "hkdf" })?;
+    Ok(out)
+}
+
+fn wrap_for(
+    note_id: Uuid,
+    note_key: &[u8; NOTE_KEY_LEN],
+    reader_id: Uuid,
+    reader: ReaderPublicKey,
+) -> Result<WrappedNoteKey, AuthError> {
+    let eph = ReaderKeyPair::generate()?;
+    let shared = Zeroizing::new(
+        eph.secret
+            .diffie_hellman(&PublicKey::from(reader.0))
+            .to_bytes(),
+    );
+    // A low-order public key gives an all-zero secret: refuse it.
+    if shared.iter().all(|b| *b == 0) {
+        return Err(AuthError::Malformed {
+            what: "reader_public_key",
+        });
+    }
+    let k = kek(&shared, &eph.public.0, &reader.0)?;
+    let cipher = XChaCha20Poly1305::new(k.as_ref().into());
+    let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+    let wrapped = cipher
+        .encrypt(
+            &nonce,
+            Payload {
+                msg: note_key,
+                aad: &key_aad(note_id, reader_id),
+            },
+        )
+        .map_err(|_| AuthError::Malformed { what: "wrap" })?;
+    Ok(WrappedNoteKey {
+        reader_id,
+        ephemeral_public: eph.public,
+        nonce: nonce.to_vec(),
+        wrapped,
+    })
+}
+
+impl EncryptedNote {
+    /// Encrypts `text` for `readers` (reader id and public key each).
+    pub fn encrypt(
+        note_id: Uuid,
+        text: &str,
+        readers: &[(Uuid, ReaderPublicKey)],
+    ) -> Result<EncryptedNote, AuthError> {
+        let mut note_key = Zeroizing::new([0u8; NOTE_KEY_LEN]);
+        OsRng
+            .try_fill_bytes(note_key.as_mut())
+            .map_err(|_| AuthError::Random)?;
+        Self::encrypt_with_key(note_id, text, &note_key, readers)
+    }
+
+    fn encrypt_with_key(
+        note_id: Uuid,
+        text: &str,
+        note_key: &[u8; NOTE_KEY_LEN],
+        readers: &[(Uuid, ReaderPublicKey)],
+    ) -> Result<EncryptedNote, AuthError> {
+        let cipher = XChaCha20Poly1305::new(note_key.into());
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let ciphertext = cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: text.as_bytes(),
+                    aad: &text_aad(note_id),
+                },
+            )
+            .map_err(|_| AuthError::Malformed { what: "encrypt" })?;
+        let mut wrapped = Vec::with_capacity(readers.len());
+        for (reader_id, public) in readers {
+            if wrapped
+                .iter()
+                .any(|w: &WrappedNoteKey| w.reader_id == *reader_id)
+            {
+                continue;
+            }
+            wrapped.push(wrap_for(note_id, note_key, *reader_id, *public)?);
+        }
+        Ok(EncryptedNote {
+            version: 1,
+            note_id,
+            nonce: nonce.to_vec(),
+            ciphertext,
+            readers: wrapped,
+        })
+    }
+
+    pub fn reader_ids(&self) -> impl Iterator<Item = Uuid> + '_ {
+        self.readers.iter().map(|w| w.reader_id)
+    }
+
+    fn note_key(
+        &self,
+        reader_id: Uuid,
+        keys: &ReaderKeyPair,
+    ) -> Result<Zeroizing<[u8; NOTE_KEY_LEN]>, AuthError> {
+        if self.version != 1 {
+            return Err(AuthError::Malformed {
+                what: "note_version",
+            });
+        }
+        let w = self
+            .readers
+            .iter()
+            .find(|w| w.reader_id == reader_id)
+            .ok_or(AuthError::NotAReader)?;
+        if w.nonce.len() != NONCE_LEN {
+            return Err(AuthError::Malformed { what: "note_key" });
+        }
+        let shared = Zeroizing::new(
+            keys.secret
+                .diffie_hellman(&PublicKey::from(w.ephemeral_public.0))
+                .to_bytes(),
+        );
+        let k = kek(&shared, &w.ephemeral_public.0, &keys.public.0)?;
+        let cipher = XChaCha20Poly1305::new(k.as_ref().into());
+        let plain = Zeroizing::new(
+            cipher
+                .decrypt(
+                    XNonce::from_slice(&w.nonce),
+                    Payload {
+                        msg: &w.wrapped,
+                        aad: &key_aad(self.note_id, reader_id),
+                    },
+                )
+                .map_err(|_| AuthError::DecryptFailed)?,
+        );
+        let mut out = Zeroizing::new([0u8; NOTE_KEY_LEN]);
+        if plain.len() != NOTE_KEY_LEN {
+            return Err(AuthError::Malformed { what: "note_key" });
+        }
+        out.copy_from_slice(&plain);
+        Ok(out)
+    }
+
+    /// Decrypts the text as `reader_id` holding `keys`.
+    pub fn decrypt(&self, reader_id: Uuid, keys: &ReaderKeyPair) -> Result<String, AuthError> {
+        let note_key = self.note_key(reader_id, keys)?;
+        if self.nonce.len() != NONCE_LEN {
+            return Err(AuthError::Malformed { what: "note" });
+        }
+        let cipher = XChaCha20Poly1305::new(note_key.as_ref().into());
+        let plain = cipher
+            .decrypt(
+                XNonce::from_slice(&self.nonce),
+                Payload {
+                    msg: &self.ciphertext,
+                    aad: &text_aad(self.note_id),
+                },
+            )
+            .map_err(|_| AuthError::DecryptFailed)?;
+        String::from_utf8(plain).map_err(|_| AuthError::DecryptFailed)
+    }
+
+    /// An existing reader grants `new_reader` access (idempotent).
+    pub fn add_reader(
+        &mut self,
+        my_id: Uuid,
+        my_keys: &ReaderKeyPair,
+        new_reader: Uuid,
+        new_public: ReaderPublicKey,
+    ) -> Result<(), AuthError> {
+        let note_key = self.note_key(my_id, my_keys)?;
+        self.readers.retain(|w| w.reader_id != new_reader);
+        self.readers
+            .push(wrap_for(self.note_id, &note_key, new_reader, new_public)?);
+        Ok(())
+    }
+
+    /// Re-encrypts under a fresh note key for exactly `readers` (to remove a
+    /// reader for the future).
+    pub fn reencrypt(
+        &self,
+        my_id: Uuid,
+        my_keys: &ReaderKeyPair,
+        readers: &[(Uuid, ReaderPublicKey)],
+    ) -> Result<EncryptedNote, AuthError> {
+        let text = Zeroizing::new(self.decrypt(my_id, my_keys)?);
+        Self::encrypt(self.note_id, &text, readers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Reader {
+        id: Uuid,
+        keys: ReaderKeyPair,
+    }
+
+    fn reader() -> Result<Reader, AuthError> {
+        Ok(Reader {
+            id: Uuid::now_v7(),
+            keys: ReaderKeyPair::generate()?,
+        })
+    }
+
+    const TEXT: &str = "第3次辅导：孩子说夜里常梦见妈妈，情绪低落，约定下周二再谈。";
+
+    #[test]
+    fn readers_decrypt_others_cannot() -> Result<(), AuthError> {
+        let (counselor, supervisor, teacher) = (reader()?, reader()?, reader()?);
+        let note_id = Uuid::now_v7();
+        let note = EncryptedNote::encrypt(
+            note_id,
+            TEXT,
+            &[
+                (counselor.id, counselor.keys.public()),
+                (supervisor.id, supervisor.keys.public()),
+            ],
+        )?;
+        assert_eq!(note.decrypt(counselor.id, &counselor.keys)?, TEXT);
+        assert_eq!(note.decrypt(supervisor.id, &supervisor.keys)?, TEXT);
+        assert_eq!(
+            note.decrypt(teacher.id, &teacher.keys),
+            Err(AuthError::NotAReader)
+        );
+        // Claiming to be the counselor with other keys fails authentication.
+        assert_eq!(
+            note.decrypt(counselor.id, &teacher.keys),
+            Err(AuthError::DecryptFailed)
+        );
+        // No plaintext in what the server stores.
+        let stored = serde_json::to_string(&note).map_err(|_| AuthError::Random)?;
+        assert!(!stored.contains("辅导") && !stored.contains("妈妈"));
+        let back: EncryptedNote = serde_json::from_str(&stored).map_err(|_| AuthError::Random)?;
+        assert_eq!(back.decrypt(supervisor.id, &supervisor.keys)?, TEXT);
+        Ok(())
+    }
+
+    #[test]
+    fn tampering_or_moving_a_note_fails() -> Result<(), AuthError> {
+        let c = reader()?;
+        let note = EncryptedNote::encrypt(Uuid::now_v7(), TEXT, &[(c.id, c.keys.public())])?;
+        let mut bad = note.clone();
+        bad.ciphertext[5] ^= 1;
+        assert_eq!(bad.decrypt(c.id, &c.keys), Err(AuthError::DecryptFailed));
+        let mut moved = note.clone();
+        moved.note_id = Uuid::now_v7();
+        assert_eq!(moved.decrypt(c.id, &c.keys), Err(AuthError::DecryptFailed));
+        let mut bad_key = note.clone();
+        bad_key.readers[0].wrapped[0] ^= 1;
+        assert_eq!(
+            bad_key.decrypt(c.id, &c.keys),
+            Err(AuthError::DecryptFailed)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_new_counselor_is_granted_by_an_existing_reader() -> Result<(), AuthError> {
+        let (old, newcomer, outsider) = (reader()?, reader()?, reader()?);
+        let mut note =
+            EncryptedNote::encrypt(Uuid::now_v7(), TEXT, &[(old.id, old.keys.public())])?;
+        assert_eq!(
+            note.decrypt(newcomer.id, &newcomer.keys),
+            Err(AuthError::NotAReader)
+        );
+        // The newcomer cannot grant themself.
+        assert_eq!(
+            note.add_reader(
+                newcomer.id,
+                &newcomer.keys,
+                newcomer.id,
+                newcomer.keys.public()
+            ),
+            Err(AuthError::NotAReader)
+        );
+        note.add_reader(old.id, &old.keys, newcomer.id, newcomer.keys.public())?;
+        note.add_reader(old.id, &old.keys, newcomer.id, newcomer.keys.public())?;
+        assert_eq!(note.readers.len(), 2);
+        assert_eq!(note.decrypt(newcomer.id, &newcomer.keys)?, TEXT);
+        // Re-encrypting for the newcomer alone removes the old reader.
+        let rotated = note.reencrypt(
+            newcomer.id,
+            &newcomer.keys,
+            &[(newcomer.id, newcomer.keys.public())],
+        )?;
+        assert_eq!(
+            rotated.decrypt(old.id, &old.keys),
+            Err(AuthError::NotAReader)
+        );
+        assert_eq!(rotated.decrypt(newcomer.id, &newcomer.keys)?, TEXT);
+        assert_ne!(rotated.ciphertext, note.ciphertext);
+        assert_eq!(
+            rotated.decrypt(outsider.id, &outsider.keys),
+            Err(AuthError::NotAReader)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn secret_round_trip_and_low_order_keys() -> Result<(), AuthError> {
+        let r = reader()?;
+        let again = ReaderKeyPair::from_secret_bytes(*r.keys.secret_bytes());
+        assert_eq!(again.public(), r.keys.public());
+        assert!(!format!("{:?}", r.keys).contains("secret"));
+        // The all-zero point is of low order: wrapping for it is refused.
+        assert_eq!(
+            EncryptedNote::encrypt(Uuid::now_v7(), TEXT, &[(r.id, ReaderPublicKey([0; 32]))])
+                .map_err(|e| e.code()),
+            Err("crypto.malformed")
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,25 @@
+//! End-to-end tests through the real built app (see the crate docs and
+//! `scripts/e2e.sh`). They fail, never skip, when a prerequisite is missing.
+
+use shouhu_e2e::app::has_chinese;
+use shouhu_e2e::{E2eError, Harness};
+
+#[test]
+fn home_screen_shows_in_chinese() -> Result<(), E2eError> {
+    let h = Harness::start()?;
+    let app = h.launch()?;
+    let version = app.wait_text("app-version", "shows a version", |t| !t.trim().is_empty())?;
+    assert!(
+        version.contains(env!("CARGO_PKG_VERSION")),
+        "app-version {version:?} should name the version {}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(app.lang()?, "zh-CN", "the default language is zh-CN");
+    let text = app.page_text()?;
+    assert!(
+        has_chinese(&text),
+        "the home screen should be in Chinese: {text:?}"
+    );
+    app.screenshot("00-start")?;
+    Ok(())
+}

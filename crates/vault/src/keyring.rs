@@ -1,0 +1,114 @@
+//! The keyring file beside the store.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use shouhu_auth::throttle::Throttle;
+use shouhu_auth::{Role, Scope, WrappedKey};
+use uuid::Uuid;
+
+use crate::error::VaultError;
+
+pub const KEYRING_VERSION: u32 = 1;
+
+/// One user who may open this laptop's store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalUser {
+    pub user_id: Uuid,
+    pub login_name: String,
+    pub display_name: String,
+    pub role: Role,
+    pub scope: Scope,
+    pub wrapped_key: WrappedKey,
+    #[serde(default)]
+    pub throttle: Throttle,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Keyring {
+    pub version: u32,
+    pub users: Vec<LocalUser>,
+}
+
+/// `school.db` → `school.db.keys.json`.
+pub fn path_for(store_path: &Path) -> PathBuf {
+    let mut name = store_path.as_os_str().to_owned();
+    name.push(".keys.json");
+    PathBuf::from(name)
+}
+
+/// Log-in names compare case-insensitively and without surrounding spaces.
+pub fn normalise_login(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+impl Keyring {
+    pub fn find(&self, login_name: &str) -> Option<&LocalUser> {
+        let wanted = normalise_login(login_name);
+        self.users.iter().find(|u| u.login_name == wanted)
+    }
+
+    pub fn find_mut(&mut self, login_name: &str) -> Option<&mut LocalUser> {
+        let wanted = normalise_login(login_name);
+        self.users.iter_mut().find(|u| u.login_name == wanted)
+    }
+
+    /// `Ok(None)` when there is no keyring file.
+    pub fn load(path: &Path) -> Result<Option<Keyring>, VaultError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(VaultError::KeyringUnreadable {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })
+            }
+        };
+        let ring: Keyring =
+            serde_json::from_str(&text).map_err(|e| VaultError::KeyringUnreadable {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        if ring.version != KEYRING_VERSION {
+            return Err(VaultError::KeyringUnreadable {
+                path: path.display().to_string(),
+                reason: format!(
+                    "version {} (this program reads {KEYRING_VERSION})",
+                    ring.version
+                ),
+            });
+        }
+        Ok(Some(ring))
+    }
+
+    /// Writes atomically: a temporary file beside it, fsync, rename, fsync of
+    /// the folder. Readers see the old keyring or the new one, never half.
+    pub fn save(&self, path: &Path) -> Result<(), VaultError> {
+        let fail = |e: std::io::Error| VaultError::KeyringWrite {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        let text = serde_json::to_vec_pretty(self).map_err(|e| VaultError::KeyringWrite {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let mut tmp_name = path.as_os_str().to_owned();
+        tmp_name.push(".tmp");
+        let tmp = PathBuf::from(tmp_name);
+        {
+            let mut file = std::fs::File::create(&tmp).map_err(fail)?;
+            file.write_all(&text).map_err(fail)?;
+            file.sync_all().map_err(fail)?;
+        }
+        std::fs::rename(&tmp, path).map_err(fail)?;
+        #[cfg(unix)]
+        if let Some(dir) = path.parent() {
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    }
+}

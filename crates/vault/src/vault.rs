@@ -1,0 +1,348 @@
+//! A laptop's data folder: set-up, log-in, and what a logged-in user may change.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use shouhu_auth::password::{check_new_password, KdfParams};
+use shouhu_auth::role::may_add_laptop_user;
+use shouhu_auth::throttle::Throttle;
+use shouhu_auth::{AuthError, DataKey, Role, Scope, WrappedKey};
+use shouhu_store::{Identity, Store};
+use uuid::Uuid;
+
+use crate::error::VaultError;
+use crate::keyring::{self, normalise_login, Keyring, LocalUser, KEYRING_VERSION};
+
+/// What the data folder holds, for the first screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VaultState {
+    /// No store and no keyring: offer first set-up.
+    Empty,
+    /// A store from before encryption, no keyring: set-up encrypts it in place.
+    Plain,
+    /// An encrypted store with its users (log-in name, display name).
+    Ready { users: Vec<(String, String)> },
+}
+
+/// An account to put on this laptop.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub user_id: Uuid,
+    pub login_name: String,
+    pub display_name: String,
+    pub role: Role,
+    pub scope: Scope,
+    pub password: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Vault {
+    store_path: PathBuf,
+    keyring_path: PathBuf,
+    identity_dir: Option<PathBuf>,
+    kdf: KdfParams,
+}
+
+/// A logged-in user and the open store. Dropping it (log-out, auto-lock) closes
+/// the store and forgets the key.
+pub struct Session {
+    vault: Vault,
+    user: LocalUser,
+    key: DataKey,
+    store: Store,
+    identity: Option<Identity>,
+}
+
+fn check_login_name(name: &str) -> Result<String, VaultError> {
+    let n = normalise_login(name);
+    let ok_len = (2..=32).contains(&n.chars().count());
+    let ok_chars = n
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok_len && ok_chars {
+        Ok(n)
+    } else {
+        Err(VaultError::LoginNameInvalid)
+    }
+}
+
+impl Vault {
+    /// The vault of the store at `store_path` (its keyring lies beside it).
+    pub fn new(store_path: impl Into<PathBuf>) -> Vault {
+        let store_path = store_path.into();
+        Vault {
+            keyring_path: keyring::path_for(&store_path),
+            store_path,
+            identity_dir: None,
+            kdf: KdfParams::INTERACTIVE,
+        }
+    }
+
+    /// Check the device identity against this folder on every open (see
+    /// `shouhu_store::identity`).
+    pub fn with_identity_dir(mut self, dir: impl Into<PathBuf>) -> Vault {
+        self.identity_dir = Some(dir.into());
+        self
+    }
+
+    /// Cheaper key derivation, for tests only.
+    pub fn with_kdf(mut self, kdf: KdfParams) -> Vault {
+        self.kdf = kdf;
+        self
+    }
+
+    pub fn store_path(&self) -> &Path {
+        &self.store_path
+    }
+
+    pub fn state(&self) -> Result<VaultState, VaultError> {
+        if let Some(ring) = Keyring::load(&self.keyring_path)? {
+            return Ok(VaultState::Ready {
+                users: ring
+                    .users
+                    .iter()
+                    .map(|u| (u.login_name.clone(), u.display_name.clone()))
+                    .collect(),
+            });
+        }
+        if self.store_path.exists() && Store::is_plain_file(&self.store_path) {
+            Ok(VaultState::Plain)
+        } else {
+            Ok(VaultState::Empty)
+        }
+    }
+
+    fn open(&self, key: &DataKey) -> Result<(Store, Option<Identity>), VaultError> {
+        Ok(match &self.identity_dir {
+            Some(dir) => {
+                let (store, id) =
+                    Store::open_encrypted_with_identity(&self.store_path, key.as_bytes(), dir)?;
+                (store, Some(id))
+            }
+            None => (
+                Store::open_encrypted(&self.store_path, key.as_bytes())?,
+                None,
+            ),
+        })
+    }
+
+    /// First start: makes the data key, wraps it for `first`, encrypts a plain
+    /// store in place if there is one (or creates a new encrypted store), and
+    /// logs `first` in.
+    pub fn set_up(&self, first: NewUser) -> Result<Session, VaultError> {
+        if Keyring::load(&self.keyring_path)?.is_some() {
+            return Err(VaultError::AlreadySetUp);
+        }
+        let login_name = check_login_name(&first.login_name)?;
+        check_new_password(&first.password, &login_name)?;
+        let key = DataKey::generate()?;
+        if self.store_path.exists() {
+            if Store::is_plain_file(&self.store_path) {
+                Store::encrypt_plain_file(&self.store_path, key.as_bytes())?;
+            } else {
+                // An encrypted store without its keyring: nobody can open it;
+                // never overwrite it.
+                return Err(VaultError::KeyringUnreadable {
+                    path: self.keyring_path.display().to_string(),
+                    reason: "missing beside an encrypted store".into(),
+                });
+            }
+        }
+        let user = LocalUser {
+            user_id: first.user_id,
+            login_name,
+            display_name: first.display_name.trim().to_string(),
+            role: first.role,
+            scope: first.scope,
+            wrapped_key: WrappedKey::wrap(&key, first.user_id, &first.password, self.kdf)?,
+            throttle: Throttle::default(),
+        };
+        let (mut store, identity) = self.open(&key)?;
+        // The keyring is written only once the store opened with the key.
+        Keyring {
+            version: KEYRING_VERSION,
+            users: vec![user.clone()],
+        }
+        .save(&self.keyring_path)?;
+        store.set_user(user.user_id);
+        Ok(Session {
+            vault: self.clone(),
+            user,
+            key,
+            store,
+            identity,
+        })
+    }
+
+    /// Offline log-in. A wrong password and an unknown name give the same
+    /// error; failures of a known user are counted in the keyring, and after
+    /// three of them each attempt waits longer ([`Throttle`]).
+    pub fn log_in(
+        &self,
+        login_name: &str,
+        password: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Session, VaultError> {
+        let mut ring = Keyring::load(&self.keyring_path)?.ok_or(VaultError::NotSetUp)?;
+        let Some(user) = ring.find_mut(login_name) else {
+            return Err(AuthError::WrongPassword.into());
+        };
+        user.throttle.check(now)?;
+        let key = match user.wrapped_key.unwrap(password) {
+            Ok(key) => key,
+            Err(AuthError::WrongPassword) => {
+                user.throttle.record_failure(now);
+                ring.save(&self.keyring_path)?;
+                return Err(AuthError::WrongPassword.into());
+            }
+            Err(other) => return Err(other.into()),
+        };
+        if user.throttle != Throttle::default() {
+            user.throttle.record_success();
+            ring.save(&self.keyring_path)?;
+        }
+        let user = ring.find(login_name).cloned().ok_or(VaultError::NotSetUp)?;
+        let (mut store, identity) = self.open(&key)?;
+        store.set_user(user.user_id);
+        Ok(Session {
+            vault: self.clone(),
+            user,
+            key,
+            store,
+            identity,
+        })
+    }
+}
+
+impl Session {
+    pub fn user(&self) -> &LocalUser {
+        &self.user
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    /// What the identity check found when the store opened (when the vault has
+    /// an identity folder).
+    pub fn identity(&self) -> Option<Identity> {
+        self.identity
+    }
+
+    fn update_ring(
+        &self,
+        f: impl FnOnce(&mut Keyring) -> Result<(), VaultError>,
+    ) -> Result<(), VaultError> {
+        let mut ring = Keyring::load(&self.vault.keyring_path)?.ok_or(VaultError::NotSetUp)?;
+        f(&mut ring)?;
+        ring.save(&self.vault.keyring_path)
+    }
+
+    /// Changes the logged-in user's password (the old one is asked again, so a
+    /// laptop left unlocked cannot be taken over).
+    pub fn change_password(&mut self, old: &str, new: &str) -> Result<(), VaultError> {
+        self.user.wrapped_key.unwrap(old)?;
+        check_new_password(new, &self.user.login_name)?;
+        let wrapped = WrappedKey::wrap(&self.key, self.user.user_id, new, self.vault.kdf)?;
+        let login = self.user.login_name.clone();
+        self.update_ring(|ring| {
+            let u = ring
+                .find_mut(&login)
+                .ok_or_else(|| VaultError::NoSuchUser(login.clone()))?;
+            u.wrapped_key = wrapped.clone();
+            Ok(())
+        })?;
+        self.user.wrapped_key = wrapped;
+        Ok(())
+    }
+
+    fn may_manage(&self, role: Role, scope: Scope) -> Result<(), VaultError> {
+        if may_add_laptop_user(self.user.role, self.user.scope, role, scope) {
+            Ok(())
+        } else {
+            Err(AuthError::Forbidden {
+                role: self.user.role,
+                action: shouhu_auth::Action::ManageUsers,
+            }
+            .into())
+        }
+    }
+
+    /// Gives another user access to this laptop: the new user types their
+    /// password here, and the data key is wrapped for it. Only a county admin,
+    /// or a principal for their own school's staff.
+    pub fn add_user(&mut self, new: NewUser) -> Result<(), VaultError> {
+        self.may_manage(new.role, new.scope)?;
+        let login_name = check_login_name(&new.login_name)?;
+        check_new_password(&new.password, &login_name)?;
+        let user = LocalUser {
+            user_id: new.user_id,
+            login_name: login_name.clone(),
+            display_name: new.display_name.trim().to_string(),
+            role: new.role,
+            scope: new.scope,
+            wrapped_key: WrappedKey::wrap(&self.key, new.user_id, &new.password, self.vault.kdf)?,
+            throttle: Throttle::default(),
+        };
+        self.update_ring(|ring| {
+            if ring.find(&login_name).is_some() {
+                return Err(VaultError::UserExists(login_name.clone()));
+            }
+            ring.users.push(user);
+            Ok(())
+        })
+    }
+
+    /// An administrator's reset of a forgotten password: a new password for
+    /// `login_name`, wrapped with the key this session holds; the user's failed
+    /// attempts are cleared.
+    pub fn reset_password(
+        &mut self,
+        login_name: &str,
+        new_password: &str,
+    ) -> Result<(), VaultError> {
+        let ring = Keyring::load(&self.vault.keyring_path)?.ok_or(VaultError::NotSetUp)?;
+        let target = ring
+            .find(login_name)
+            .cloned()
+            .ok_or_else(|| VaultError::NoSuchUser(normalise_login(login_name)))?;
+        self.may_manage(target.role, target.scope)?;
+        check_new_password(new_password, &target.login_name)?;
+        let wrapped = WrappedKey::wrap(&self.key, target.user_id, new_password, self.vault.kdf)?;
+        self.update_ring(|ring| {
+            let u = ring
+                .find_mut(&target.login_name)
+                .ok_or_else(|| VaultError::NoSuchUser(target.login_name.clone()))?;
+            u.wrapped_key = wrapped.clone();
+            u.throttle = Throttle::default();
+            Ok(())
+        })
+    }
+
+    /// Takes a user off this laptop (their wrapped key is deleted). Their
+    /// records and unsynced changes stay in the store.
+    pub fn remove_user(&mut self, login_name: &str) -> Result<(), VaultError> {
+        let ring = Keyring::load(&self.vault.keyring_path)?.ok_or(VaultError::NotSetUp)?;
+        let target = ring
+            .find(login_name)
+            .cloned()
+            .ok_or_else(|| VaultError::NoSuchUser(normalise_login(login_name)))?;
+        self.may_manage(target.role, target.scope)?;
+        self.update_ring(|ring| {
+            if ring.users.len() <= 1 {
+                return Err(VaultError::LastUser);
+            }
+            ring.users.retain(|u| u.user_id != target.user_id);
+            Ok(())
+        })
+    }
+
+    /// Closes the store and forgets the key (log-out and auto-lock).
+    pub fn lock(self) -> Vault {
+        self.vault
+    }
+}
