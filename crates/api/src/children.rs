@@ -369,14 +369,7 @@ mod tests {
     fn delete_needs_a_reason() {
         let mut s = testutil::store();
         let school = testutil::school(&mut s);
-        let id = save_child(
-            &mut s,
-            SaveChild {
-                id: None,
-                card: testutil::card(school),
-            },
-        )
-        .unwrap();
+        let id = testutil::child(&mut s, school);
         assert_eq!(
             delete_child(&mut s, id, " ").unwrap_err().code(),
             "record.delete_reason_required"

@@ -152,6 +152,19 @@ pub(crate) mod testutil {
         .id()
     }
 
+    /// Saves [`card`] through `save_child`, as the app does; returns its id.
+    #[allow(clippy::unwrap_used)]
+    pub fn child(s: &mut Store, school: uuid::Uuid) -> uuid::Uuid {
+        crate::save_child(
+            s,
+            crate::SaveChild {
+                id: None,
+                card: card(school),
+            },
+        )
+        .unwrap()
+    }
+
     pub fn card(school: uuid::Uuid) -> ChildCard {
         ChildCard {
             name: "张三".into(),

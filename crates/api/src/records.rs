@@ -187,14 +187,7 @@ mod tests {
     fn psych_notes_are_for_counselors_only() {
         let mut s = testutil::store();
         let school = testutil::school(&mut s);
-        let c = save_child(
-            &mut s,
-            SaveChild {
-                id: None,
-                card: testutil::card(school),
-            },
-        )
-        .unwrap();
+        let c = testutil::child(&mut s, school);
         let note = json!({"child_id": c, "session_date": "2026-11-20", "presenting_issue": "睡眠差", "risk_level": "medium"});
         let teacher = Session::default();
         let req = SaveRecord {
@@ -232,14 +225,7 @@ mod tests {
     fn aid_validation_and_unknown_kinds() {
         let mut s = testutil::store();
         let school = testutil::school(&mut s);
-        let c = save_child(
-            &mut s,
-            SaveChild {
-                id: None,
-                card: testutil::card(school),
-            },
-        )
-        .unwrap();
+        let c = testutil::child(&mut s, school);
         let session = Session::default();
         let bad = json!({"child_id": c, "date": "2026-11-01", "amount_fen": -5, "fund_year": 2026});
         let problems = validate_record(&s, &session, "aid", bad).unwrap();
@@ -273,14 +259,7 @@ mod tests {
     fn screening_checklist_lists_every_active_child() {
         let mut s = testutil::store();
         let school = testutil::school(&mut s);
-        let a = save_child(
-            &mut s,
-            SaveChild {
-                id: None,
-                card: testutil::card(school),
-            },
-        )
-        .unwrap();
+        let a = testutil::child(&mut s, school);
         let mut card = testutil::card(school);
         card.name = "李四".into();
         save_child(&mut s, SaveChild { id: None, card }).unwrap();

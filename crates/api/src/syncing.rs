@@ -137,7 +137,7 @@ pub fn resolve_conflict(store: &mut Store, req: ResolveConflict) -> Result<()> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::{save_child, testutil, SaveChild};
+    use crate::testutil;
 
     #[test]
     fn status_of_a_new_store_and_no_conflicts() {
@@ -152,14 +152,7 @@ mod tests {
     fn a_conflict_is_listed_and_resolved_with_a_merged_value() {
         let mut s = testutil::store();
         let school = testutil::school(&mut s);
-        let c = save_child(
-            &mut s,
-            SaveChild {
-                id: None,
-                card: testutil::card(school),
-            },
-        )
-        .unwrap();
+        let c = testutil::child(&mut s, school);
         let conflict = s
             .write(|w| {
                 w.create(Conflict {
