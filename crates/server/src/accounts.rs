@@ -15,6 +15,7 @@
 //! school is outside the uploading device's scope are kept but flagged. There
 //! is no API to edit or delete an entry.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -785,7 +786,7 @@ pub(crate) fn check_roles(
         if c.seq <= high {
             continue;
         }
-        if !users.contains_key(&c.user_id) {
+        if let Entry::Vacant(slot) = users.entry(c.user_id) {
             let row = tx
                 .prepare_cached(&format!("SELECT {USER_COLS} FROM user WHERE id = ?1"))?
                 .query_row([c.user_id.to_string()], user_row)
@@ -815,7 +816,7 @@ pub(crate) fn check_roles(
                         .map(|t| t.timestamp_millis()),
                 }),
             };
-            users.insert(c.user_id, user);
+            slot.insert(user);
         }
         let details = |reason: &str| {
             json!({
@@ -842,12 +843,12 @@ pub(crate) fn check_roles(
                 });
             }
         }
-        if !townships.contains_key(school) {
+        if let Entry::Vacant(slot) = townships.entry(*school) {
             let t: Option<String> = tx
                 .prepare_cached("SELECT township FROM school WHERE id = ?1")?
                 .query_row([school.to_string()], |r| r.get(0))
                 .optional()?;
-            townships.insert(*school, t.unwrap_or_default());
+            slot.insert(t.unwrap_or_default());
         }
         let township = townships.get(school).map(String::as_str).unwrap_or("");
         let target = Target::School {

@@ -468,7 +468,7 @@ fn a_removed_users_earlier_work_is_kept_and_later_refused() -> TestResult {
     db.remove_user("t_a")?;
     let after_removal = now_ms() + 60_000;
     let early = change(1, EntityKind::Child, a, teacher, before_removal);
-    assert_eq!(db.push(dev, &sc, &[early.clone()])?.applied, 1);
+    assert_eq!(db.push(dev, &sc, std::slice::from_ref(&early))?.applied, 1);
     let late = change(2, EntityKind::Child, a, teacher, after_removal);
     match db.push(dev, &sc, &[early, late]) {
         Err(ApiError::Forbidden { details }) => {
@@ -487,7 +487,7 @@ fn unknown_users_need_a_local_users_device() -> TestResult {
     let sc = scope(&[a], false);
     let (dev, _) = device(&mut db, sc.clone())?;
     let c = change(1, EntityKind::Child, a, stranger, now_ms());
-    match db.push(dev, &sc, &[c.clone()]) {
+    match db.push(dev, &sc, std::slice::from_ref(&c)) {
         Err(e @ ApiError::UnknownUser { .. }) => {
             assert_eq!(e.code(), "push.unknown_user");
             assert_eq!(e.body().details["user_id"], json!(stranger));
