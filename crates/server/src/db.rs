@@ -64,6 +64,9 @@ CREATE TABLE IF NOT EXISTS record (
 
 /// Migration 2: server accounts and the county audit log. Audit rows are
 /// append-only: the triggers refuse UPDATE and DELETE even through raw SQL.
+/// And `changes.notes`: a change only devices holding notes may pull (a
+/// psychological note, or a conflict record about one and its resolution,
+/// which carry note values).
 const SCHEMA_V2: &str = r#"
 CREATE TABLE user (
     id TEXT PRIMARY KEY,
@@ -102,6 +105,12 @@ CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
+ALTER TABLE changes ADD COLUMN notes INTEGER NOT NULL DEFAULT 0;
+UPDATE changes SET notes = 1
+WHERE entity = 'psych_note'
+   OR (entity = 'conflict' AND record_id IN (
+        SELECT id FROM record
+        WHERE entity = 'conflict' AND json_extract(state, '$.body.entity') = 'psych_note'));
 "#;
 
 /// The migrations, in order: number `i + 1` is `MIGRATIONS[i]`.
@@ -712,11 +721,7 @@ impl ServerDb {
         let head = self.head()?;
         let schools: Vec<String> = scope.schools.iter().map(|s| s.to_string()).collect();
         let placeholders = vec!["?"; schools.len()].join(",");
-        let notes = if scope.notes {
-            ""
-        } else {
-            "AND entity <> 'psych_note'"
-        };
+        let notes = if scope.notes { "" } else { "AND notes = 0" };
         // One school: its index gives the changes in order. Several: that
         // index would yield every remaining change of each school, to be
         // sorted for each page (a first pull of a county grew quadratic), so
@@ -936,9 +941,10 @@ fn insert_change(
     school_id: Option<Uuid>,
     received_at: &str,
 ) -> Result<i64, ApiError> {
+    let notes = notes_only(tx, c, fields)?;
     tx.prepare_cached(
-        "INSERT INTO changes (device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, resolves, received_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        "INSERT INTO changes (device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, resolves, received_at, notes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         device_id.to_string(),
@@ -954,8 +960,37 @@ fn insert_change(
         c.user_id.to_string(),
         c.resolves.map(|s| s.to_string()),
         received_at,
+        notes,
     ])?;
     Ok(tx.last_insert_rowid())
+}
+
+/// Whether only devices holding notes may pull this change: a note, or a
+/// conflict record about a note (its create names the entity; its later
+/// changes are looked up).
+fn notes_only(tx: &Connection, c: &Change, fields: &str) -> Result<bool, ApiError> {
+    Ok(match c.entity {
+        EntityKind::PsychNote => true,
+        EntityKind::Conflict if c.op == Op::Create => {
+            #[derive(serde::Deserialize)]
+            struct About {
+                entity: Option<EntityKind>,
+            }
+            serde_json::from_str::<About>(fields)
+                .ok()
+                .and_then(|a| a.entity)
+                == Some(EntityKind::PsychNote)
+        }
+        EntityKind::Conflict => tx
+            .prepare_cached(
+                "SELECT json_extract(state, '$.body.entity') = 'psych_note' FROM record WHERE id = ?1",
+            )?
+            .query_row([c.record_id.to_string()], |r| r.get::<_, Option<bool>>(0))
+            .optional()?
+            .flatten()
+            .unwrap_or(false),
+        _ => false,
+    })
 }
 
 fn load_state(tx: &Connection, id: Uuid) -> Result<Option<RecordState>, ApiError> {

@@ -139,6 +139,30 @@ fn migrate_from(version: i64) -> TestResult {
              VALUES (?2, 1, ?3, 1, 'child', ?4, ?1, 'create', '{}', 0, ?5, 'then')",
             params![school.to_string(), d1, c1, r1, u1],
         )?;
+        // A note, and a conflict record about a note with its state.
+        let (note, conflict) = (Uuid::now_v7().to_string(), Uuid::now_v7().to_string());
+        conn.execute(
+            "INSERT INTO changes (device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, received_at)
+             VALUES (?2, 2, ?3, 1, 'psych_note', ?4, ?1, 'create', '{}', 0, ?5, 'then'),
+                    (?2, 3, ?6, 1, 'conflict', ?7, ?1, 'update', '{\"status\":\"resolved\"}', 0, ?5, 'then')",
+            params![
+                school.to_string(),
+                d1,
+                Uuid::now_v7().to_string(),
+                note,
+                u1,
+                Uuid::now_v7().to_string(),
+                conflict
+            ],
+        )?;
+        conn.execute(
+            "INSERT INTO record (id, entity, school_id, state) VALUES (?1, 'conflict', ?2, ?3)",
+            params![
+                conflict,
+                school.to_string(),
+                json!({"body": {"entity": "psych_note", "field": "text"}}).to_string()
+            ],
+        )?;
         conn.pragma_update(None, "user_version", version)?;
     }
     let mut db = ServerDb::open(dir.path())?;
@@ -148,7 +172,18 @@ fn migrate_from(version: i64) -> TestResult {
     assert_eq!(v, SCHEMA_VERSION);
     assert_eq!(SCHEMA_VERSION, 2);
     // The old data is all there; the old scope (no `local_users`) reads.
-    assert_eq!(db.head()?, 1);
+    assert_eq!(db.head()?, 3);
+    // Notes and the conflict about one reach only devices holding notes.
+    let pulled = |notes: bool| -> Result<Vec<String>, ApiError> {
+        Ok(db
+            .pull(&scope(&[school], notes), 0, 100)?
+            .changes
+            .iter()
+            .map(|c| c.change.entity.name().to_string())
+            .collect())
+    };
+    assert_eq!(pulled(false)?, ["child"]);
+    assert_eq!(pulled(true)?, ["child", "psych_note", "conflict"]);
     assert_eq!(db.schools()?.len(), 1);
     let devices = db.devices()?;
     assert_eq!(devices.len(), 1);
@@ -568,6 +603,47 @@ async fn a_teacher_device_gets_its_school_only() -> TestResult {
         &scope(&[b], false),
         &[change(1, EntityKind::Child, b, teacher_b, now)],
     )?;
+    // Two counselors edit one note concurrently: the conflict record
+    // carries note text, so it is for notes devices only.
+    let counselor2 = add(&mut db, "c2_a", Role::Counselor, NewUserScope::School(a))?;
+    let (counselor_dev2, _) = device(&mut db, scope(&[a], true))?;
+    let note = db
+        .pull(&scope(&[a], true), 0, 100)?
+        .changes
+        .iter()
+        .find(|c| c.change.entity == EntityKind::PsychNote)
+        .map(|c| (c.change.record_id, c.server_seq))
+        .ok_or("no note")?;
+    let edit = |seq: i64, user: Uuid, text: &str| Change {
+        seq,
+        change_id: Uuid::now_v7(),
+        hlc: now << 16,
+        entity: EntityKind::PsychNote,
+        record_id: note.0,
+        school_id: Some(a),
+        op: Op::Update,
+        fields: json!({ "text": text }),
+        base_version: note.1,
+        user_id: user,
+        resolves: None,
+    };
+    db.push(
+        counselor_dev,
+        &scope(&[a], true),
+        &[edit(3, counselor, "第一位老师的记录")],
+    )?;
+    let r = db.push(
+        counselor_dev2,
+        &scope(&[a], true),
+        &[edit(1, counselor2, "第二位老师的记录")],
+    )?;
+    assert_eq!(r.conflicts, 1);
+    let for_notes = db.pull(&scope(&[a], true), 0, 100)?;
+    assert!(for_notes
+        .changes
+        .iter()
+        .any(|c| c.change.entity == EntityKind::Conflict));
+
     let state = AppState::new(db);
     let (s, v) = call(
         &state,
@@ -581,6 +657,7 @@ async fn a_teacher_device_gets_its_school_only() -> TestResult {
         .filter_map(|c| c["entity"].as_str())
         .collect();
     assert_eq!(entities, ["school", "child"], "{v}");
+    assert!(!v.to_string().contains("老师的记录"), "{v}");
     assert!(changes.iter().all(|c| c["school_id"] == json!(a)));
 
     let (s, v) = call(&state, authed("GET", "/v1/users", &token, Value::Null)?).await?;
@@ -591,7 +668,7 @@ async fn a_teacher_device_gets_its_school_only() -> TestResult {
         .iter()
         .filter_map(|u| u["login_name"].as_str())
         .collect();
-    assert_eq!(logins, ["c_a", "t_a"]);
+    assert_eq!(logins, ["c2_a", "c_a", "t_a"]);
     let (s, _) = call(&state, authed("GET", "/v1/users", "wrong", Value::Null)?).await?;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 
