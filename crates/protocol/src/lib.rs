@@ -447,6 +447,36 @@ mod tests {
     }
 
     #[test]
+    fn a_scope_from_before_local_users_reads_as_false() -> Result<(), serde_json::Error> {
+        let old: Scope =
+            serde_json::from_value(json!({"schools": [Uuid::from_u128(1)], "notes": true}))?;
+        assert!(!old.local_users);
+        let s = Scope {
+            local_users: true,
+            ..old
+        };
+        assert_eq!(serde_json::to_value(&s)?["local_users"], json!(true));
+        Ok(())
+    }
+
+    #[test]
+    fn a_user_scope_is_tagged_by_kind() -> Result<(), serde_json::Error> {
+        let s = UserScope::School {
+            school_id: Uuid::from_u128(1),
+            township: "八步街道".into(),
+            township_id: Uuid::from_u128(2),
+        };
+        let v = serde_json::to_value(&s)?;
+        assert_eq!(v["kind"], "school");
+        assert_eq!(serde_json::from_value::<UserScope>(v)?, s);
+        assert_eq!(
+            serde_json::to_value(UserScope::County)?,
+            json!({"kind": "county"})
+        );
+        Ok(())
+    }
+
+    #[test]
     fn a_raw_push_reads_the_same_change() -> Result<(), serde_json::Error> {
         let c = sample(Some(Uuid::from_u128(6))).change;
         let req = PushRequest {

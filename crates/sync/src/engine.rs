@@ -253,10 +253,13 @@ impl Run<'_> {
             });
         }
         self.pull(health.head).await?;
+        // Audit goes up even past a blocked outbox (it must not wait for an
+        // administrator); the blocked push stays the error to report.
+        let accounts = self.accounts().await;
         if let Some(e) = blocked {
             return Err(e);
         }
-        self.accounts().await?;
+        accounts?;
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         self.store.set_setting(SETTING_LAST_SYNC, &now)?;
         Ok(())

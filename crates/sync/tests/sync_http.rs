@@ -1052,11 +1052,17 @@ async fn a_change_by_an_unknown_user_blocks_the_push_but_not_the_pull() -> R {
     enroll_with(&mut a, &srv.url, &srv.strict_code().await?, "a", &fast()).await?;
     run(&mut a, &fast()).await?;
     add_child(&mut a, srv.school, "张三")?;
+    a.audit(AuditAction::Login, AuditTarget::default(), json!({}))?;
     let pending = a.pending_count()?;
     let e = run(&mut a, &fast()).await.err();
     assert_eq!(e.as_ref().map(SyncError::code), Some("push.unknown_user"));
     assert_eq!(a.pending_count()?, pending, "kept");
     assert!(child_name(&a, from_other)?.is_some(), "pulled all the same");
+    // The audit went up all the same, flagged: its user is unknown.
+    assert!(a.audit_unsent(10)?.is_empty());
+    let rows = srv.audit_rows().await?;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].flag.as_deref(), Some("user_unknown"));
 
     // Work by the server's teacher goes through on the same device.
     let mut b = Store::open_in_memory()?;
