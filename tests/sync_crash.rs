@@ -105,6 +105,7 @@ fn setup_server(data: &Path) -> Res<(Uuid, Vec<String>)> {
     let scope = Scope {
         schools: vec![school],
         notes: false,
+        local_users: true,
     };
     let codes = vec![
         db.create_enrollment(&scope, 1)?,

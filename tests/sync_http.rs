@@ -63,6 +63,7 @@ impl County {
                     &Scope {
                         schools: vec![school],
                         notes: false,
+                        local_users: true,
                     },
                     1,
                 )

@@ -250,11 +250,13 @@ fn run_seed(seed: u64) -> Res<()> {
             Scope {
                 schools: schools.clone(),
                 notes: false,
+                local_users: true,
             }
         } else {
             Scope {
                 schools: vec![schools[i % 2]],
                 notes: false,
+                local_users: true,
             }
         };
         let code = server.create_enrollment(&scope, 1)?;

@@ -10,8 +10,11 @@
 //! | POST | `/v1/enroll` | [`EnrollRequest`] → [`EnrollResponse`] |
 //! | POST | `/v1/push` | [`PushRequest`] → [`PushResponse`] |
 //! | GET | `/v1/pull?after=N&limit=M` | → [`PullResponse`] |
+//! | GET | `/v1/users` | → [`UsersResponse`] |
+//! | POST | `/v1/users/{id}/reader-key` | [`ReaderKeyRequest`] → [`UserRecord`] |
+//! | POST | `/v1/audit` | [`AuditUpload`] → [`AuditUploadResponse`] |
 //!
-//! Push and pull carry `Authorization: Bearer <credential>` (from enrollment)
+//! Push, pull, users and audit carry `Authorization: Bearer <credential>` (from enrollment)
 //! and `Shouhu-Protocol: 1`. Every error is an [`ErrorBody`]
 //! `{code, message, details}` with a 4xx/5xx status.
 //!
@@ -260,6 +263,11 @@ pub struct Scope {
     pub schools: Vec<Uuid>,
     /// Whether psychological notes reach this device.
     pub notes: bool,
+    /// Whether changes by users the server does not know are accepted (a
+    /// county migrating laptops whose local accounts predate the server's).
+    /// Known users are still held to their roles.
+    #[serde(default)]
+    pub local_users: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -288,6 +296,101 @@ pub struct Health {
     pub server_id: Uuid,
     pub head: i64,
 }
+
+/// Where a server user works. A school user's township is given too (name
+/// and the id derived from it, [`UserScope::township_id`]), so a device can
+/// build the user's permission scope without the school table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum UserScope {
+    School {
+        school_id: Uuid,
+        township: String,
+        township_id: Uuid,
+    },
+    Township {
+        township: String,
+        township_id: Uuid,
+    },
+    County,
+}
+
+/// A server account as it syncs down to the devices whose scope it concerns
+/// (`GET /v1/users`). Removed users come too (with `removed_at`), so devices
+/// stop letting them log in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub id: Uuid,
+    /// Normalised lower-case.
+    pub login_name: String,
+    pub display_name: String,
+    /// `shouhu_auth::Role::as_str` (`teacher`, `counselor`, …).
+    pub role: String,
+    pub scope: UserScope,
+    /// Argon2id PHC string: the device verifies log-ins offline.
+    pub password_hash: String,
+    pub must_change_password: bool,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub password_changed_at: String,
+    pub removed_at: Option<String>,
+    /// X25519 public key (base64, 32 bytes) of a note reader (counselors,
+    /// psychology supervisors), once a device registered it.
+    pub reader_public_key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsersResponse {
+    pub users: Vec<UserRecord>,
+}
+
+/// `POST /v1/users/{id}/reader-key`: the reader public key a device made
+/// for a counselor or supervisor logging in on it. Setting the same key
+/// again is harmless; replacing a different one is refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReaderKeyRequest {
+    pub protocol: u32,
+    /// Base64 of 32 bytes.
+    pub public_key: String,
+}
+
+/// One audit entry as a device uploads it (the store's `audit_log` row).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub id: Uuid,
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub device_id: Uuid,
+    pub user_id: Uuid,
+    /// `login`, `view_child`, `export`, …
+    pub action: String,
+    pub entity: Option<String>,
+    pub record_id: Option<Uuid>,
+    pub school_id: Option<Uuid>,
+    #[serde(default)]
+    pub details: Value,
+}
+
+/// `POST /v1/audit`: idempotent by entry id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditUpload {
+    pub protocol: u32,
+    pub entries: Vec<AuditRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditUploadResponse {
+    /// Entries new to the server.
+    pub stored: usize,
+    /// Entries it already held (a resend).
+    pub duplicates: usize,
+    /// New entries stored but flagged (their user or school is outside this
+    /// device's scope).
+    pub flagged: usize,
+}
+
+/// Largest audit upload the server accepts (entries).
+pub const MAX_AUDIT_ENTRIES: usize = 1_000;
 
 #[cfg(test)]
 mod tests {
@@ -340,6 +443,36 @@ mod tests {
             let back: ServerChange = serde_json::from_value(v)?;
             assert_eq!(back, c);
         }
+        Ok(())
+    }
+
+    #[test]
+    fn a_scope_from_before_local_users_reads_as_false() -> Result<(), serde_json::Error> {
+        let old: Scope =
+            serde_json::from_value(json!({"schools": [Uuid::from_u128(1)], "notes": true}))?;
+        assert!(!old.local_users);
+        let s = Scope {
+            local_users: true,
+            ..old
+        };
+        assert_eq!(serde_json::to_value(&s)?["local_users"], json!(true));
+        Ok(())
+    }
+
+    #[test]
+    fn a_user_scope_is_tagged_by_kind() -> Result<(), serde_json::Error> {
+        let s = UserScope::School {
+            school_id: Uuid::from_u128(1),
+            township: "八步街道".into(),
+            township_id: Uuid::from_u128(2),
+        };
+        let v = serde_json::to_value(&s)?;
+        assert_eq!(v["kind"], "school");
+        assert_eq!(serde_json::from_value::<UserScope>(v)?, s);
+        assert_eq!(
+            serde_json::to_value(UserScope::County)?,
+            json!({"kind": "county"})
+        );
         Ok(())
     }
 

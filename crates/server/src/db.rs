@@ -28,7 +28,10 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 
-const SCHEMA: &str = r#"
+/// Migration 1: the tables of the first server (created if missing, so a
+/// database made before numbered migrations, `user_version` 0, counts as
+/// version 1 once this has run).
+const SCHEMA_V1: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS school (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, county TEXT NOT NULL, township TEXT NOT NULL,
@@ -59,6 +62,82 @@ CREATE TABLE IF NOT EXISTS record (
 );
 "#;
 
+/// Migration 2: server accounts and the county audit log. Audit rows are
+/// append-only: the triggers refuse UPDATE and DELETE even through raw SQL.
+/// And `changes.notes`: a change only devices holding notes may pull (a
+/// psychological note, or a conflict record about one and its resolution,
+/// which carry note values).
+const SCHEMA_V2: &str = r#"
+CREATE TABLE user (
+    id TEXT PRIMARY KEY,
+    login_name TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    scope_kind TEXT NOT NULL CHECK (scope_kind IN ('school', 'township', 'county')),
+    school_id TEXT REFERENCES school (id),
+    township TEXT,
+    password_hash TEXT NOT NULL,
+    must_change_password INTEGER NOT NULL DEFAULT 1,
+    reader_public_key TEXT,
+    created_at TEXT NOT NULL,
+    password_changed_at TEXT NOT NULL,
+    removed_at TEXT
+);
+CREATE INDEX user_school ON user (school_id);
+CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY,
+    entry_id TEXT NOT NULL UNIQUE,
+    device_id TEXT NOT NULL,
+    uploaded_by TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target_kind TEXT,
+    target_id TEXT,
+    school_id TEXT,
+    at TEXT NOT NULL,
+    details TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    flag TEXT
+);
+CREATE INDEX audit_at ON audit (at);
+CREATE INDEX audit_user ON audit (user_id, at);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
+ALTER TABLE changes ADD COLUMN notes INTEGER NOT NULL DEFAULT 0;
+UPDATE changes SET notes = 1
+WHERE entity = 'psych_note'
+   OR (entity = 'conflict' AND record_id IN (
+        SELECT id FROM record
+        WHERE entity = 'conflict' AND json_extract(state, '$.body.entity') = 'psych_note'));
+"#;
+
+/// The migrations, in order: number `i + 1` is `MIGRATIONS[i]`.
+const MIGRATIONS: [&str; 2] = [SCHEMA_V1, SCHEMA_V2];
+
+/// The schema version this server writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Bring the database to [`SCHEMA_VERSION`], each migration in its own
+/// transaction with its version number. A database from a newer server is
+/// refused rather than written by older code.
+fn migrate(conn: &mut Connection) -> Result<(), ApiError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(ApiError::Internal(format!(
+            "the database has schema version {version}, newer than this server's {SCHEMA_VERSION}"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
 /// A device as the server knows it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DeviceInfo {
@@ -80,11 +159,11 @@ pub struct SchoolInfo {
 }
 
 pub struct ServerDb {
-    conn: Connection,
+    pub(crate) conn: Connection,
     server_id: Uuid,
 }
 
-fn now_text() -> String {
+pub(crate) fn now_text() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
@@ -93,7 +172,7 @@ pub fn hash_secret(s: &str) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn random_secret(len: usize, alphabet: &[u8]) -> String {
+pub(crate) fn random_secret(len: usize, alphabet: &[u8]) -> String {
     let mut rng = rand::rngs::OsRng;
     (0..len)
         .map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char)
@@ -104,7 +183,7 @@ fn random_secret(len: usize, alphabet: &[u8]) -> String {
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 const TOKEN_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
-fn uuid(s: &str) -> Result<Uuid, ApiError> {
+pub(crate) fn uuid(s: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(s).map_err(|e| ApiError::Internal(format!("bad uuid in database: {e}")))
 }
 
@@ -119,7 +198,7 @@ impl ServerDb {
         Self::setup(Connection::open_in_memory()?)
     }
 
-    fn setup(conn: Connection) -> Result<ServerDb, ApiError> {
+    fn setup(mut conn: Connection) -> Result<ServerDb, ApiError> {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         let _: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -129,7 +208,7 @@ impl ServerDb {
         // reads went to the kernel.
         conn.pragma_update(None, "cache_size", -65_536)?;
         conn.set_prepared_statement_cache_capacity(64);
-        conn.execute_batch(SCHEMA)?;
+        migrate(&mut conn)?;
         let id: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key = 'server_id'", [], |r| {
                 r.get(0)
@@ -528,11 +607,13 @@ impl ServerDb {
             [device_id.to_string()],
             |r| r.get(0),
         )?;
-        // Scope first: all or nothing.
+        // Scope first, then roles: all or nothing.
         let mut schools = Vec::with_capacity(changes.len());
         for (c, _) in changes {
             schools.push(scoped(c, scope)?);
         }
+        let heads: Vec<&Change> = changes.iter().map(|(c, _)| *c).collect();
+        crate::accounts::check_roles(&tx, scope, &heads, &schools, high)?;
         let received_at = now_text();
         let device_text = device_id.to_string();
         let mut applied = 0;
@@ -640,11 +721,7 @@ impl ServerDb {
         let head = self.head()?;
         let schools: Vec<String> = scope.schools.iter().map(|s| s.to_string()).collect();
         let placeholders = vec!["?"; schools.len()].join(",");
-        let notes = if scope.notes {
-            ""
-        } else {
-            "AND entity <> 'psych_note'"
-        };
+        let notes = if scope.notes { "" } else { "AND notes = 0" };
         // One school: its index gives the changes in order. Several: that
         // index would yield every remaining change of each school, to be
         // sorted for each page (a first pull of a county grew quadratic), so
@@ -864,9 +941,10 @@ fn insert_change(
     school_id: Option<Uuid>,
     received_at: &str,
 ) -> Result<i64, ApiError> {
+    let notes = notes_only(tx, c, fields)?;
     tx.prepare_cached(
-        "INSERT INTO changes (device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, resolves, received_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        "INSERT INTO changes (device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, resolves, received_at, notes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         device_id.to_string(),
@@ -882,8 +960,37 @@ fn insert_change(
         c.user_id.to_string(),
         c.resolves.map(|s| s.to_string()),
         received_at,
+        notes,
     ])?;
     Ok(tx.last_insert_rowid())
+}
+
+/// Whether only devices holding notes may pull this change: a note, or a
+/// conflict record about a note (its create names the entity; its later
+/// changes are looked up).
+fn notes_only(tx: &Connection, c: &Change, fields: &str) -> Result<bool, ApiError> {
+    Ok(match c.entity {
+        EntityKind::PsychNote => true,
+        EntityKind::Conflict if c.op == Op::Create => {
+            #[derive(serde::Deserialize)]
+            struct About {
+                entity: Option<EntityKind>,
+            }
+            serde_json::from_str::<About>(fields)
+                .ok()
+                .and_then(|a| a.entity)
+                == Some(EntityKind::PsychNote)
+        }
+        EntityKind::Conflict => tx
+            .prepare_cached(
+                "SELECT json_extract(state, '$.body.entity') = 'psych_note' FROM record WHERE id = ?1",
+            )?
+            .query_row([c.record_id.to_string()], |r| r.get::<_, Option<bool>>(0))
+            .optional()?
+            .flatten()
+            .unwrap_or(false),
+        _ => false,
+    })
 }
 
 fn load_state(tx: &Connection, id: Uuid) -> Result<Option<RecordState>, ApiError> {
@@ -1127,6 +1234,7 @@ mod tests {
         let scope = Scope {
             schools: vec![school],
             notes: false,
+            local_users: true,
         };
         let mut out = Vec::new();
         for raw in [false, true] {
@@ -1183,6 +1291,7 @@ mod tests {
         let all = Scope {
             schools: schools.clone(),
             notes: false,
+            local_users: true,
         };
         let device = Uuid::now_v7();
         db.conn.execute(
@@ -1215,6 +1324,7 @@ mod tests {
             let scope = Scope {
                 schools: scope,
                 notes: false,
+                local_users: true,
             };
             let mut after = 0;
             let mut seen = Vec::new();

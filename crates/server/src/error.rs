@@ -30,6 +30,32 @@ pub enum ApiError {
     BatchTooLarge { max: usize },
     #[error("{0}")]
     BadRequest(String),
+    #[error("登录名 {login} 已被使用 / the login name {login} is taken")]
+    LoginTaken { login: String },
+    #[error("登录名无效：{reason} / invalid login name: {reason}")]
+    LoginInvalid { reason: String },
+    #[error("角色与范围不匹配：{reason} / the role and scope do not fit: {reason}")]
+    ScopeInvalid { reason: String },
+    #[error("未知角色 {0} / unknown role {0}")]
+    UnknownRole(String),
+    #[error("没有这个用户：{0} / no such user: {0}")]
+    UserNotFound(String),
+    #[error("该用户已被移除：{0} / this user was removed: {0}")]
+    UserRemoved(String),
+    #[error("密码不符合要求 / the password does not meet the rules ({0})")]
+    PasswordRejected(&'static str),
+    #[error("该用户的角色不阅读心理辅导记录 / this user's role does not read psychological notes")]
+    NotAReader,
+    #[error("该用户不在本机范围内 / this user is outside this device's scope")]
+    UserOutOfScope { reason: &'static str },
+    #[error("阅读公钥无效 / the reader public key is invalid")]
+    ReaderKeyInvalid,
+    #[error("该用户已有不同的阅读公钥 / this user already has a different reader public key")]
+    ReaderKeyExists,
+    #[error("修改者的角色无权这样修改 / the change's user may not make it")]
+    Forbidden { details: Value },
+    #[error("服务器不认识修改者 / the change's user is unknown to the server")]
+    UnknownUser { details: Value },
     #[error("no such endpoint")]
     NotFound,
     #[error("internal error: {0}")]
@@ -49,6 +75,19 @@ impl ApiError {
             ApiError::InvalidEnrollmentCode => "enroll.invalid_code",
             ApiError::BatchTooLarge { .. } => "request.batch_too_large",
             ApiError::BadRequest(_) => "request.invalid",
+            ApiError::LoginTaken { .. } => "user.login_taken",
+            ApiError::LoginInvalid { .. } => "user.login_invalid",
+            ApiError::ScopeInvalid { .. } => "user.scope_invalid",
+            ApiError::UnknownRole(_) => "user.role_unknown",
+            ApiError::UserNotFound(_) => "user.not_found",
+            ApiError::UserRemoved(_) => "user.removed",
+            ApiError::PasswordRejected(_) => "user.password_rejected",
+            ApiError::NotAReader => "user.not_a_reader",
+            ApiError::UserOutOfScope { .. } => "user.out_of_scope",
+            ApiError::ReaderKeyInvalid => "user.reader_key_invalid",
+            ApiError::ReaderKeyExists => "user.reader_key_exists",
+            ApiError::Forbidden { .. } => "push.forbidden",
+            ApiError::UnknownUser { .. } => "push.unknown_user",
             ApiError::NotFound => "request.not_found",
             ApiError::Internal(_) => "server.internal",
         }
@@ -56,7 +95,21 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::MalformedJson(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::MalformedJson(_)
+            | ApiError::BadRequest(_)
+            | ApiError::LoginInvalid { .. }
+            | ApiError::ScopeInvalid { .. }
+            | ApiError::UnknownRole(_)
+            | ApiError::PasswordRejected(_)
+            | ApiError::ReaderKeyInvalid => StatusCode::BAD_REQUEST,
+            ApiError::LoginTaken { .. } | ApiError::ReaderKeyExists | ApiError::UserRemoved(_) => {
+                StatusCode::CONFLICT
+            }
+            ApiError::UserNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotAReader
+            | ApiError::UserOutOfScope { .. }
+            | ApiError::Forbidden { .. }
+            | ApiError::UnknownUser { .. } => StatusCode::FORBIDDEN,
             ApiError::UnsupportedProtocol(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge { .. } | ApiError::BatchTooLarge { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
@@ -78,7 +131,17 @@ impl ApiError {
             ApiError::UnsupportedProtocol(v) => {
                 json!({ "got": v, "supported": shouhu_protocol::PROTOCOL_VERSION })
             }
-            ApiError::OutOfScope { details } => details.clone(),
+            ApiError::OutOfScope { details }
+            | ApiError::Forbidden { details }
+            | ApiError::UnknownUser { details } => details.clone(),
+            ApiError::LoginTaken { login } => json!({ "login": login }),
+            ApiError::LoginInvalid { reason } | ApiError::ScopeInvalid { reason } => {
+                json!({ "reason": reason })
+            }
+            ApiError::UnknownRole(r) => json!({ "role": r }),
+            ApiError::UserNotFound(u) | ApiError::UserRemoved(u) => json!({ "user": u }),
+            ApiError::PasswordRejected(code) => json!({ "rule": code }),
+            ApiError::UserOutOfScope { reason } => json!({ "reason": reason }),
             ApiError::SequenceReused { seq } => json!({ "seq": seq }),
             ApiError::MalformedJson(e) => json!({ "error": e }),
             _ => Value::Null,

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,8 +13,8 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use shouhu_protocol::{
-    EnrollRequest, Health, PushRequestRaw, RotateRequest, Scope, MAX_PUSH_CHANGES, PROTOCOL_HEADER,
-    PROTOCOL_VERSION,
+    AuditUpload, EnrollRequest, Health, PushRequestRaw, ReaderKeyRequest, RotateRequest, Scope,
+    UsersResponse, MAX_AUDIT_ENTRIES, MAX_PUSH_CHANGES, PROTOCOL_HEADER, PROTOCOL_VERSION,
 };
 use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
@@ -67,6 +67,9 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/push", post(push))
         .route("/v1/pull", get(pull))
         .route("/v1/device/rotate", post(rotate))
+        .route("/v1/users", get(users))
+        .route("/v1/users/{id}/reader-key", post(reader_key))
+        .route("/v1/audit", post(audit))
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(RequestDecompressionLayer::new())
@@ -240,4 +243,57 @@ async fn rotate(
         .await?;
     tracing::warn!(old = %device, %new, "device took a new id");
     Ok(Json(serde_json::json!({ "device_id": new })).into_response())
+}
+
+async fn users(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let (device, scope) = authenticate(&state, &headers).await?;
+    let users = state.with_db(move |db| db.users_for_scope(&scope)).await?;
+    tracing::info!(%device, users = users.len(), "users");
+    Ok(Json(UsersResponse { users }).into_response())
+}
+
+async fn reader_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    id: Result<Path<Uuid>, axum::extract::rejection::PathRejection>,
+    JsonBody(req): JsonBody<ReaderKeyRequest>,
+) -> Result<Response, ApiError> {
+    let Path(user) = id.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let (device, scope) = authenticate(&state, &headers).await?;
+    if req.protocol != PROTOCOL_VERSION {
+        return Err(ApiError::UnsupportedProtocol(Some(
+            req.protocol.to_string(),
+        )));
+    }
+    let record = state
+        .with_db(move |db| db.set_reader_key(&scope, user, &req.public_key))
+        .await?;
+    tracing::info!(%device, %user, "reader key registered");
+    Ok(Json(record).into_response())
+}
+
+async fn audit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<AuditUpload>,
+) -> Result<Response, ApiError> {
+    let (device, scope) = authenticate(&state, &headers).await?;
+    if req.protocol != PROTOCOL_VERSION {
+        return Err(ApiError::UnsupportedProtocol(Some(
+            req.protocol.to_string(),
+        )));
+    }
+    if req.entries.len() > MAX_AUDIT_ENTRIES {
+        return Err(ApiError::BatchTooLarge {
+            max: MAX_AUDIT_ENTRIES,
+        });
+    }
+    let r = state
+        .with_db(move |db| db.store_audit(device, &scope, &req.entries))
+        .await?;
+    if r.flagged > 0 {
+        tracing::warn!(%device, flagged = r.flagged, "audit entries outside the device's scope");
+    }
+    tracing::info!(%device, stored = r.stored, duplicates = r.duplicates, "audit");
+    Ok(Json(r).into_response())
 }

@@ -1,12 +1,17 @@
 //! `shouhu-server`: serve the sync API, and the admin commands a county
-//! education bureau needs (schools, enrollment codes, devices).
+//! education bureau needs (schools, enrollment codes, devices, users, the
+//! audit log).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use clap::{Parser, Subcommand};
+use shouhu_auth::Role;
 use shouhu_protocol::Scope;
-use shouhu_server::{run, ApiError, AppState, ServerDb};
+use shouhu_server::{
+    audit_csv, run, ApiError, AppState, AuditQuery, Credentials, NewUser, NewUserScope, ServerDb,
+};
 use uuid::Uuid;
 
 #[derive(Parser)]
@@ -60,6 +65,9 @@ enum Command {
         /// The device may hold psychological notes (counselors' devices).
         #[arg(long)]
         notes: bool,
+        /// Accept changes by users this server does not know (laptops with local accounts).
+        #[arg(long)]
+        local_users: bool,
         #[arg(long, default_value_t = 72)]
         ttl_hours: i64,
     },
@@ -67,6 +75,76 @@ enum Command {
     Devices,
     /// Revoke a device: it is refused from now on.
     Revoke { device: Uuid },
+    /// Manage user accounts (they sync down to the devices of their scope).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Read the county audit log (read-only; entries are never edited or deleted).
+    Audit {
+        /// A login name or user id.
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        device: Option<Uuid>,
+        /// e.g. login, login_failed, view_child, view_note, export.
+        #[arg(long)]
+        action: Option<String>,
+        /// A record id or a kind of target (child, psych_note, …).
+        #[arg(long)]
+        target: Option<String>,
+        /// From this instant or date (RFC 3339, or YYYY-MM-DD in UTC).
+        #[arg(long)]
+        since: Option<String>,
+        /// Before this instant or date (a date means up to the end of that day).
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, value_enum, default_value_t = AuditFormat::Json)]
+        format: AuditFormat,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user with an initial password they must change at first log-in.
+    Add {
+        #[arg(long)]
+        login: String,
+        /// The name shown in the app.
+        #[arg(long)]
+        name: String,
+        /// teacher, counselor, principal, township_staff, county_admin, psych_supervisor.
+        #[arg(long)]
+        role: String,
+        /// The school of a teacher, counselor or principal.
+        #[arg(long, conflicts_with_all = ["township", "county"])]
+        school: Option<Uuid>,
+        /// The township of township staff.
+        #[arg(long, conflicts_with = "county")]
+        township: Option<String>,
+        /// County-wide (county admins, psychology supervisors).
+        #[arg(long)]
+        county: bool,
+        /// Read the initial password from standard input (else one is made and printed once).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users as JSON (never their password hashes).
+    List,
+    /// Give a user a new initial password (they must change it at next log-in).
+    ResetPassword {
+        login: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Remove a user: they can no longer log in or sync new work; nothing is deleted.
+    Remove { login: String },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum AuditFormat {
+    Json,
+    Csv,
 }
 
 fn main() {
@@ -102,6 +180,7 @@ fn real_main(cli: Cli) -> Result<(), ApiError> {
             mut school,
             township,
             notes,
+            local_users,
             ttl_hours,
         } => {
             let mut db = ServerDb::open(&cli.data)?;
@@ -112,6 +191,7 @@ fn real_main(cli: Cli) -> Result<(), ApiError> {
                 &Scope {
                     schools: school,
                     notes,
+                    local_users,
                 },
                 ttl_hours,
             )?;
@@ -119,6 +199,33 @@ fn real_main(cli: Cli) -> Result<(), ApiError> {
             Ok(())
         }
         Command::Devices => print_json(&ServerDb::open(&cli.data)?.devices()?),
+        Command::User { command } => user_command(&cli.data, command),
+        Command::Audit {
+            user,
+            device,
+            action,
+            target,
+            since,
+            until,
+            format,
+        } => {
+            let q = AuditQuery {
+                user,
+                device,
+                action,
+                target,
+                since: since.map(|s| parse_instant(&s, false)).transpose()?,
+                until: until.map(|s| parse_instant(&s, true)).transpose()?,
+            };
+            let rows = ServerDb::open(&cli.data)?.audit_entries(&q)?;
+            match format {
+                AuditFormat::Json => print_json(&rows),
+                AuditFormat::Csv => {
+                    print!("{}", audit_csv(&rows));
+                    Ok(())
+                }
+            }
+        }
         Command::Revoke { device } => {
             let mut db = ServerDb::open(&cli.data)?;
             if !db.revoke(device)? {
@@ -127,6 +234,80 @@ fn real_main(cli: Cli) -> Result<(), ApiError> {
             println!("revoked {device}");
             Ok(())
         }
+    }
+}
+
+fn read_password_stdin() -> Result<String, ApiError> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| ApiError::BadRequest(format!("cannot read the password: {e}")))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// An instant or a date (UTC); `end` makes a date mean the end of that day.
+fn parse_instant(text: &str, end: bool) -> Result<DateTime<Utc>, ApiError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text.trim()) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let d = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
+        ApiError::BadRequest(format!(
+            "时间格式应为 RFC 3339 或 YYYY-MM-DD / expected RFC 3339 or YYYY-MM-DD: {text}"
+        ))
+    })?;
+    let d = if end { d.succ_opt().unwrap_or(d) } else { d };
+    Ok(d.and_time(NaiveTime::MIN).and_utc())
+}
+
+fn print_credentials(c: &Credentials) -> Result<(), ApiError> {
+    print_json(&c.user)?;
+    if let Some(pw) = &c.initial_password {
+        println!("初始密码 / initial password (shown once): {pw}");
+    }
+    Ok(())
+}
+
+fn user_command(data: &std::path::Path, command: UserCommand) -> Result<(), ApiError> {
+    let mut db = ServerDb::open(data)?;
+    match command {
+        UserCommand::Add {
+            login,
+            name,
+            role,
+            school,
+            township,
+            county,
+            password_stdin,
+        } => {
+            let role = Role::parse(role.trim()).ok_or(ApiError::UnknownRole(role))?;
+            let scope = match (school, township, county) {
+                (Some(s), None, false) => NewUserScope::School(s),
+                (None, Some(t), false) => NewUserScope::Township(t),
+                (None, None, true) => NewUserScope::County,
+                _ => {
+                    return Err(ApiError::ScopeInvalid {
+                        reason: "give one of --school, --township, --county".into(),
+                    })
+                }
+            };
+            let password = password_stdin.then(read_password_stdin).transpose()?;
+            print_credentials(&db.add_user(NewUser {
+                login_name: login,
+                display_name: name,
+                role,
+                scope,
+                password,
+            })?)
+        }
+        UserCommand::List => print_json(&db.users()?),
+        UserCommand::ResetPassword {
+            login,
+            password_stdin,
+        } => {
+            let password = password_stdin.then(read_password_stdin).transpose()?;
+            print_credentials(&db.reset_password(&login, password)?)
+        }
+        UserCommand::Remove { login } => print_json(&db.remove_user(&login)?),
     }
 }
 

@@ -30,6 +30,7 @@ async fn fixture() -> Result<Fixture, Box<dyn std::error::Error>> {
         &Scope {
             schools: vec![school_a],
             notes: false,
+            local_users: true,
         },
         24,
     )?;
@@ -37,6 +38,7 @@ async fn fixture() -> Result<Fixture, Box<dyn std::error::Error>> {
         &Scope {
             schools: vec![school_b],
             notes: true,
+            local_users: true,
         },
         24,
     )?;
@@ -316,6 +318,7 @@ async fn enrollment_and_rotation_are_safe_to_retry() -> TestResult {
         &Scope {
             schools: vec![school],
             notes: false,
+            local_users: true,
         },
         24,
     )?;

@@ -147,6 +147,7 @@ async fn main() -> Res<()> {
     let all = Scope {
         schools: schools.iter().map(|s| s.id()).collect(),
         notes: true,
+        local_users: true,
     };
     let code_a = db.create_enrollment(&all, 1)?;
     let code_b = db.create_enrollment(&all, 1)?;
@@ -159,6 +160,7 @@ async fn main() -> Res<()> {
             &Scope {
                 schools: vec![id],
                 notes: false,
+                local_users: true,
             },
             1,
         )?);

@@ -23,6 +23,7 @@ use shouhu_protocol::{
 use shouhu_store::{ChangeEntry, PulledChange, Store};
 use uuid::Uuid;
 
+use crate::accounts;
 use crate::error::SyncError;
 use crate::options::{CancelToken, SyncOptions};
 use crate::progress::{RetryNotice, SyncPhase, SyncProgress, SyncReport};
@@ -229,12 +230,16 @@ impl Run<'_> {
             Some(_) => {}
             None => self.store.set_server_id(health.server_id)?,
         }
-        // An out-of-scope change blocks the outbox at that change until an
-        // administrator acts (nothing is dropped); the device still pulls,
+        // An out-of-scope change (or one its user may not make) blocks the
+        // outbox at that change until an administrator acts (nothing is dropped); the device still pulls,
         // so it keeps receiving everyone else's work meanwhile.
         let blocked = match self.push().await {
             Ok(()) => None,
-            Err(e @ SyncError::OutOfScope { .. }) => Some(e),
+            Err(
+                e @ (SyncError::OutOfScope { .. }
+                | SyncError::PushForbidden { .. }
+                | SyncError::UnknownUser { .. }),
+            ) => Some(e),
             Err(e) => return Err(e),
         };
         // Pushing first: a server restored from an old backup needs this
@@ -248,11 +253,43 @@ impl Run<'_> {
             });
         }
         self.pull(health.head).await?;
+        // Audit goes up even past a blocked outbox (it must not wait for an
+        // administrator); the blocked push stays the error to report.
+        let accounts = self.accounts().await;
         if let Some(e) = blocked {
             return Err(e);
         }
+        accounts?;
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         self.store.set_setting(SETTING_LAST_SYNC, &now)?;
+        Ok(())
+    }
+
+    /// Audit up, users down ([`crate::accounts`]).
+    async fn accounts(&mut self) -> Result<(), SyncError> {
+        let (phase, done, total) = (self.phase, self.done, self.total);
+        let progress = &mut *self.progress;
+        let mut on_retry = |notice: RetryNotice, c: Counters| {
+            progress(SyncProgress {
+                phase,
+                done,
+                total,
+                bytes_sent: c.up,
+                bytes_received: c.down,
+                retry: Some(notice),
+            })
+        };
+        self.report.audit_sent = accounts::upload_audit(
+            &mut self.t,
+            self.store,
+            self.opts,
+            self.cancel,
+            &mut on_retry,
+        )
+        .await?;
+        self.report.users = accounts::fetch_users(&mut self.t, self.cancel, &mut on_retry).await?;
+        // The last progress carries the whole sync's bytes.
+        self.emit();
         Ok(())
     }
 

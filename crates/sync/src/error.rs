@@ -41,6 +41,12 @@ pub enum SyncError {
     AuthRevoked,
     #[error("a change is outside this device's scope")]
     OutOfScope { details: Value },
+    /// A pushed change's user may not make it (role, school, removal).
+    #[error("a change's user may not make it")]
+    PushForbidden { details: Value },
+    /// A pushed change's user is unknown to the server.
+    #[error("a change's user is unknown to the server")]
+    UnknownUser { details: Value },
     #[error("the server does not support this protocol version")]
     UnsupportedVersion { details: Value },
     #[error("unknown, used or expired enrollment code")]
@@ -77,6 +83,8 @@ impl SyncError {
             "auth.invalid" => SyncError::AuthInvalid,
             "auth.revoked" => SyncError::AuthRevoked,
             "sync.out_of_scope" => SyncError::OutOfScope { details: e.details },
+            "push.forbidden" => SyncError::PushForbidden { details: e.details },
+            "push.unknown_user" => SyncError::UnknownUser { details: e.details },
             "protocol.unsupported_version" => SyncError::UnsupportedVersion { details: e.details },
             "enroll.invalid_code" => SyncError::EnrollInvalidCode,
             _ => SyncError::Server {
@@ -100,6 +108,8 @@ impl SyncError {
             SyncError::AuthInvalid => "auth.invalid",
             SyncError::AuthRevoked => "auth.revoked",
             SyncError::OutOfScope { .. } => "sync.out_of_scope",
+            SyncError::PushForbidden { .. } => "push.forbidden",
+            SyncError::UnknownUser { .. } => "push.unknown_user",
             SyncError::UnsupportedVersion { .. } => "protocol.unsupported_version",
             SyncError::EnrollInvalidCode => "enroll.invalid_code",
             SyncError::ServerMismatch { .. } => "sync.server_mismatch",
@@ -186,6 +196,14 @@ impl SyncError {
                 "有修改涉及本机负责范围以外的学校，服务器没有接收；这些修改仍保存在本机，请联系管理员",
                 "Some changes concern schools outside this computer's assignment and the server refused them. They are kept on this computer; contact the administrator.",
             ),
+            SyncError::PushForbidden { .. } => s(
+                "有修改的录入人没有相应权限（角色、学校或账号已移除），服务器没有接收；这些修改仍保存在本机，请联系管理员",
+                "Some changes were made by a user without the right to make them (role, school or a removed account) and the server refused them. They are kept on this computer; contact the administrator.",
+            ),
+            SyncError::UnknownUser { .. } => s(
+                "有修改的录入人不是服务器上的用户，服务器没有接收；这些修改仍保存在本机，请联系管理员在服务器上添加该用户",
+                "Some changes were made by a user the server does not know and it refused them. They are kept on this computer; ask the administrator to add the user on the server.",
+            ),
             SyncError::UnsupportedVersion { .. } => s(
                 "服务器与本软件的版本不兼容，请升级守护软件或联系管理员",
                 "The server and this program speak different protocol versions. Update Shouhu or contact the administrator.",
@@ -222,9 +240,10 @@ impl SyncError {
                 details,
             } => json!({ "status": status, "code": code, "message": message, "details": details }),
             SyncError::InvalidUrl { url, reason } => json!({ "url": url, "reason": reason }),
-            SyncError::OutOfScope { details } | SyncError::UnsupportedVersion { details } => {
-                details.clone()
-            }
+            SyncError::OutOfScope { details }
+            | SyncError::PushForbidden { details }
+            | SyncError::UnknownUser { details }
+            | SyncError::UnsupportedVersion { details } => details.clone(),
             SyncError::ServerMismatch { expected, found } => {
                 json!({ "expected": expected, "found": found })
             }
@@ -266,6 +285,12 @@ mod tests {
         let e = SyncError::from_server(403, w("sync.out_of_scope"));
         assert_eq!(e.code(), "sync.out_of_scope");
         assert_eq!(e.details(Lang::En), json!({"x": 1}));
+        for code in ["push.forbidden", "push.unknown_user"] {
+            let e = SyncError::from_server(403, w(code));
+            assert_eq!(e.code(), code);
+            assert_eq!(e.details(Lang::En), json!({"x": 1}));
+            assert!(!e.message(Lang::ZhCn).is_ascii());
+        }
         let e = SyncError::from_server(409, w("sync.sequence_reused"));
         assert_eq!(e.code(), "sync.server");
         assert_eq!(e.server_code(), Some("sync.sequence_reused"));

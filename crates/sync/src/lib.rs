@@ -31,6 +31,10 @@
 //! - `transport`: HTTP: headers, gzip both ways, byte counting, error answers
 //!   to [`SyncError`], retries with backoff, cancellation of a request in
 //!   flight. The only module that touches reqwest.
+//! - `accounts`: after push and pull, the audit upload (`POST /v1/audit`,
+//!   batches, the store's `audit_sent_through` cursor moved by the answer)
+//!   and the users of the device's scope (`GET /v1/users`, returned in
+//!   [`SyncReport::users`] for the app's keyring).
 //! - `backoff`: the retry wait (exponential, jittered, `Retry-After` floor),
 //!   pure so it is tested alone.
 //! - `wire`: [`ChangeEntry`](shouhu_store::ChangeEntry) ⇄ protocol
@@ -40,6 +44,7 @@
 //! - `progress`: [`SyncProgress`] during a sync and [`SyncReport`] after it.
 //! - `error`: [`SyncError`].
 
+mod accounts;
 mod backoff;
 mod engine;
 mod error;
@@ -56,5 +61,5 @@ pub use error::SyncError;
 pub use options::{CancelToken, SyncOptions};
 pub use progress::{RetryNotice, SyncPhase, SyncProgress, SyncReport};
 pub use shouhu_core::Lang;
-pub use shouhu_protocol::{EnrollResponse, Scope};
+pub use shouhu_protocol::{EnrollResponse, Scope, UserRecord, UserScope};
 pub use wire::{from_wire, into_wire, to_wire};

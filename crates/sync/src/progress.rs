@@ -70,6 +70,14 @@ pub struct SyncReport {
     /// Set when this sync took a new device id because the server saw
     /// sequence numbers reused (a database restored from a backup).
     pub new_device_id: Option<Uuid>,
+    /// Audit entries the server acknowledged in this sync.
+    pub audit_sent: u64,
+    /// The server users of this device's scope (with their password hashes,
+    /// for offline log-in), for the app to update its keyring. Empty when
+    /// the sync stopped before the end or the server has no accounts. Not
+    /// serialised: the hashes stay out of events and logs.
+    #[serde(skip)]
+    pub users: Vec<shouhu_protocol::UserRecord>,
     #[serde(rename = "duration_ms", serialize_with = "millis")]
     pub duration: Duration,
 }

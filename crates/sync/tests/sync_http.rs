@@ -20,8 +20,8 @@ use chrono::NaiveDate;
 use serde_json::{json, Value};
 use shouhu_core::{ChildCard, Gender, Lang};
 use shouhu_protocol::Scope;
-use shouhu_server::{app, AppState, ServerDb};
-use shouhu_store::Store;
+use shouhu_server::{app, AppState, NewUser, NewUserScope, ServerDb};
+use shouhu_store::{AuditAction, AuditTarget, Store};
 use shouhu_sync::{
     enroll_with, status, sync, CancelToken, SyncError, SyncOptions, SyncPhase, SyncProgress,
     SyncReport,
@@ -163,6 +163,7 @@ impl Server {
         let scope = Scope {
             schools: vec![self.school],
             notes: false,
+            local_users: true,
         };
         Ok(self
             .state
@@ -921,5 +922,156 @@ async fn an_out_of_scope_change_blocks_the_push_but_not_the_pull() -> R {
     );
     assert_eq!(a.pending_count()?, pending, "kept for a person to act on");
     assert!(child_name(&a, from_b)?.is_some(), "pulled all the same");
+    Ok(())
+}
+
+// ------------------------------------------------------------------ accounts
+
+impl Server {
+    /// An enrollment code for a device that holds only server users' work.
+    async fn strict_code(&self) -> R<String> {
+        let scope = Scope {
+            schools: vec![self.school],
+            notes: false,
+            local_users: false,
+        };
+        Ok(self
+            .state
+            .with_db(move |db| db.create_enrollment(&scope, 1))
+            .await?)
+    }
+
+    async fn add_teacher(&self, login: &'static str) -> R<Uuid> {
+        let school = self.school;
+        Ok(self
+            .state
+            .with_db(move |db| {
+                Ok(db
+                    .add_user(NewUser {
+                        login_name: login.into(),
+                        display_name: "王老师".into(),
+                        role: shouhu_auth::Role::Teacher,
+                        scope: NewUserScope::School(school),
+                        password: None,
+                    })?
+                    .user
+                    .id)
+            })
+            .await?)
+    }
+
+    async fn audit_rows(&self) -> R<Vec<shouhu_server::AuditRow>> {
+        Ok(self
+            .state
+            .with_db(|db| db.audit_entries(&shouhu_server::AuditQuery::default()))
+            .await?)
+    }
+}
+
+#[tokio::test]
+async fn audit_goes_up_once_even_when_an_answer_is_lost() -> R {
+    let srv = server().await?;
+    let teacher = srv.add_teacher("wang").await?;
+    let mut a = device(&srv, "a").await?;
+    a.set_user(teacher);
+    let child = add_child(&mut a, srv.school, "张三")?;
+    for i in 0..3 {
+        a.audit(
+            AuditAction::ViewChild,
+            AuditTarget {
+                entity: Some("child".into()),
+                record_id: Some(child),
+                school_id: Some(srv.school),
+            },
+            json!({ "i": i }),
+        )?;
+    }
+    a.audit(AuditAction::Export, AuditTarget::default(), json!({}))?;
+    // The server stores the first upload, but its answer is lost: the
+    // retry is answered as duplicates, nothing is stored twice.
+    srv.plan("/v1/audit", [Fault::DropAfter]);
+    let report = run(&mut a, &fast()).await?;
+    assert_eq!(report.audit_sent, 4);
+    assert_eq!(srv.seen("/v1/audit").len(), 2, "the retry");
+    let rows = srv.audit_rows().await?;
+    assert_eq!(rows.len(), 4);
+    assert!(rows
+        .iter()
+        .all(|r| r.user_id == teacher && r.flag.is_none()));
+    assert_eq!(rows[0].login_name.as_deref(), Some("wang"));
+    assert!(a.audit_unsent(10)?.is_empty());
+
+    // Nothing new: nothing sent. A new entry: only it.
+    srv.clear_seen();
+    assert_eq!(run(&mut a, &fast()).await?.audit_sent, 0);
+    assert!(srv.seen("/v1/audit").is_empty());
+    a.audit(AuditAction::Print, AuditTarget::default(), json!({}))?;
+    assert_eq!(run(&mut a, &fast()).await?.audit_sent, 1);
+    assert_eq!(srv.audit_rows().await?.len(), 5);
+
+    // An upload that fails keeps the entries for the next sync.
+    a.audit(AuditAction::Logout, AuditTarget::default(), json!({}))?;
+    srv.plan("/v1/audit", [Fault::Status(403, None)]);
+    assert!(run(&mut a, &no_retries()).await.is_err());
+    assert_eq!(a.audit_unsent(10)?.len(), 1);
+    assert_eq!(run(&mut a, &fast()).await?.audit_sent, 1);
+    assert_eq!(srv.audit_rows().await?.len(), 6);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_users_of_the_scope_come_back_in_the_report() -> R {
+    let srv = server().await?;
+    let teacher = srv.add_teacher("wang").await?;
+    let mut a = device(&srv, "a").await?;
+    let report = run(&mut a, &fast()).await?;
+    assert_eq!(report.users.len(), 1);
+    let u = &report.users[0];
+    assert_eq!((u.id, u.login_name.as_str()), (teacher, "wang"));
+    assert!(u.password_hash.starts_with("$argon2id$"));
+    assert!(u.must_change_password);
+    // The report as the app and the CLI print it carries no hashes.
+    let printed = serde_json::to_string(&report)?;
+    assert!(!printed.contains("argon2"), "{printed}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&printed)?["audit_sent"],
+        json!(0)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_change_by_an_unknown_user_blocks_the_push_but_not_the_pull() -> R {
+    let srv = server().await?;
+    let teacher = srv.add_teacher("wang").await?;
+    let mut other = device(&srv, "b").await?;
+    let from_other = add_child(&mut other, srv.school, "别人录的")?;
+    run(&mut other, &fast()).await?;
+
+    let mut a = Store::open_in_memory()?;
+    enroll_with(&mut a, &srv.url, &srv.strict_code().await?, "a", &fast()).await?;
+    run(&mut a, &fast()).await?;
+    add_child(&mut a, srv.school, "张三")?;
+    a.audit(AuditAction::Login, AuditTarget::default(), json!({}))?;
+    let pending = a.pending_count()?;
+    let e = run(&mut a, &fast()).await.err();
+    assert_eq!(e.as_ref().map(SyncError::code), Some("push.unknown_user"));
+    assert_eq!(a.pending_count()?, pending, "kept");
+    assert!(child_name(&a, from_other)?.is_some(), "pulled all the same");
+    // The audit went up all the same, flagged: its user is unknown.
+    assert!(a.audit_unsent(10)?.is_empty());
+    let rows = srv.audit_rows().await?;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].flag.as_deref(), Some("user_unknown"));
+
+    // Work by the server's teacher goes through on the same device.
+    let mut b = Store::open_in_memory()?;
+    enroll_with(&mut b, &srv.url, &srv.strict_code().await?, "b", &fast()).await?;
+    run(&mut b, &fast()).await?;
+    b.set_user(teacher);
+    add_child(&mut b, srv.school, "李四")?;
+    let report = run(&mut b, &fast()).await?;
+    assert!(report.pushed >= 1);
+    assert_eq!(b.pending_count()?, 0);
     Ok(())
 }

@@ -1,0 +1,932 @@
+//! Accounts on the server: the schema migration, user administration, users
+//! syncing down, reader keys, the role check of every pushed change, and the
+//! append-only audit log.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use rusqlite::{params, Connection};
+use serde_json::{json, Value};
+use shouhu_auth::Role;
+use shouhu_core::hlc::now_ms;
+use shouhu_core::{EntityKind, Op};
+use shouhu_protocol::{AuditRecord, Change, Scope, UserRecord, UserScope};
+use shouhu_server::{
+    app, audit_csv, township_id, ApiError, AppState, AuditQuery, NewUser, NewUserScope, ServerDb,
+    SCHEMA_VERSION,
+};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn new_user(login: &str, role: Role, scope: NewUserScope) -> NewUser {
+    NewUser {
+        login_name: login.into(),
+        display_name: format!("{login} 老师"),
+        role,
+        scope,
+        password: None,
+    }
+}
+
+fn add(db: &mut ServerDb, login: &str, role: Role, scope: NewUserScope) -> Result<Uuid, ApiError> {
+    Ok(db.add_user(new_user(login, role, scope))?.user.id)
+}
+
+/// A device enrolled with `scope`; returns its id and credential.
+fn device(db: &mut ServerDb, scope: Scope) -> Result<(Uuid, String), ApiError> {
+    let code = db.create_enrollment(&scope, 1)?;
+    let id = Uuid::now_v7();
+    let r = db.enroll(&code, id, "laptop")?;
+    Ok((id, r.credential))
+}
+
+fn scope(schools: &[Uuid], notes: bool) -> Scope {
+    Scope {
+        schools: schools.to_vec(),
+        notes,
+        local_users: false,
+    }
+}
+
+fn change(seq: i64, entity: EntityKind, school: Uuid, user: Uuid, at_ms: u64) -> Change {
+    Change {
+        seq,
+        change_id: Uuid::now_v7(),
+        hlc: at_ms << 16,
+        entity,
+        record_id: Uuid::now_v7(),
+        school_id: Some(school),
+        op: Op::Create,
+        fields: json!({"name": "张三"}),
+        base_version: 0,
+        user_id: user,
+        resolves: None,
+    }
+}
+
+fn code<T: std::fmt::Debug>(r: Result<T, ApiError>) -> &'static str {
+    match r {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => e.code(),
+    }
+}
+
+/// Two schools in one township, one in another.
+struct County {
+    db: ServerDb,
+    a: Uuid,
+    b: Uuid,
+    far: Uuid,
+}
+
+fn county() -> Result<County, ApiError> {
+    let mut db = ServerDb::open_in_memory()?;
+    let a = db.add_school(None, "新寨小学", "织金县", "八步街道")?;
+    let b = db.add_school(None, "八步中学", "织金县", "八步街道")?;
+    let far = db.add_school(None, "龙场中学", "织金县", "龙场镇")?;
+    Ok(County { db, a, b, far })
+}
+
+#[test]
+fn a_version_1_database_with_data_migrates() -> TestResult {
+    migrate_from(1)
+}
+
+/// A database of the first server, before numbered migrations.
+#[test]
+fn an_unnumbered_database_counts_as_version_1() -> TestResult {
+    migrate_from(0)
+}
+
+fn migrate_from(version: i64) -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("shouhu-server.db");
+    let school = Uuid::now_v7();
+    let (d1, c1, r1, u1) = (
+        Uuid::now_v7().to_string(),
+        Uuid::now_v7().to_string(),
+        Uuid::now_v7().to_string(),
+        Uuid::now_v7().to_string(),
+    );
+    {
+        // The first server's schema (user_version 0) with a school, a device
+        // and a change in it.
+        let conn = Connection::open(&path)?;
+        conn.execute_batch(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE school (id TEXT PRIMARY KEY, name TEXT NOT NULL, county TEXT NOT NULL, township TEXT NOT NULL, created_at TEXT NOT NULL);
+             CREATE TABLE enrollment (code_hash TEXT PRIMARY KEY, scope TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL, used_at TEXT, device_id TEXT);
+             CREATE TABLE device (id TEXT PRIMARY KEY, name TEXT NOT NULL, scope TEXT NOT NULL, credential_hash TEXT NOT NULL, enrolled_at TEXT NOT NULL, revoked_at TEXT, last_seq INTEGER NOT NULL DEFAULT 0, last_seen TEXT, successor TEXT);
+             CREATE TABLE changes (server_seq INTEGER PRIMARY KEY, device_id TEXT NOT NULL, seq INTEGER NOT NULL, change_id TEXT NOT NULL, hlc INTEGER NOT NULL, entity TEXT NOT NULL, record_id TEXT NOT NULL, school_id TEXT, op TEXT NOT NULL, fields TEXT NOT NULL, base_version INTEGER NOT NULL, user_id TEXT NOT NULL, resolves TEXT, received_at TEXT NOT NULL);
+             CREATE TABLE record (id TEXT PRIMARY KEY, entity TEXT NOT NULL, school_id TEXT, state TEXT NOT NULL);",
+        )?;
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('server_id', ?1)",
+            [Uuid::now_v7().to_string()],
+        )?;
+        conn.execute(
+            "INSERT INTO school VALUES (?1, '新寨小学', '织金县', '八步街道', 'then')",
+            [school.to_string()],
+        )?;
+        conn.execute(
+            "INSERT INTO device (id, name, scope, credential_hash, enrolled_at, last_seq) VALUES (?2, 'old', ?1, 'h', 'then', 1)",
+            params![json!({"schools": [school], "notes": false}).to_string(), d1],
+        )?;
+        conn.execute(
+            "INSERT INTO changes (device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, received_at)
+             VALUES (?2, 1, ?3, 1, 'child', ?4, ?1, 'create', '{}', 0, ?5, 'then')",
+            params![school.to_string(), d1, c1, r1, u1],
+        )?;
+        // A note, and a conflict record about a note with its state.
+        let (note, conflict) = (Uuid::now_v7().to_string(), Uuid::now_v7().to_string());
+        conn.execute(
+            "INSERT INTO changes (device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, received_at)
+             VALUES (?2, 2, ?3, 1, 'psych_note', ?4, ?1, 'create', '{}', 0, ?5, 'then'),
+                    (?2, 3, ?6, 1, 'conflict', ?7, ?1, 'update', '{\"status\":\"resolved\"}', 0, ?5, 'then')",
+            params![
+                school.to_string(),
+                d1,
+                Uuid::now_v7().to_string(),
+                note,
+                u1,
+                Uuid::now_v7().to_string(),
+                conflict
+            ],
+        )?;
+        conn.execute(
+            "INSERT INTO record (id, entity, school_id, state) VALUES (?1, 'conflict', ?2, ?3)",
+            params![
+                conflict,
+                school.to_string(),
+                json!({"body": {"entity": "psych_note", "field": "text"}}).to_string()
+            ],
+        )?;
+        conn.pragma_update(None, "user_version", version)?;
+    }
+    let mut db = ServerDb::open(dir.path())?;
+    let v: i64 = db
+        .connection()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    assert_eq!(v, SCHEMA_VERSION);
+    assert_eq!(SCHEMA_VERSION, 2);
+    // The old data is all there; the old scope (no `local_users`) reads.
+    assert_eq!(db.head()?, 3);
+    // Notes and the conflict about one reach only devices holding notes.
+    let pulled = |notes: bool| -> Result<Vec<String>, ApiError> {
+        Ok(db
+            .pull(&scope(&[school], notes), 0, 100)?
+            .changes
+            .iter()
+            .map(|c| c.change.entity.name().to_string())
+            .collect())
+    };
+    assert_eq!(pulled(false)?, ["child"]);
+    assert_eq!(pulled(true)?, ["child", "psych_note", "conflict"]);
+    assert_eq!(db.schools()?.len(), 1);
+    let devices = db.devices()?;
+    assert_eq!(devices.len(), 1);
+    assert!(!devices[0].scope.local_users);
+    // And the new tables work.
+    add(&mut db, "wang", Role::Teacher, NewUserScope::School(school))?;
+    assert_eq!(db.users()?.len(), 1);
+    drop(db);
+    // Opening again runs nothing twice.
+    let db = ServerDb::open(dir.path())?;
+    assert_eq!(db.users()?.len(), 1);
+    Ok(())
+}
+
+#[test]
+fn a_database_from_a_newer_server_is_refused() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    drop(ServerDb::open(dir.path())?);
+    let conn = Connection::open(dir.path().join("shouhu-server.db"))?;
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)?;
+    drop(conn);
+    assert_eq!(
+        ServerDb::open(dir.path()).err().map(|e| e.code()),
+        Some("server.internal")
+    );
+    Ok(())
+}
+
+#[test]
+fn users_are_created_checked_reset_and_removed() -> TestResult {
+    let County { mut db, a, .. } = county()?;
+    let made = db.add_user(new_user(
+        "  Wang.Li ",
+        Role::Teacher,
+        NewUserScope::School(a),
+    ))?;
+    assert_eq!(made.user.login_name, "wang.li");
+    assert!(made.user.must_change_password);
+    let first = made.initial_password.clone().unwrap_or_default();
+    assert!(first.len() >= 8, "a made password is given once");
+    // Its hash verifies the password (what a device checks offline).
+    let record = db
+        .users_for_scope(&scope(&[a], false))?
+        .into_iter()
+        .find(|u| u.login_name == "wang.li")
+        .ok_or("teacher not synced")?;
+    shouhu_auth::password::verify_password(&first, &record.password_hash)?;
+
+    // Taken logins (case-insensitive), bad scopes, bad roles, weak passwords.
+    assert_eq!(
+        code(db.add_user(new_user("WANG.LI", Role::Teacher, NewUserScope::School(a)))),
+        "user.login_taken"
+    );
+    for (role, sc) in [
+        (Role::Teacher, NewUserScope::County),
+        (Role::Counselor, NewUserScope::Township("八步街道".into())),
+        (Role::TownshipStaff, NewUserScope::School(a)),
+        (Role::TownshipStaff, NewUserScope::Township("无此镇".into())),
+        (Role::CountyAdmin, NewUserScope::School(a)),
+        (
+            Role::PsychSupervisor,
+            NewUserScope::Township("八步街道".into()),
+        ),
+        (Role::Principal, NewUserScope::School(Uuid::now_v7())),
+    ] {
+        assert_eq!(
+            code(db.add_user(new_user("someone", role, sc.clone()))),
+            "user.scope_invalid",
+            "{role:?} {sc:?}"
+        );
+    }
+    assert_eq!(
+        code(db.add_user(new_user("a b", Role::Teacher, NewUserScope::School(a)))),
+        "user.login_invalid"
+    );
+    let mut weak = new_user("zhao", Role::Teacher, NewUserScope::School(a));
+    weak.password = Some("short1".into());
+    assert_eq!(code(db.add_user(weak)), "user.password_rejected");
+    let mut given = new_user("zhao", Role::Teacher, NewUserScope::School(a));
+    given.password = Some("shouhu2026".into());
+    let zhao = db.add_user(given)?;
+    assert_eq!(
+        zhao.initial_password, None,
+        "a given password is not echoed"
+    );
+
+    // The list never shows a hash.
+    let listed = serde_json::to_string(&db.users()?)?;
+    assert!(!listed.contains("argon2"), "{listed}");
+    assert!(listed.contains("wang.li") && listed.contains("zhao"));
+
+    // Reset: a new initial password, the old one stops working.
+    let reset = db.reset_password("WANG.LI", None)?;
+    let second = reset.initial_password.unwrap_or_default();
+    assert_ne!(first, second);
+    assert!(reset.user.must_change_password);
+    let record = db
+        .users_for_scope(&scope(&[a], false))?
+        .into_iter()
+        .find(|u| u.login_name == "wang.li")
+        .ok_or("teacher not synced")?;
+    shouhu_auth::password::verify_password(&second, &record.password_hash)?;
+    assert!(shouhu_auth::password::verify_password(&first, &record.password_hash).is_err());
+    assert_eq!(code(db.reset_password("nobody", None)), "user.not_found");
+
+    // Removal keeps the row, marks it, and syncs down as removed.
+    let removed = db.remove_user("wang.li")?;
+    let at = removed.removed_at.clone().ok_or("no removed_at")?;
+    assert_eq!(db.remove_user("wang.li")?.removed_at, Some(at), "kept");
+    assert_eq!(db.users()?.len(), 2);
+    assert!(db
+        .users_for_scope(&scope(&[a], false))?
+        .iter()
+        .any(|u| u.login_name == "wang.li" && u.removed_at.is_some()));
+    assert_eq!(code(db.reset_password("wang.li", None)), "user.removed");
+    Ok(())
+}
+
+#[test]
+fn a_device_gets_the_users_of_its_scope() -> TestResult {
+    let County { mut db, a, b, far } = county()?;
+    add(&mut db, "t_a", Role::Teacher, NewUserScope::School(a))?;
+    add(&mut db, "c_a", Role::Counselor, NewUserScope::School(a))?;
+    add(&mut db, "t_b", Role::Teacher, NewUserScope::School(b))?;
+    add(&mut db, "t_far", Role::Teacher, NewUserScope::School(far))?;
+    add(
+        &mut db,
+        "town",
+        Role::TownshipStaff,
+        NewUserScope::Township("八步街道".into()),
+    )?;
+    add(
+        &mut db,
+        "town_far",
+        Role::TownshipStaff,
+        NewUserScope::Township("龙场镇".into()),
+    )?;
+    add(&mut db, "admin", Role::CountyAdmin, NewUserScope::County)?;
+    add(
+        &mut db,
+        "super",
+        Role::PsychSupervisor,
+        NewUserScope::County,
+    )?;
+    let logins = |users: Vec<UserRecord>| -> Vec<String> {
+        users.into_iter().map(|u| u.login_name).collect()
+    };
+    assert_eq!(
+        logins(db.users_for_scope(&scope(&[a], false))?),
+        ["admin", "c_a", "super", "t_a", "town"]
+    );
+    assert_eq!(
+        logins(db.users_for_scope(&scope(&[a, b], false))?),
+        ["admin", "c_a", "super", "t_a", "t_b", "town"]
+    );
+    assert_eq!(
+        logins(db.users_for_scope(&scope(&[far], false))?),
+        ["admin", "super", "t_far", "town_far"]
+    );
+    let t_a = db
+        .users_for_scope(&scope(&[a], false))?
+        .into_iter()
+        .find(|u| u.login_name == "t_a")
+        .ok_or("missing")?;
+    assert_eq!(t_a.role, "teacher");
+    assert_eq!(
+        t_a.scope,
+        UserScope::School {
+            school_id: a,
+            township: "八步街道".into(),
+            township_id: township_id("八步街道"),
+        }
+    );
+    Ok(())
+}
+
+#[test]
+fn reader_keys_only_for_readers_in_scope() -> TestResult {
+    let County { mut db, a, far, .. } = county()?;
+    let teacher = add(&mut db, "t_a", Role::Teacher, NewUserScope::School(a))?;
+    let counselor = add(&mut db, "c_a", Role::Counselor, NewUserScope::School(a))?;
+    let far_counselor = add(&mut db, "c_far", Role::Counselor, NewUserScope::School(far))?;
+    let supervisor = add(
+        &mut db,
+        "super",
+        Role::PsychSupervisor,
+        NewUserScope::County,
+    )?;
+    let key = shouhu_auth::ReaderKeyPair::generate()?.public();
+    let text = serde_json::to_value(key)?
+        .as_str()
+        .ok_or("not a string")?
+        .to_string();
+    let notes = scope(&[a], true);
+    assert_eq!(
+        code(db.set_reader_key(&notes, teacher, &text)),
+        "user.not_a_reader"
+    );
+    assert_eq!(
+        code(db.set_reader_key(&notes, far_counselor, &text)),
+        "user.out_of_scope"
+    );
+    assert_eq!(
+        code(db.set_reader_key(&scope(&[a], false), counselor, &text)),
+        "user.out_of_scope"
+    );
+    assert_eq!(
+        code(db.set_reader_key(&notes, counselor, "AAAA")),
+        "user.reader_key_invalid"
+    );
+    let r = db.set_reader_key(&notes, counselor, &text)?;
+    assert_eq!(r.reader_public_key.as_deref(), Some(text.as_str()));
+    // Again: harmless. Another key: refused (nobody swaps a reader's key).
+    db.set_reader_key(&notes, counselor, &text)?;
+    let other = serde_json::to_value(shouhu_auth::ReaderKeyPair::generate()?.public())?;
+    assert_eq!(
+        code(db.set_reader_key(&notes, counselor, other.as_str().unwrap_or_default())),
+        "user.reader_key_exists"
+    );
+    db.set_reader_key(&notes, supervisor, &text)?;
+    let synced = db.users_for_scope(&scope(&[a], false))?;
+    let with_key: Vec<&str> = synced
+        .iter()
+        .filter(|u| u.reader_public_key.is_some())
+        .map(|u| u.login_name.as_str())
+        .collect();
+    assert_eq!(with_key, ["c_a", "super"]);
+    Ok(())
+}
+
+/// The role × action matrix, as the server holds pushes to it.
+#[test]
+fn pushes_are_held_to_the_roles() -> TestResult {
+    let County { mut db, a, b, .. } = county()?;
+    let teacher = add(&mut db, "t_a", Role::Teacher, NewUserScope::School(a))?;
+    let counselor = add(&mut db, "c_a", Role::Counselor, NewUserScope::School(a))?;
+    let principal = add(&mut db, "p_a", Role::Principal, NewUserScope::School(a))?;
+    let teacher_b = add(&mut db, "t_b", Role::Teacher, NewUserScope::School(b))?;
+    let town = add(
+        &mut db,
+        "town",
+        Role::TownshipStaff,
+        NewUserScope::Township("八步街道".into()),
+    )?;
+    let admin = add(&mut db, "admin", Role::CountyAdmin, NewUserScope::County)?;
+    let supervisor = add(
+        &mut db,
+        "super",
+        Role::PsychSupervisor,
+        NewUserScope::County,
+    )?;
+    let now = now_ms();
+    // (user, entity, school, accepted?)
+    let cases = [
+        (teacher, EntityKind::Child, a, true),
+        (teacher, EntityKind::HomeVisit, a, true),
+        (teacher, EntityKind::PsychNote, a, false),
+        (counselor, EntityKind::PsychNote, a, true),
+        (counselor, EntityKind::Child, a, true),
+        (principal, EntityKind::Child, a, true),
+        (principal, EntityKind::PsychNote, a, false),
+        (teacher_b, EntityKind::Child, a, false),
+        (teacher, EntityKind::Child, b, false),
+        (town, EntityKind::Child, a, false),
+        (admin, EntityKind::Child, a, false),
+        (supervisor, EntityKind::PsychNote, a, false),
+        (supervisor, EntityKind::Child, a, false),
+    ];
+    for (i, (user, entity, school, ok)) in cases.into_iter().enumerate() {
+        // A fresh device (holding both schools and notes) per case, so only
+        // the role decides.
+        let sc = scope(&[a, b], true);
+        let (dev, _) = device(&mut db, sc.clone())?;
+        let before = db.head()?;
+        let c = change(1, entity, school, user, now);
+        let r = db.push(dev, &sc, &[c]);
+        match (ok, r) {
+            (true, Ok(p)) => assert_eq!(p.applied, 1, "case {i}"),
+            (false, Err(ApiError::Forbidden { details })) => {
+                assert_eq!(details["seq"], 1, "case {i}");
+                assert_eq!(details["user_id"], json!(user));
+                assert_eq!(details["entity"], entity.name());
+                assert_eq!(details["school_id"], json!(school));
+                assert_eq!(details["reason"], "role");
+                assert_eq!(db.head()?, before, "nothing applied, case {i}");
+            }
+            (ok, r) => panic!("case {i}: expected ok={ok}, got {r:?}"),
+        }
+    }
+
+    // One refused change refuses the whole batch.
+    let sc = scope(&[a], true);
+    let (dev, _) = device(&mut db, sc.clone())?;
+    let before = db.head()?;
+    let batch = [
+        change(1, EntityKind::Child, a, teacher, now),
+        change(2, EntityKind::PsychNote, a, teacher, now),
+    ];
+    assert_eq!(code(db.push(dev, &sc, &batch)), "push.forbidden");
+    assert_eq!(db.head()?, before);
+    // The device's counselor sends the note instead; the batch goes through.
+    let batch = [
+        batch[0].clone(),
+        change(2, EntityKind::PsychNote, a, counselor, now),
+    ];
+    assert_eq!(db.push(dev, &sc, &batch)?.applied, 2);
+    Ok(())
+}
+
+#[test]
+fn a_removed_users_earlier_work_is_kept_and_later_refused() -> TestResult {
+    let County { mut db, a, .. } = county()?;
+    let teacher = add(&mut db, "t_a", Role::Teacher, NewUserScope::School(a))?;
+    let sc = scope(&[a], false);
+    let (dev, _) = device(&mut db, sc.clone())?;
+    let before_removal = now_ms() - 60_000;
+    db.remove_user("t_a")?;
+    let after_removal = now_ms() + 60_000;
+    let early = change(1, EntityKind::Child, a, teacher, before_removal);
+    assert_eq!(db.push(dev, &sc, std::slice::from_ref(&early))?.applied, 1);
+    let late = change(2, EntityKind::Child, a, teacher, after_removal);
+    match db.push(dev, &sc, &[early, late]) {
+        Err(ApiError::Forbidden { details }) => {
+            assert_eq!(details["reason"], "user_removed");
+            assert_eq!(details["seq"], 2);
+        }
+        r => panic!("expected push.forbidden, got {r:?}"),
+    }
+    Ok(())
+}
+
+#[test]
+fn unknown_users_need_a_local_users_device() -> TestResult {
+    let County { mut db, a, .. } = county()?;
+    let stranger = Uuid::now_v7();
+    let sc = scope(&[a], false);
+    let (dev, _) = device(&mut db, sc.clone())?;
+    let c = change(1, EntityKind::Child, a, stranger, now_ms());
+    match db.push(dev, &sc, std::slice::from_ref(&c)) {
+        Err(e @ ApiError::UnknownUser { .. }) => {
+            assert_eq!(e.code(), "push.unknown_user");
+            assert_eq!(e.body().details["user_id"], json!(stranger));
+        }
+        r => panic!("expected push.unknown_user, got {r:?}"),
+    }
+    let local = Scope {
+        local_users: true,
+        ..sc
+    };
+    let (dev, _) = device(&mut db, local.clone())?;
+    assert_eq!(db.push(dev, &local, &[c])?.applied, 1);
+    // Known users are still held to their roles on such a device.
+    let teacher = add(&mut db, "t_a", Role::Teacher, NewUserScope::School(a))?;
+    let note = change(2, EntityKind::PsychNote, a, teacher, now_ms());
+    let notes = Scope {
+        notes: true,
+        ..local
+    };
+    assert_eq!(code(db.push(dev, &notes, &[note])), "push.forbidden");
+    Ok(())
+}
+
+async fn call(
+    state: &AppState,
+    req: Request<Body>,
+) -> Result<(StatusCode, Value), Box<dyn std::error::Error>> {
+    let res = app(state.clone()).oneshot(req).await?;
+    let status = res.status();
+    let bytes = res.into_body().collect().await?.to_bytes();
+    Ok((
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    ))
+}
+
+fn authed(
+    method: &str,
+    uri: &str,
+    token: &str,
+    body: Value,
+) -> Result<Request<Body>, axum::http::Error> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {token}"))
+        .header("shouhu-protocol", "1")
+        .header("content-type", "application/json")
+        .body(if body.is_null() {
+            Body::empty()
+        } else {
+            Body::from(body.to_string())
+        })
+}
+
+/// A teacher's device pulls neither notes nor another school's records,
+/// and gets its users over HTTP.
+#[tokio::test]
+async fn a_teacher_device_gets_its_school_only() -> TestResult {
+    let County { mut db, a, b, .. } = county()?;
+    let teacher = add(&mut db, "t_a", Role::Teacher, NewUserScope::School(a))?;
+    let counselor = add(&mut db, "c_a", Role::Counselor, NewUserScope::School(a))?;
+    let teacher_b = add(&mut db, "t_b", Role::Teacher, NewUserScope::School(b))?;
+    let (counselor_dev, _) = device(&mut db, scope(&[a], true))?;
+    let (b_dev, _) = device(&mut db, scope(&[b], false))?;
+    let (_, token) = device(&mut db, scope(&[a], false))?;
+    let now = now_ms();
+    db.push(
+        counselor_dev,
+        &scope(&[a], true),
+        &[
+            change(1, EntityKind::Child, a, teacher, now),
+            change(2, EntityKind::PsychNote, a, counselor, now),
+        ],
+    )?;
+    db.push(
+        b_dev,
+        &scope(&[b], false),
+        &[change(1, EntityKind::Child, b, teacher_b, now)],
+    )?;
+    // Two counselors edit one note concurrently: the conflict record
+    // carries note text, so it is for notes devices only.
+    let counselor2 = add(&mut db, "c2_a", Role::Counselor, NewUserScope::School(a))?;
+    let (counselor_dev2, _) = device(&mut db, scope(&[a], true))?;
+    let note = db
+        .pull(&scope(&[a], true), 0, 100)?
+        .changes
+        .iter()
+        .find(|c| c.change.entity == EntityKind::PsychNote)
+        .map(|c| (c.change.record_id, c.server_seq))
+        .ok_or("no note")?;
+    let edit = |seq: i64, user: Uuid, text: &str| Change {
+        seq,
+        change_id: Uuid::now_v7(),
+        hlc: now << 16,
+        entity: EntityKind::PsychNote,
+        record_id: note.0,
+        school_id: Some(a),
+        op: Op::Update,
+        fields: json!({ "text": text }),
+        base_version: note.1,
+        user_id: user,
+        resolves: None,
+    };
+    db.push(
+        counselor_dev,
+        &scope(&[a], true),
+        &[edit(3, counselor, "第一位老师的记录")],
+    )?;
+    let r = db.push(
+        counselor_dev2,
+        &scope(&[a], true),
+        &[edit(1, counselor2, "第二位老师的记录")],
+    )?;
+    assert_eq!(r.conflicts, 1);
+    let for_notes = db.pull(&scope(&[a], true), 0, 100)?;
+    assert!(for_notes
+        .changes
+        .iter()
+        .any(|c| c.change.entity == EntityKind::Conflict));
+
+    let state = AppState::new(db);
+    let (s, v) = call(
+        &state,
+        authed("GET", "/v1/pull?after=0", &token, Value::Null)?,
+    )
+    .await?;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let changes = v["changes"].as_array().ok_or("no changes")?;
+    let entities: Vec<&str> = changes
+        .iter()
+        .filter_map(|c| c["entity"].as_str())
+        .collect();
+    assert_eq!(entities, ["school", "child"], "{v}");
+    assert!(!v.to_string().contains("老师的记录"), "{v}");
+    assert!(changes.iter().all(|c| c["school_id"] == json!(a)));
+
+    let (s, v) = call(&state, authed("GET", "/v1/users", &token, Value::Null)?).await?;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let logins: Vec<&str> = v["users"]
+        .as_array()
+        .ok_or("no users")?
+        .iter()
+        .filter_map(|u| u["login_name"].as_str())
+        .collect();
+    assert_eq!(logins, ["c2_a", "c_a", "t_a"]);
+    let (s, _) = call(&state, authed("GET", "/v1/users", "wrong", Value::Null)?).await?;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    // Registering a key from a device without notes: refused, coded.
+    let key = serde_json::to_value(shouhu_auth::ReaderKeyPair::generate()?.public())?;
+    let (s, v) = call(
+        &state,
+        authed(
+            "POST",
+            &format!("/v1/users/{counselor}/reader-key"),
+            &token,
+            json!({"protocol": 1, "public_key": key}),
+        )?,
+    )
+    .await?;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("user.out_of_scope"))
+    );
+    let (s, v) = call(
+        &state,
+        authed(
+            "POST",
+            &format!("/v1/users/{teacher}/reader-key"),
+            &token,
+            json!({"protocol": 1, "public_key": key}),
+        )?,
+    )
+    .await?;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("user.not_a_reader"))
+    );
+    Ok(())
+}
+
+fn entry(device: Uuid, user: Uuid, action: &str, school: Option<Uuid>, at: &str) -> AuditRecord {
+    AuditRecord {
+        id: Uuid::now_v7(),
+        at: at.into(),
+        device_id: device,
+        user_id: user,
+        action: action.into(),
+        entity: school.map(|_| "child".to_string()),
+        record_id: school.map(|_| Uuid::now_v7()),
+        school_id: school,
+        details: json!({"note": "查看"}),
+    }
+}
+
+#[tokio::test]
+async fn audit_uploads_are_idempotent_flagged_and_append_only() -> TestResult {
+    let County { mut db, a, far, .. } = county()?;
+    let teacher = add(&mut db, "t_a", Role::Teacher, NewUserScope::School(a))?;
+    let far_teacher = add(&mut db, "t_far", Role::Teacher, NewUserScope::School(far))?;
+    let (dev, token) = device(&mut db, scope(&[a], false))?;
+    let entries = vec![
+        entry(dev, teacher, "login", None, "2026-11-01T08:00:00.000Z"),
+        entry(dev, teacher, "view_child", Some(a), "2026-11-01T08:01:00Z"),
+        entry(dev, teacher, "export", Some(a), "2026-11-02T09:00:00+08:00"),
+        entry(dev, far_teacher, "login", None, "2026-11-03T08:00:00Z"),
+        entry(
+            dev,
+            Uuid::now_v7(),
+            "login_failed",
+            None,
+            "2026-11-03T09:00:00Z",
+        ),
+        entry(
+            dev,
+            teacher,
+            "view_child",
+            Some(far),
+            "2026-11-03T10:00:00Z",
+        ),
+    ];
+    let state = AppState::new(db);
+    let upload = json!({"protocol": 1, "entries": entries});
+    let (s, v) = call(&state, authed("POST", "/v1/audit", &token, upload.clone())?).await?;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v, json!({"stored": 6, "duplicates": 0, "flagged": 3}));
+    // A retry after a lost answer stores nothing twice.
+    let (s, v) = call(&state, authed("POST", "/v1/audit", &token, upload)?).await?;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v, json!({"stored": 0, "duplicates": 6, "flagged": 0}));
+    let (s, _) = call(
+        &state,
+        authed(
+            "POST",
+            "/v1/audit",
+            "wrong",
+            json!({"protocol": 1, "entries": []}),
+        )?,
+    )
+    .await?;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    let t = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>();
+    let (nov2, nov1_0801, nov3_0800) = (
+        t("2026-11-02T00:00:00Z")?,
+        t("2026-11-01T08:01:00Z")?,
+        t("2026-11-03T08:00:00Z")?,
+    );
+    state
+        .with_db(move |db| {
+            let all = db.audit_entries(&AuditQuery::default())?;
+            assert_eq!(all.len(), 6);
+            let flags: Vec<Option<&str>> = all.iter().map(|r| r.flag.as_deref()).collect();
+            assert_eq!(
+                flags,
+                [
+                    None,
+                    None,
+                    None,
+                    Some("user_out_of_scope"),
+                    Some("user_unknown"),
+                    Some("school_out_of_scope")
+                ]
+            );
+            // Times are normalised to UTC: the +08:00 export is at 01:00Z.
+            assert_eq!(all[2].at, "2026-11-02T01:00:00.000Z");
+            assert_eq!(all[0].login_name.as_deref(), Some("t_a"));
+
+            // The triggers refuse edits and deletions, even in raw SQL.
+            let conn = db.connection();
+            for sql in [
+                "UPDATE audit SET action = 'nothing'",
+                "UPDATE audit SET flag = NULL WHERE flag IS NOT NULL",
+                "DELETE FROM audit",
+                "DELETE FROM audit WHERE action = 'export'",
+            ] {
+                let e = conn.execute(sql, []).map_err(|e| e.to_string());
+                assert!(
+                    matches!(&e, Err(m) if m.contains("append-only")),
+                    "{sql}: {e:?}"
+                );
+            }
+            assert_eq!(db.audit_entries(&AuditQuery::default())?, all);
+
+            // Filters.
+            let q = |q: AuditQuery| -> Result<Vec<String>, ApiError> {
+                Ok(db
+                    .audit_entries(&q)?
+                    .into_iter()
+                    .map(|r| r.action)
+                    .collect())
+            };
+            assert_eq!(
+                q(AuditQuery {
+                    user: Some("T_A".into()),
+                    ..Default::default()
+                })?,
+                ["login", "view_child", "export", "view_child"]
+            );
+            assert_eq!(
+                q(AuditQuery {
+                    user: Some(far_teacher.to_string()),
+                    ..Default::default()
+                })?,
+                ["login"]
+            );
+            assert_eq!(
+                q(AuditQuery {
+                    action: Some("view_child".into()),
+                    since: Some(nov2),
+                    ..Default::default()
+                })?,
+                ["view_child"]
+            );
+            assert_eq!(
+                q(AuditQuery {
+                    since: Some(nov1_0801),
+                    until: Some(nov3_0800),
+                    ..Default::default()
+                })?,
+                ["view_child", "export"]
+            );
+            let target = all[1].target_id.clone();
+            assert_eq!(
+                q(AuditQuery {
+                    target: target.clone(),
+                    ..Default::default()
+                })?,
+                ["view_child"]
+            );
+            assert_eq!(
+                q(AuditQuery {
+                    target: Some("child".into()),
+                    ..Default::default()
+                })?
+                .len(),
+                3
+            );
+            assert_eq!(
+                q(AuditQuery {
+                    device: Some(dev),
+                    ..Default::default()
+                })?
+                .len(),
+                6
+            );
+            assert_eq!(
+                q(AuditQuery {
+                    device: Some(Uuid::now_v7()),
+                    ..Default::default()
+                })?
+                .len(),
+                0
+            );
+            assert_eq!(
+                code(db.audit_entries(&AuditQuery {
+                    user: Some("nobody".into()),
+                    ..Default::default()
+                })),
+                "user.not_found"
+            );
+            let csv = audit_csv(&all);
+            assert_eq!(csv.lines().count(), 7);
+            assert!(csv
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .starts_with("entry_id,at,"));
+            // The JSON details contain commas and quotes: quoted.
+            assert!(csv.contains(r#""{""note"":""查看""}""#), "{csv}");
+            Ok(())
+        })
+        .await?;
+    Ok(())
+}
+
+#[test]
+fn the_audit_table_refuses_edits_after_a_reopen() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let mut db = ServerDb::open(dir.path())?;
+    let school = db.add_school(None, "新寨小学", "织金县", "八步街道")?;
+    let (dev, _) = device(&mut db, scope(&[school], false))?;
+    db.store_audit(
+        dev,
+        &scope(&[school], false),
+        &[entry(
+            dev,
+            Uuid::now_v7(),
+            "login",
+            None,
+            "2026-11-01T08:00:00Z",
+        )],
+    )?;
+    drop(db);
+    let conn = Connection::open(dir.path().join("shouhu-server.db"))?;
+    assert!(conn
+        .execute(
+            "UPDATE audit SET user_id = ?1",
+            params![Uuid::nil().to_string()]
+        )
+        .is_err());
+    assert!(conn.execute("DELETE FROM audit", []).is_err());
+    let n: i64 = conn.query_row("SELECT COUNT(*) FROM audit", [], |r| r.get(0))?;
+    assert_eq!(n, 1);
+    Ok(())
+}
