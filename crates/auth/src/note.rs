@@ -95,6 +95,56 @@ impl std::fmt::Debug for ReaderKeyPair {
     }
 }
 
+/// A reader's key pair as a laptop keeps it: the public half as published,
+/// the secret sealed with the reader's password
+/// ([`crate::keys::seal_with_password`]), so it opens only at that reader's
+/// log-in. A password change re-seals it; an administrator's reset cannot
+/// (the old password is not known) and gives the reader a new pair, for which
+/// an existing reader must re-wrap the notes ([`EncryptedNote::add_reader`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedReaderKey {
+    pub public: ReaderPublicKey,
+    #[serde(with = "crate::b64")]
+    pub sealed_secret: Vec<u8>,
+}
+
+impl SealedReaderKey {
+    pub fn seal(
+        pair: &ReaderKeyPair,
+        password: &str,
+        kdf: crate::password::KdfParams,
+    ) -> Result<SealedReaderKey, AuthError> {
+        Ok(SealedReaderKey {
+            public: pair.public(),
+            sealed_secret: crate::keys::seal_with_password(
+                pair.secret_bytes().as_ref(),
+                password,
+                kdf,
+            )?,
+        })
+    }
+
+    /// The key pair, with the reader's password; `auth.wrong_password` for
+    /// another password, `crypto.malformed` when the secret does not match
+    /// the public half.
+    pub fn open(&self, password: &str) -> Result<ReaderKeyPair, AuthError> {
+        let plain = crate::keys::open_with_password(&self.sealed_secret, password)?;
+        let bytes: [u8; 32] = plain
+            .as_slice()
+            .try_into()
+            .map_err(|_| AuthError::Malformed {
+                what: "reader_secret",
+            })?;
+        let pair = ReaderKeyPair::from_secret_bytes(bytes);
+        if pair.public() != self.public {
+            return Err(AuthError::Malformed {
+                what: "reader_secret",
+            });
+        }
+        Ok(pair)
+    }
+}
+
 /// The note key sealed for one reader.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WrappedNoteKey {
@@ -343,6 +393,31 @@ mod tests {
             id: Uuid::now_v7(),
             keys: ReaderKeyPair::generate()?,
         })
+    }
+
+    #[test]
+    fn a_sealed_reader_key_opens_with_its_password_only() -> Result<(), AuthError> {
+        let pair = ReaderKeyPair::generate()?;
+        let kdf = crate::password::TEST_PARAMS;
+        let sealed = SealedReaderKey::seal(&pair, "xinli-2026", kdf)?;
+        let text = serde_json::to_string(&sealed).map_err(|_| AuthError::Random)?;
+        let back: SealedReaderKey = serde_json::from_str(&text).map_err(|_| AuthError::Random)?;
+        assert_eq!(back.open("xinli-2026")?.public(), pair.public());
+        assert_eq!(
+            back.open("wrong").map(|p| p.public()),
+            Err(AuthError::WrongPassword)
+        );
+        // A secret swapped under another public half is refused.
+        let other = ReaderKeyPair::generate()?;
+        let mixed = SealedReaderKey {
+            public: other.public(),
+            sealed_secret: back.sealed_secret.clone(),
+        };
+        assert!(matches!(
+            mixed.open("xinli-2026").map(|p| p.public()),
+            Err(AuthError::Malformed { .. })
+        ));
+        Ok(())
     }
 
     const TEXT: &str = "第3次辅导：孩子说夜里常梦见妈妈，情绪低落，约定下周二再谈。";
