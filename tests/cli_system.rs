@@ -402,11 +402,7 @@ fn an_encrypted_store_needs_a_log_in_and_audits_what_is_read() -> TestResult {
     assert!(r.err.contains("[import.file_damaged]"), "{}", r.err);
     let r = shouhu(&db2, &["stats", "--json"]);
     let st: Value = serde_json::from_str(&r.out)?;
-    assert_eq!(
-        st["records"]["child"],
-        0,
-        "nothing imported: {st}"
-    );
+    assert_eq!(st["records"]["child"], 0, "nothing imported: {st}");
     let r = shouhu(
         &db2,
         &["import", &out, "--export-password-file", &epw, "--json"],

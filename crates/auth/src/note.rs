@@ -379,6 +379,48 @@ impl EncryptedNote {
     }
 }
 
+/// Seals `content` (any serde value: a note's confidential part) for
+/// `readers` as the JSON a record carries (`PsychNote::sealed`).
+pub fn seal_value<T: Serialize>(
+    note_id: Uuid,
+    content: &T,
+    readers: &[(Uuid, ReaderPublicKey)],
+) -> Result<serde_json::Value, AuthError> {
+    if readers.is_empty() {
+        // A note nobody can open would be lost the moment it is saved.
+        return Err(AuthError::NotAReader);
+    }
+    let text = Zeroizing::new(
+        serde_json::to_string(content).map_err(|_| AuthError::Malformed { what: "note" })?,
+    );
+    let note = EncryptedNote::encrypt(note_id, &text, readers)?;
+    serde_json::to_value(&note).map_err(|_| AuthError::Malformed { what: "note" })
+}
+
+/// The sealed JSON of the record `note_id`, parsed. A blob that names another
+/// note is refused: moved to another record, it would show one child's note
+/// under another child.
+pub fn parse_sealed(note_id: Uuid, sealed: &serde_json::Value) -> Result<EncryptedNote, AuthError> {
+    let note: EncryptedNote = serde_json::from_value(sealed.clone())
+        .map_err(|_| AuthError::Malformed { what: "note" })?;
+    if note.note_id != note_id || note.version != 1 {
+        return Err(AuthError::Malformed { what: "note" });
+    }
+    Ok(note)
+}
+
+/// Opens what [`seal_value`] sealed, as `reader_id` holding `keys`
+/// (`crypto.not_a_reader` when the note was not sealed for this reader).
+pub fn open_value<T: serde::de::DeserializeOwned>(
+    note_id: Uuid,
+    sealed: &serde_json::Value,
+    reader_id: Uuid,
+    keys: &ReaderKeyPair,
+) -> Result<T, AuthError> {
+    let text = Zeroizing::new(parse_sealed(note_id, sealed)?.decrypt(reader_id, keys)?);
+    serde_json::from_str(&text).map_err(|_| AuthError::Malformed { what: "note" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,6 +435,34 @@ mod tests {
             id: Uuid::now_v7(),
             keys: ReaderKeyPair::generate()?,
         })
+    }
+
+    #[test]
+    fn sealed_values_open_for_their_readers_and_their_record_only() -> Result<(), AuthError> {
+        let (counselor, supervisor, outsider) = (reader()?, reader()?, reader()?);
+        let id = Uuid::now_v7();
+        let content = serde_json::json!({"presenting_issue": "想妈妈", "risk_level": "high"});
+        let sealed = seal_value(
+            id,
+            &content,
+            &[
+                (counselor.id, counselor.keys.public()),
+                (supervisor.id, supervisor.keys.public()),
+            ],
+        )?;
+        assert!(!sealed.to_string().contains("想妈妈"));
+        let back: serde_json::Value = open_value(id, &sealed, supervisor.id, &supervisor.keys)?;
+        assert_eq!(back, content);
+        let refused: Result<serde_json::Value, _> =
+            open_value(id, &sealed, outsider.id, &outsider.keys);
+        assert_eq!(refused, Err(AuthError::NotAReader));
+        // Moved under another record: refused.
+        let moved: Result<serde_json::Value, _> =
+            open_value(Uuid::now_v7(), &sealed, counselor.id, &counselor.keys);
+        assert!(matches!(moved, Err(AuthError::Malformed { .. })));
+        // Sealing for nobody is refused rather than losing the note.
+        assert_eq!(seal_value(id, &content, &[]), Err(AuthError::NotAReader));
+        Ok(())
     }
 
     #[test]
