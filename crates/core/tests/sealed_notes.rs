@@ -174,3 +174,31 @@ fn the_counseling_flag_travels_on_the_card_and_an_alert_needs_its_text() {
     let back: ChildCard = serde_json::from_value(before).unwrap_or_default();
     assert_eq!(back.counseling, CounselingFlag::default());
 }
+
+#[test]
+fn a_change_that_would_put_note_text_in_plain_is_named() {
+    use shouhu_core::Op;
+    let sealed = plain_note().into_sealed(sealed_json());
+    let body = serde_json::to_value(&sealed).unwrap_or_default();
+    assert!(PsychNote::plaintext_in_change(Op::Create, &body).is_empty());
+    let plain = serde_json::to_value(plain_note()).unwrap_or_default();
+    assert_eq!(
+        PsychNote::plaintext_in_change(Op::Create, &plain),
+        ["intervention", "presenting_issue", "risk_level", "sealed"]
+    );
+    // Updates: re-sealing (sealed's leaves change) is fine, so is clearing a
+    // field; text in a confidential field or removing the seal is not.
+    let ok = json!({"sealed.ciphertext": "QUJD", "sealed.nonce": "AAAA", "presenting_issue": ""});
+    assert!(PsychNote::plaintext_in_change(Op::Update, &ok).is_empty());
+    let leak = json!({"presenting_issue": "明文", "session_date": "2026-11-21"});
+    assert_eq!(
+        PsychNote::plaintext_in_change(Op::Update, &leak),
+        ["presenting_issue"]
+    );
+    let unseal = json!({"sealed": null});
+    assert_eq!(
+        PsychNote::plaintext_in_change(Op::Update, &unseal),
+        ["sealed"]
+    );
+    assert!(PsychNote::plaintext_in_change(Op::Delete, &json!({"reason": "x"})).is_empty());
+}

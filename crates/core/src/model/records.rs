@@ -493,6 +493,44 @@ impl PsychNote {
     pub fn is_sealed(&self) -> bool {
         self.sealed.is_some()
     }
+
+    /// What a change to a note would put in plain that belongs sealed: the
+    /// confidential fields it carries with a value other than the empty one,
+    /// and `sealed` itself when a create lacks it or an update clears it.
+    /// `fields` is a change's (a create's whole body, an update's dotted
+    /// paths). Empty: the change keeps the note sealed. The server refuses
+    /// notes that are not, so no note text ever reaches it in plain.
+    pub fn plaintext_in_change(op: crate::Op, fields: &Value) -> Vec<String> {
+        let empty = serde_json::to_value(PsychNoteContent::default()).unwrap_or(Value::Null);
+        let mut found = Vec::new();
+        match op {
+            crate::Op::Create => {
+                for (k, v) in fields.as_object().into_iter().flatten() {
+                    if empty.get(k).is_some_and(|e| e != v) {
+                        found.push(k.clone());
+                    }
+                }
+                if !fields.get("sealed").is_some_and(Value::is_object) {
+                    found.push("sealed".to_string());
+                }
+            }
+            crate::Op::Update => {
+                for (k, v) in fields.as_object().into_iter().flatten() {
+                    let top = k.split('.').next().unwrap_or(k);
+                    if top == "sealed" {
+                        if k == "sealed" && !v.is_object() {
+                            found.push(k.clone());
+                        }
+                    } else if empty.get(top).is_some_and(|e| e != v) {
+                        found.push(k.clone());
+                    }
+                }
+            }
+            _ => {}
+        }
+        found.sort();
+        found
+    }
 }
 
 impl Entity for PsychNote {
