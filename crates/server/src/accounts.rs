@@ -778,11 +778,12 @@ pub(crate) fn check_roles(
     scope: &Scope,
     changes: &[&Change],
     schools: &[Uuid],
+    extra: &[Option<Action>],
     high: i64,
 ) -> Result<(), ApiError> {
     let mut users: HashMap<Uuid, Option<PushUser>> = HashMap::new();
     let mut townships: HashMap<Uuid, String> = HashMap::new();
-    for (c, school) in changes.iter().zip(schools) {
+    for ((c, school), extra) in changes.iter().zip(schools).zip(extra) {
         if c.seq <= high {
             continue;
         }
@@ -855,8 +856,11 @@ pub(crate) fn check_roles(
             school_id: *school,
             township_id: township_id(township),
         };
-        let action = action_for(c.entity);
-        if !role::allowed(user.role, user.scope, action, target) {
+        let refused = [Some(action_for(c.entity)), *extra]
+            .into_iter()
+            .flatten()
+            .find(|a| !role::allowed(user.role, user.scope, *a, target));
+        if let Some(action) = refused {
             let mut d = details("role");
             if let Some(m) = d.as_object_mut() {
                 m.insert("role".into(), json!(user.role.as_str()));

@@ -14,9 +14,11 @@ use std::path::Path;
 
 use rand::Rng;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use shouhu_auth::Action;
 use shouhu_core::hlc::now_ms;
 use shouhu_core::merge::{self, Incoming, RecordState};
 use shouhu_core::{ChangeStamp, Conflict, ConflictStatus, EntityKind, Op};
@@ -613,7 +615,15 @@ impl ServerDb {
             schools.push(scoped(c, scope)?);
         }
         let heads: Vec<&Change> = changes.iter().map(|(c, _)| *c).collect();
-        crate::accounts::check_roles(&tx, scope, &heads, &schools, high)?;
+        let mut extra = Vec::with_capacity(changes.len());
+        for (c, fields) in changes {
+            extra.push(if c.seq <= high {
+                None
+            } else {
+                check_content(c, *fields)?
+            });
+        }
+        crate::accounts::check_roles(&tx, scope, &heads, &schools, &extra, high)?;
         let received_at = now_text();
         let device_text = device_id.to_string();
         let mut applied = 0;
@@ -900,6 +910,64 @@ impl PullRow {
 
 /// Check a change against the device's scope; returns its school (a change
 /// without a school takes the device's school when it has exactly one).
+fn parsed_fields(f: Fields<'_>) -> Result<Cow<'_, Value>, ApiError> {
+    Ok(match f {
+        Fields::Parsed(v) => Cow::Borrowed(v),
+        Fields::Raw(r) => Cow::Owned(serde_json::from_str(r.get())?),
+    })
+}
+
+/// What a change's content asks beyond its entity's write right, or why it
+/// is refused outright: a psychological note must arrive sealed (no note text
+/// ever reaches the server in plain: `PsychNote::plaintext_in_change`), and a
+/// change to a card's counseling flag needs the right to set it.
+fn check_content(c: &Change, fields: Fields<'_>) -> Result<Option<Action>, ApiError> {
+    let parsed = parsed_fields;
+    match (c.entity, c.op) {
+        (EntityKind::PsychNote, Op::Create | Op::Update) => {
+            let v = parsed(fields)?;
+            let plain = shouhu_core::PsychNote::plaintext_in_change(c.op, &v);
+            if !plain.is_empty() {
+                return Err(ApiError::Forbidden {
+                    details: json!({
+                        "seq": c.seq,
+                        "user_id": c.user_id,
+                        "entity": c.entity.name(),
+                        "record_id": c.record_id,
+                        "reason": "note_not_sealed",
+                        "fields": plain,
+                    }),
+                });
+            }
+            Ok(None)
+        }
+        (EntityKind::Child, Op::Create) => {
+            // Only the flag is read (the rest of the body is skipped, not
+            // built): a county's first push creates every child.
+            #[derive(serde::Deserialize)]
+            struct Flag {
+                #[serde(default)]
+                counseling: shouhu_core::CounselingFlag,
+            }
+            let flag: Flag = match fields {
+                Fields::Parsed(v) => Flag::deserialize(v)?,
+                Fields::Raw(r) => serde_json::from_str(r.get())?,
+            };
+            Ok((flag.counseling != shouhu_core::CounselingFlag::default())
+                .then_some(Action::WriteCounselingFlag))
+        }
+        (EntityKind::Child, Op::Update) => {
+            let v = parsed(fields)?;
+            let touches = v.as_object().is_some_and(|m| {
+                m.keys()
+                    .any(|k| k == "counseling" || k.starts_with("counseling."))
+            });
+            Ok(touches.then_some(Action::WriteCounselingFlag))
+        }
+        _ => Ok(None),
+    }
+}
+
 fn scoped(c: &Change, scope: &Scope) -> Result<Uuid, ApiError> {
     let school = match c.school_id {
         Some(s) => s,

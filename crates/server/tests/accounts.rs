@@ -59,7 +59,13 @@ fn change(seq: i64, entity: EntityKind, school: Uuid, user: Uuid, at_ms: u64) ->
         record_id: Uuid::now_v7(),
         school_id: Some(school),
         op: Op::Create,
-        fields: json!({"name": "张三"}),
+        // A note arrives sealed (the server refuses note text in plain).
+        fields: if entity == EntityKind::PsychNote {
+            json!({"child_id": Uuid::now_v7(), "session_date": "2026-11-20",
+                   "sealed": {"ciphertext": "QUJD", "readers": []}})
+        } else {
+            json!({"name": "张三"})
+        },
         base_version: 0,
         user_id: user,
         resolves: None,
@@ -490,6 +496,70 @@ fn pushes_are_held_to_the_roles() -> TestResult {
         change(2, EntityKind::PsychNote, a, counselor, now),
     ];
     assert_eq!(db.push(dev, &sc, &batch)?.applied, 2);
+    Ok(())
+}
+
+#[test]
+fn notes_arrive_sealed_and_only_counselors_set_the_counseling_flag() -> TestResult {
+    let County { mut db, a, .. } = county()?;
+    let teacher = add(&mut db, "t_a", Role::Teacher, NewUserScope::School(a))?;
+    let counselor = add(&mut db, "c_a", Role::Counselor, NewUserScope::School(a))?;
+    let now = now_ms();
+    let refused = |r: Result<shouhu_protocol::PushResponse, ApiError>| match r {
+        Err(ApiError::Forbidden { details }) => details,
+        other => panic!("expected push.forbidden, got {other:?}"),
+    };
+    // A note with its text in plain is refused even from a counselor, and
+    // nothing of it is stored.
+    let sc = scope(&[a], true);
+    let (dev, _) = device(&mut db, sc.clone())?;
+    let mut plain = change(1, EntityKind::PsychNote, a, counselor, now);
+    plain.fields = json!({"child_id": Uuid::now_v7(), "session_date": "2026-11-20",
+        "presenting_issue": "想念妈妈", "risk_level": "high"});
+    let before = db.head()?;
+    let d = refused(db.push(dev, &sc, std::slice::from_ref(&plain)));
+    assert_eq!(d["reason"], "note_not_sealed");
+    assert_eq!(
+        d["fields"],
+        json!(["presenting_issue", "risk_level", "sealed"])
+    );
+    assert_eq!(db.head()?, before);
+    // An update that would put text beside the seal is refused too.
+    let sealed = change(1, EntityKind::PsychNote, a, counselor, now);
+    assert_eq!(db.push(dev, &sc, std::slice::from_ref(&sealed))?.applied, 1);
+    let mut leak = change(2, EntityKind::PsychNote, a, counselor, now);
+    leak.op = Op::Update;
+    leak.record_id = sealed.record_id;
+    leak.fields = json!({"intervention": "倾听"});
+    assert_eq!(
+        refused(db.push(dev, &sc, &[leak]))["reason"],
+        "note_not_sealed"
+    );
+
+    // The counseling flag: a teacher may not raise it, on a new card or an
+    // existing one; the counselor may; a teacher's other edits are fine.
+    let sc = scope(&[a], false);
+    let (dev, _) = device(&mut db, sc.clone())?;
+    let mut flagged = change(1, EntityKind::Child, a, teacher, now);
+    flagged.fields = json!({"name": "张三", "counseling": {"active": true, "alert": "urgent", "alert_text": "放学有人接"}});
+    let d = refused(db.push(dev, &sc, std::slice::from_ref(&flagged)));
+    assert_eq!(d["action"], "write_counseling_flag");
+    let mut card = change(1, EntityKind::Child, a, teacher, now);
+    card.fields = json!({"name": "张三", "counseling": {"active": false, "since": null, "alert": "none", "alert_text": ""}});
+    assert_eq!(db.push(dev, &sc, std::slice::from_ref(&card))?.applied, 1);
+    let mut raise = change(2, EntityKind::Child, a, teacher, now);
+    raise.op = Op::Update;
+    raise.record_id = card.record_id;
+    raise.fields = json!({"counseling.active": true});
+    let d = refused(db.push(dev, &sc, std::slice::from_ref(&raise)));
+    assert_eq!(d["action"], "write_counseling_flag");
+    raise.user_id = counselor;
+    assert_eq!(db.push(dev, &sc, std::slice::from_ref(&raise))?.applied, 1);
+    let mut grade = change(3, EntityKind::Child, a, teacher, now);
+    grade.op = Op::Update;
+    grade.record_id = card.record_id;
+    grade.fields = json!({"grade": "四年级"});
+    assert_eq!(db.push(dev, &sc, &[grade])?.applied, 1);
     Ok(())
 }
 
