@@ -1,0 +1,65 @@
+//! Accounts through the real app: first set-up on an empty laptop, log-in,
+//! lock with a form being typed, a wrong password's Chinese message, log-in
+//! again with the typed text still there; the store on disk is encrypted.
+
+use shouhu_e2e::app::has_chinese;
+use shouhu_e2e::flows::{open_children, quit};
+use shouhu_e2e::{E2eError, Harness};
+
+#[test]
+fn set_up_then_lock_and_log_in_again_keeping_what_was_typed() -> Result<(), E2eError> {
+    let h = Harness::start()?;
+    let app = h.launch_bare()?;
+    app.wait("screen-setup")?;
+    assert_eq!(app.lang()?, "zh-CN");
+    app.fill("setup-login", "liming")?;
+    app.fill("setup-name", "李明")?;
+    app.select("setup-role", "teacher")?;
+    app.fill("setup-township", "青山镇")?;
+    app.fill("setup-school", "青山小学")?;
+    app.fill("setup-password", "qingshan2026")?;
+    app.fill("setup-password-again", "qingshan2027")?;
+    app.click("setup-submit")?;
+    let mismatch = app.wait_text("setup-error", "the mismatch in Chinese", has_chinese)?;
+    assert!(mismatch.contains("不一致"), "{mismatch:?}");
+    app.fill("setup-password-again", "qingshan2026")?;
+    app.screenshot("13-setup")?;
+    app.click("setup-submit")?;
+    app.wait("screen-home")?;
+    let who = app.text("app-user")?;
+    assert!(who.contains("李明"), "{who:?}");
+
+    // A new child card, typed but not saved.
+    open_children(&app)?;
+    app.click("child-new")?;
+    app.wait("screen-child")?;
+    app.fill("child-field-name", "王小红")?;
+    app.click("nav-lock")?;
+    app.wait("login-locked-note")?;
+    assert!(
+        !app.is_shown("screen-child")?,
+        "the card is hidden while locked"
+    );
+    assert_eq!(app.value("login-user")?, "liming");
+    app.log_in("liming", "qingshan2025")?;
+    let wrong = app.wait_text("login-error", "the wrong password in Chinese", has_chinese)?;
+    assert_eq!(wrong, "用户名或密码不正确");
+    app.screenshot("14-locked-wrong-password")?;
+    app.log_in("liming", "qingshan2026")?;
+    app.wait_gone("login-locked-note")?;
+    app.wait("screen-child")?;
+    assert_eq!(
+        app.value("child-field-name")?,
+        "王小红",
+        "the typed name survives lock and log-in"
+    );
+    quit(&h, app)?;
+
+    // The store on disk is encrypted; a restart asks for the password.
+    assert!(!shouhu_store::Store::is_plain_file(&h.db));
+    let app = h.launch_bare()?;
+    app.wait("screen-login")?;
+    app.log_in("liming", "qingshan2026")?;
+    app.wait("screen-home")?;
+    Ok(())
+}
