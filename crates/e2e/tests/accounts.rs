@@ -36,15 +36,24 @@ fn set_up_then_lock_and_log_in_again_keeping_what_was_typed() -> Result<(), E2eE
     app.fill("child-field-name", "王小红")?;
     app.click("nav-lock")?;
     app.wait("login-locked-note")?;
-    assert!(
-        !app.is_shown("screen-child")?,
-        "the card is hidden while locked"
+    // The card stays in the page (so its text survives) but the log-in
+    // form covers the whole window.
+    let covered = app.session.execute(
+        "return [[20, 20], [683, 384], [1300, 700]].every(([x, y]) => \
+         document.elementFromPoint(x, y)?.closest('[data-testid=screen-login]') != null)",
+        vec![],
+    )?;
+    assert_eq!(
+        covered,
+        serde_json::json!(true),
+        "the log-in form covers the card"
     );
+    app.screenshot("14-locked")?;
     assert_eq!(app.value("login-user")?, "liming");
     app.log_in("liming", "qingshan2025")?;
     let wrong = app.wait_text("login-error", "the wrong password in Chinese", has_chinese)?;
     assert_eq!(wrong, "用户名或密码不正确");
-    app.screenshot("14-locked-wrong-password")?;
+    app.screenshot("15-locked-wrong-password")?;
     app.log_in("liming", "qingshan2026")?;
     app.wait_gone("login-locked-note")?;
     app.wait("screen-child")?;
