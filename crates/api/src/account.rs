@@ -315,6 +315,17 @@ impl Account {
             },
             Scope::County => Scope::County,
         };
+        // A demo marker left from an earlier demo store must not show the
+        // demo password on this real one.
+        let marker = demo_marker(self.vault.store_path());
+        if marker.exists() {
+            std::fs::remove_file(&marker).map_err(|e| {
+                Error::Store(shouhu_store::StoreError::Open(format!(
+                    "{}: {e}",
+                    marker.display()
+                )))
+            })?;
+        }
         let mut session = self.vault.set_up(NewUser {
             user_id: Uuid::now_v7(),
             login_name: req.login_name.clone(),
@@ -604,6 +615,8 @@ mod tests {
         let mut a = account(dir.path());
         assert_eq!(a.state().unwrap().state, "empty");
         assert_eq!(children(&mut a, t0()).unwrap_err().code(), "auth.locked");
+        // Left over from a deleted demo store.
+        std::fs::write(demo_marker(&dir.path().join("shouhu.db")), "demo").unwrap();
         let mut bad = first(Role::Teacher);
         bad.password_again = "qingshan2027".into();
         assert_eq!(

@@ -178,7 +178,7 @@ const en: Catalog = {
   'records.pick_child': 'Search and pick a child first',
   'records.school_level': 'School records',
   'records.new': 'New',
-  'records.counselor_only': 'Counseling notes are for counselors only',
+  'records.counselor_only': 'Counseling notes are read by counselors and county psychology supervisors only, and written by counselors only',
   'records.attendees': 'Attendees (tick from the list)',
   'records.checklist': 'Screening check-list',
   'records.need_school': 'Choose your school in Settings first',

@@ -181,7 +181,7 @@ const zhCN = {
   'records.pick_child': '先搜索并选择一名儿童',
   'records.school_level': '本校记录',
   'records.new': '新增',
-  'records.counselor_only': '心理辅导记录仅心理教师可查看和填写',
+  'records.counselor_only': '心理辅导记录仅心理教师和县心理健康督导可查看，只有心理教师可以填写',
   'records.attendees': '参加的学生（从名单中勾选）',
   'records.checklist': '排查名单',
   'records.need_school': '请先在设置中选择本校',
