@@ -168,7 +168,7 @@ fn save_child_refuses_with_coded_field_errors() {
 }
 
 #[test]
-fn settings_round_trip_and_demo_offer() {
+fn settings_round_trip_without_a_role() {
     let value = invoke(MAIN_WINDOW, "get_settings").unwrap();
     assert_eq!(value["language"], "zh-CN");
     let err = invoke_with(
