@@ -100,7 +100,7 @@ pub fn validate_child(
 
 #[tauri::command]
 pub fn save_child(store: State<'_, AppStore>, req: api::SaveChild) -> Result<Uuid, AppError> {
-    store.with(|s, _| api::save_child(s, req))
+    store.with_write(|s, _| api::save_child(s, req))
 }
 
 #[tauri::command]
@@ -108,7 +108,7 @@ pub fn save_visit_draft(
     store: State<'_, AppStore>,
     req: api::SaveVisit,
 ) -> Result<api::VisitSaved, AppError> {
-    store.with(|s, _| api::save_visit_draft(s, req))
+    store.with_write(|s, _| api::save_visit_draft(s, req))
 }
 
 #[tauri::command]
@@ -117,12 +117,12 @@ pub fn finalise_visit(
     id: Uuid,
     visit: HomeVisit,
 ) -> Result<api::VisitSaved, AppError> {
-    store.with(|s, _| api::finalise_visit(s, id, visit))
+    store.with_write(|s, _| api::finalise_visit(s, id, visit))
 }
 
 #[tauri::command]
 pub fn amend_visit(store: State<'_, AppStore>, req: api::AmendVisit) -> Result<Uuid, AppError> {
-    store.with(|s, _| api::amend_visit(s, req))
+    store.with_write(|s, _| api::amend_visit(s, req))
 }
 
 #[tauri::command]
@@ -135,7 +135,7 @@ pub fn save_follow_up(
     store: State<'_, AppStore>,
     req: api::SaveFollowUp,
 ) -> Result<Uuid, AppError> {
-    store.with(|s, _| api::save_follow_up(s, req))
+    store.with_write(|s, _| api::save_follow_up(s, req))
 }
 
 #[tauri::command]
@@ -255,7 +255,7 @@ pub fn get_household(store: State<'_, AppStore>, id: Uuid) -> Result<api::Househ
 
 #[tauri::command]
 pub fn save_plan(store: State<'_, AppStore>, req: api::SavePlan) -> Result<Uuid, AppError> {
-    store.with(|s, _| api::save_plan(s, req))
+    store.with_write(|s, _| api::save_plan(s, req))
 }
 
 #[tauri::command]
@@ -278,7 +278,7 @@ pub fn list_school_records(
 
 #[tauri::command]
 pub fn save_record(store: State<'_, AppStore>, req: api::SaveRecord) -> Result<Uuid, AppError> {
-    store.with(|s, session| api::save_record(s, session, req))
+    store.with_write(|s, session| api::save_record(s, session, req))
 }
 
 #[tauri::command]
@@ -351,7 +351,7 @@ pub fn resolve_conflict(
     store: State<'_, AppStore>,
     req: api::ResolveConflict,
 ) -> Result<(), AppError> {
-    store.with(|s, _| api::resolve_conflict(s, req))
+    store.with_write(|s, _| api::resolve_conflict(s, req))
 }
 
 /// Close the window once the UI has saved what was being typed (the answer

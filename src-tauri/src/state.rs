@@ -56,6 +56,17 @@ impl AppStore {
     }
 }
 
+impl AppStore {
+    /// [`AppStore::with`] for a command that changes records: refused to the
+    /// roles that only read (`Account::with_write`).
+    pub fn with_write<R>(
+        &self,
+        f: impl FnOnce(&mut Store, &Session) -> shouhu_api::Result<R>,
+    ) -> Result<R, AppError> {
+        self.account(|a| a.with_write(chrono::Utc::now(), f))
+    }
+}
+
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         AppError::from_api(&shouhu_api::Error::Store(e), shouhu_api::Lang::ZhCn)

@@ -33,7 +33,7 @@ describe('App', () => {
             state: 'ready',
             users: [{ login_name: 'liming', display_name: '李明', role: 'teacher' }],
             demo_password: null,
-            current: { user_id: 'u1', login_name: 'liming', display_name: '李明', role: 'teacher', scope: { kind: 'county' }, reads_notes: false, manages_users: false, auto_lock_minutes: 10 },
+            current: { user_id: 'u1', login_name: 'liming', display_name: '李明', role: 'teacher', scope: { kind: 'county' }, reads_notes: false, writes_records: true, manages_users: false, auto_lock_minutes: 10 },
           };
         case 'get_settings':
           return { language: 'zh-CN', text_size: 'normal', school_id: null, auto_lock_minutes: 10, demo: false };

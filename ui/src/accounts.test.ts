@@ -65,6 +65,13 @@ describe('first start', () => {
     await fireEvent.click(screen.getByTestId('login-submit'));
     expect(await screen.findByTestId('screen-home')).toBeTruthy();
     expect(screen.getByTestId('app-user').dataset.role).toBe('counselor');
+    expect(screen.queryByTestId('app-read-only')).toBeNull();
+  });
+
+  it('tells a read-only role (county supervisor) so', async () => {
+    const supervisor = { login_name: 'dudao', display_name: '县督导', role: 'psych_supervisor' as const, password: 'dudao2026' };
+    render(App, { props: { bridge: createMockBridge({ vault: { users: [supervisor] } }) } });
+    expect((await screen.findByTestId('app-read-only')).textContent).toContain('只读');
   });
 });
 

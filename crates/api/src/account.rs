@@ -81,6 +81,9 @@ pub struct CurrentUser {
     pub role: Role,
     pub scope: Scope,
     pub reads_notes: bool,
+    /// School staff change records; the other roles only read
+    /// ([`Account::with_write`] refuses them).
+    pub writes_records: bool,
     /// A principal or county admin: may add laptop users and reset passwords.
     pub manages_users: bool,
     pub auto_lock_minutes: u32,
@@ -215,6 +218,12 @@ impl Account {
             role: u.role,
             scope: u.scope,
             reads_notes: u.role.reads_notes(),
+            writes_records: shouhu_auth::role::allowed(
+                u.role,
+                Scope::County,
+                shouhu_auth::Action::WriteRecords,
+                shouhu_auth::Target::County,
+            ),
             manages_users: matches!(u.role, Role::Principal | Role::CountyAdmin),
             auto_lock_minutes,
         }
@@ -490,6 +499,27 @@ impl Account {
         let user = open.session.user();
         let (role, scope) = (user.role, user.scope);
         f(open.session.store_mut(), &Session { lang, role, scope })
+    }
+
+    /// [`Account::with`] for a command that changes records (cards, visits,
+    /// plans, records, conflict resolutions): refused with `auth.forbidden`
+    /// to the roles that only read (township staff, county admins, the
+    /// county psychology supervisor).
+    pub fn with_write<R>(
+        &mut self,
+        now: DateTime<Utc>,
+        f: impl FnOnce(&mut Store, &Session) -> Result<R>,
+    ) -> Result<R> {
+        self.with(now, |store, session| {
+            if !session.may(shouhu_auth::Action::WriteRecords) {
+                return Err(shouhu_auth::AuthError::Forbidden {
+                    role: session.role,
+                    action: shouhu_auth::Action::WriteRecords,
+                }
+                .into());
+            }
+            f(store, session)
+        })
     }
 
     /// Who is logged in (after checking the idle time).
@@ -773,6 +803,24 @@ mod tests {
                 crate::list_child_records(s, session, child, "psych_note")
             });
             assert_eq!(notes.is_ok(), role.reads_notes(), "{role:?}");
+            // Only school staff change records.
+            let wrote = a.with_write(t0(), |s, _| {
+                let mut card = s.fetch::<shouhu_core::ChildCard>(child)?.body;
+                card.grade = "四年级".into();
+                crate::save_child(
+                    s,
+                    crate::SaveChild {
+                        id: Some(child),
+                        card,
+                    },
+                )
+            });
+            let writes = matches!(role, Role::Teacher | Role::Counselor | Role::Principal);
+            assert_eq!(wrote.is_ok(), writes, "{role:?} writes records");
+            assert_eq!(me.writes_records, writes, "{role:?}");
+            if !writes {
+                assert_eq!(wrote.unwrap_err().code(), "auth.forbidden");
+            }
         }
         // The store is encrypted: it does not open without the key.
         a.log_out();

@@ -131,6 +131,7 @@ export function createMockBridge(
     role: u.role,
     scope: { kind: 'county' },
     reads_notes: u.role === 'counselor' || u.role === 'psych_supervisor',
+    writes_records: u.role === 'teacher' || u.role === 'counselor' || u.role === 'principal',
     manages_users: u.role === 'principal' || u.role === 'county_admin',
     auto_lock_minutes: settings.auto_lock_minutes,
   });

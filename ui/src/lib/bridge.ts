@@ -86,6 +86,8 @@ export interface CurrentUser {
   role: Role;
   scope: Scope;
   reads_notes: boolean;
+  /** School staff change records; the other roles only read (the API refuses their saves). */
+  writes_records: boolean;
   /** A principal or county admin: may add laptop users and reset passwords. */
   manages_users: boolean;
   auto_lock_minutes: number;

@@ -537,6 +537,7 @@ const en: Catalog = {
   'login.working': 'Checking…',
   'login.locked_note': 'Locked. Log in again; what you were typing is kept.',
   'login.demo_hint': "Demo data. Every demo account's password is: {password}",
+  'account.read_only': 'Read-only account: you can view but not change records',
   'account.signed_in_as': '{name} ({role})',
   'settings.auto_lock': 'Lock when idle for',
   'settings.minutes': '{n} minutes',

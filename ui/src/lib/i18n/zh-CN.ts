@@ -540,6 +540,7 @@ const zhCN = {
   'login.working': '正在验证…',
   'login.locked_note': '已锁定。请重新登录，正在填写的内容会保留。',
   'login.demo_hint': '这是演示数据。所有演示账号的密码都是：{password}',
+  'account.read_only': '只读账号：可以查看，不能修改记录',
   'account.signed_in_as': '{name}（{role}）',
   'settings.auto_lock': '无操作自动锁定',
   'settings.minutes': '{n} 分钟',
