@@ -72,3 +72,34 @@ fn set_up_then_lock_and_log_in_again_keeping_what_was_typed() -> Result<(), E2eE
     app.wait("screen-home")?;
     Ok(())
 }
+
+/// README's first command ends here: "使用演示数据" on an empty laptop, then
+/// the log-in screen with the demo password, and a demo account logs in.
+#[test]
+fn demo_data_then_log_in_with_the_shown_demo_password() -> Result<(), E2eError> {
+    let h = Harness::start()?;
+    let mut app = h.launch_bare()?;
+    app.click("setup-use-demo")?;
+    // The demo county (600 children) takes a while in a debug build.
+    app.timeout = std::time::Duration::from_secs(300);
+    let hint = app.wait_text("login-demo-password", "the demo password", |t| {
+        !t.trim().is_empty()
+    })?;
+    app.timeout = shouhu_e2e::app::default_timeout();
+    assert!(hint.contains("shouhu2026"), "{hint:?}");
+    app.screenshot("16-demo-log-in")?;
+    app.log_in("demo-teacher", "shouhu2026")?;
+    app.wait("screen-home")?;
+    assert_eq!(
+        app.session
+            .attribute(&app.wait("app-user")?, "data-role")?
+            .as_deref(),
+        Some("teacher")
+    );
+    // A teacher is refused counseling notes; the page says so in Chinese.
+    app.click("nav-records")?;
+    app.select("records-kind", "psych_note")?;
+    let refused = app.wait_text("records-forbidden", "notes refused", has_chinese)?;
+    assert!(refused.contains("心理"), "{refused:?}");
+    Ok(())
+}
