@@ -16,8 +16,9 @@ set -euo pipefail
 # and `scenarios` (the issue's: a new child with a bad ID number, pinyin
 # initials, a visit draft after closing the window, English, every main
 # screen) and `close_window` (keystrokes typed right before the window
-# closes are kept).
-E2E_TESTS=(${SHOUHU_E2E_TESTS:-smoke scenarios close_window})
+# closes are kept) and `accounts` (first set-up, lock with a form being
+# typed, wrong password in Chinese, log-in again keeping the typed text).
+E2E_TESTS=(${SHOUHU_E2E_TESTS:-smoke scenarios close_window accounts})
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

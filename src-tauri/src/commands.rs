@@ -4,9 +4,11 @@
 //! function, map errors to [`AppError`]. Every command must also be listed in
 //! `build.rs` (`COMMANDS`) and granted in `capabilities/default.json`.
 
+use chrono::Utc;
 use serde::Serialize;
 use serde_json::Value;
 use shouhu_api as api;
+use shouhu_api::account;
 use shouhu_core::{ChildCard, EntityKind, HomeVisit};
 use shouhu_store::{SearchPage, SearchParams};
 use tauri::ipc::Channel;
@@ -98,7 +100,7 @@ pub fn validate_child(
 
 #[tauri::command]
 pub fn save_child(store: State<'_, AppStore>, req: api::SaveChild) -> Result<Uuid, AppError> {
-    store.with(|s, _| api::save_child(s, req))
+    store.with_write(|s, _| api::save_child(s, req))
 }
 
 #[tauri::command]
@@ -106,7 +108,7 @@ pub fn save_visit_draft(
     store: State<'_, AppStore>,
     req: api::SaveVisit,
 ) -> Result<api::VisitSaved, AppError> {
-    store.with(|s, _| api::save_visit_draft(s, req))
+    store.with_write(|s, _| api::save_visit_draft(s, req))
 }
 
 #[tauri::command]
@@ -115,12 +117,12 @@ pub fn finalise_visit(
     id: Uuid,
     visit: HomeVisit,
 ) -> Result<api::VisitSaved, AppError> {
-    store.with(|s, _| api::finalise_visit(s, id, visit))
+    store.with_write(|s, _| api::finalise_visit(s, id, visit))
 }
 
 #[tauri::command]
 pub fn amend_visit(store: State<'_, AppStore>, req: api::AmendVisit) -> Result<Uuid, AppError> {
-    store.with(|s, _| api::amend_visit(s, req))
+    store.with_write(|s, _| api::amend_visit(s, req))
 }
 
 #[tauri::command]
@@ -133,7 +135,7 @@ pub fn save_follow_up(
     store: State<'_, AppStore>,
     req: api::SaveFollowUp,
 ) -> Result<Uuid, AppError> {
-    store.with(|s, _| api::save_follow_up(s, req))
+    store.with_write(|s, _| api::save_follow_up(s, req))
 }
 
 #[tauri::command]
@@ -152,16 +154,25 @@ pub fn dashboard(
     store.with(|s, _| api::dashboard(s, school_id))
 }
 
+/// What the first screen shows: set-up (`empty`, `plain`) or log-in (`ready`).
 #[tauri::command]
-pub fn demo_offer(store: State<'_, AppStore>) -> Result<bool, AppError> {
-    let disabled = store.no_demo;
-    store.with(|s, _| api::demo_offer(s, disabled))
+pub fn vault_state(store: State<'_, AppStore>) -> Result<account::VaultView, AppError> {
+    store.account(|a| a.state())
 }
 
-/// Fill an empty store with the demo county on a blocking thread, reporting
-/// progress on the channel after each batch.
+/// The first account of this laptop (encrypts a plain store in place).
 #[tauri::command]
-pub async fn generate_demo(
+pub fn set_up(
+    store: State<'_, AppStore>,
+    req: account::SetUp,
+) -> Result<account::CurrentUser, AppError> {
+    store.account(|a| a.set_up(req, Utc::now()))
+}
+
+/// An encrypted demo store with one demo account per role, reporting the
+/// demo county's progress on the channel (on a blocking thread).
+#[tauri::command]
+pub async fn use_demo(
     store: State<'_, AppStore>,
     on_progress: Channel<api::DemoProgress>,
 ) -> Result<api::DemoDone, AppError> {
@@ -171,15 +182,62 @@ pub async fn generate_demo(
         ..Default::default()
     };
     tauri::async_runtime::spawn_blocking(move || {
-        store.with(|s, _| {
-            api::generate_demo(s, &spec, &mut |p| {
-                // A closed window just stops hearing about progress.
-                let _ = on_progress.send(p);
-            })
-        })
+        // A closed window just stops hearing about progress.
+        store.account(|a| a.use_demo(&spec, &mut |p| drop(on_progress.send(p))))
     })
     .await
     .map_err(|e| AppError::internal(e.to_string()))?
+}
+
+#[tauri::command]
+pub fn log_in(
+    store: State<'_, AppStore>,
+    req: account::LogIn,
+) -> Result<account::CurrentUser, AppError> {
+    store.account(|a| a.log_in(req, Utc::now()))
+}
+
+#[tauri::command]
+pub fn log_out(store: State<'_, AppStore>) -> Result<(), AppError> {
+    store.account(|a| {
+        a.log_out();
+        Ok(())
+    })
+}
+
+/// Lock now: the store is closed and the key forgotten.
+#[tauri::command]
+pub fn lock(store: State<'_, AppStore>) -> Result<(), AppError> {
+    store.account(|a| {
+        a.lock();
+        Ok(())
+    })
+}
+
+#[tauri::command]
+pub fn change_password(
+    store: State<'_, AppStore>,
+    req: account::ChangePassword,
+) -> Result<(), AppError> {
+    store.account(|a| a.change_password(req, Utc::now()))
+}
+
+#[tauri::command]
+pub fn add_user(store: State<'_, AppStore>, req: account::AddUser) -> Result<(), AppError> {
+    store.account(|a| a.add_user(req, Utc::now()))
+}
+
+#[tauri::command]
+pub fn reset_password(
+    store: State<'_, AppStore>,
+    req: account::ResetPassword,
+) -> Result<(), AppError> {
+    store.account(|a| a.reset_password(req, Utc::now()))
+}
+
+#[tauri::command]
+pub fn list_users(store: State<'_, AppStore>) -> Result<Vec<account::UserItem>, AppError> {
+    store.account(|a| a.list_users(Utc::now()))
 }
 
 #[tauri::command]
@@ -197,7 +255,7 @@ pub fn get_household(store: State<'_, AppStore>, id: Uuid) -> Result<api::Househ
 
 #[tauri::command]
 pub fn save_plan(store: State<'_, AppStore>, req: api::SavePlan) -> Result<Uuid, AppError> {
-    store.with(|s, _| api::save_plan(s, req))
+    store.with_write(|s, _| api::save_plan(s, req))
 }
 
 #[tauri::command]
@@ -220,7 +278,7 @@ pub fn list_school_records(
 
 #[tauri::command]
 pub fn save_record(store: State<'_, AppStore>, req: api::SaveRecord) -> Result<Uuid, AppError> {
-    store.with(|s, session| api::save_record(s, session, req))
+    store.with_write(|s, session| api::save_record(s, session, req))
 }
 
 #[tauri::command]
@@ -293,7 +351,7 @@ pub fn resolve_conflict(
     store: State<'_, AppStore>,
     req: api::ResolveConflict,
 ) -> Result<(), AppError> {
-    store.with(|s, _| api::resolve_conflict(s, req))
+    store.with_write(|s, _| api::resolve_conflict(s, req))
 }
 
 /// Close the window once the UI has saved what was being typed (the answer

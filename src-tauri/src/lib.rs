@@ -50,8 +50,16 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::save_follow_up,
         commands::list_visits,
         commands::dashboard,
-        commands::demo_offer,
-        commands::generate_demo,
+        commands::vault_state,
+        commands::set_up,
+        commands::use_demo,
+        commands::log_in,
+        commands::log_out,
+        commands::lock,
+        commands::change_password,
+        commands::add_user,
+        commands::reset_password,
+        commands::list_users,
         commands::list_households,
         commands::get_household,
         commands::save_plan,
@@ -126,21 +134,23 @@ pub fn run() -> tauri::Result<()> {
         .setup(|app| {
             let (db, identity) =
                 state::paths(&app.path().app_data_dir()?, &app.path().app_config_dir()?);
-            let store = state::open(&db, &identity).map_err(|e| {
-                log::error!("cannot open the store {}: {e}", db.display());
+            // Nothing is opened here: the UI asks `vault_state` and shows
+            // set-up or log-in; log-in opens the encrypted store.
+            let vault = state::vault(&db, &identity).map_err(|e| {
+                log::error!("cannot prepare the data folder {}: {e}", db.display());
                 Box::new(e) as Box<dyn std::error::Error>
             })?;
-            log::info!("store opened: {}", db.display());
-            app.manage(AppStore::new(store));
+            log::info!("store: {}", db.display());
+            app.manage(AppStore::new(shouhu_api::account::Account::new(vault)));
             Ok(())
         })
         .build(context())?
         .run(|app, event| {
             if let tauri::RunEvent::Exit = event {
                 // Let a write already running (a draft saved as the window
-                // closed) commit before the process ends.
+                // closed) commit, then log out, before the process ends.
                 if let Some(store) = app.try_state::<AppStore>() {
-                    store.wait_idle();
+                    store.close();
                 }
             }
         });

@@ -1,48 +1,69 @@
-//! The app's one local store, opened at start-up and shared by the commands.
+//! The laptop's account state, shared by the commands: the vault and, while
+//! someone is logged in, their session with the open (decrypted) store.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use shouhu_api::account::Account;
 use shouhu_api::Session;
 use shouhu_store::{Store, StoreError};
+use shouhu_vault::Vault;
 
 use crate::AppError;
 
-/// The store behind a mutex: commands run on Tauri's thread pool, SQLite
-/// wants one writer. Cloning shares the same store (long commands such as a
-/// sync take a clone to a blocking thread).
+/// The [`Account`] behind a mutex: commands run on Tauri's thread pool,
+/// SQLite wants one writer. Cloning shares the same state (long commands
+/// such as a sync take a clone to a blocking thread).
 #[derive(Clone)]
 pub struct AppStore {
-    store: Arc<Mutex<Store>>,
-    /// `SHOUHU_NO_DEMO`: never offer demo data (tests start empty).
-    pub no_demo: bool,
+    account: Arc<Mutex<Account>>,
 }
 
 impl AppStore {
-    pub fn new(store: Store) -> Self {
+    pub fn new(account: Account) -> Self {
         AppStore {
-            store: Arc::new(Mutex::new(store)),
-            no_demo: std::env::var_os("SHOUHU_NO_DEMO").is_some(),
+            account: Arc::new(Mutex::new(account)),
         }
     }
 
-    /// Wait until no command is using the store (at exit).
-    pub fn wait_idle(&self) {
-        drop(self.store.lock());
+    /// Wait until no command is using the store, then log out (at exit).
+    pub fn close(&self) {
+        if let Ok(mut a) = self.account.lock() {
+            a.log_out();
+        }
     }
 
-    /// Run `f` with the store and the session its settings describe; errors
-    /// become coded [`AppError`]s in the session's language.
+    /// Run an account operation; errors become coded [`AppError`]s in the
+    /// language of the last session.
+    pub fn account<R>(
+        &self,
+        f: impl FnOnce(&mut Account) -> shouhu_api::Result<R>,
+    ) -> Result<R, AppError> {
+        let mut guard = self
+            .account
+            .lock()
+            .map_err(|_| AppError::internal("account lock poisoned"))?;
+        f(&mut guard).map_err(|e| AppError::from_api(&e, guard.lang()))
+    }
+
+    /// Run `f` with the open store and the logged-in session; with no session
+    /// (or after the idle time) the error is `auth.locked`.
     pub fn with<R>(
         &self,
         f: impl FnOnce(&mut Store, &Session) -> shouhu_api::Result<R>,
     ) -> Result<R, AppError> {
-        let mut guard = self
-            .store
-            .lock()
-            .map_err(|_| AppError::internal("store lock poisoned"))?;
-        let session = shouhu_api::session(&guard).unwrap_or_default();
-        f(&mut guard, &session).map_err(|e| AppError::from_api(&e, session.lang))
+        self.account(|a| a.with(chrono::Utc::now(), f))
+    }
+}
+
+impl AppStore {
+    /// [`AppStore::with`] for a command that changes records: refused to the
+    /// roles that only read (`Account::with_write`).
+    pub fn with_write<R>(
+        &self,
+        f: impl FnOnce(&mut Store, &Session) -> shouhu_api::Result<R>,
+    ) -> Result<R, AppError> {
+        self.account(|a| a.with_write(chrono::Utc::now(), f))
     }
 }
 
@@ -65,13 +86,12 @@ pub fn paths(data_dir: &Path, config_dir: &Path) -> (PathBuf, PathBuf) {
     (db, identity)
 }
 
-/// Open the store. An empty store stays empty: the UI offers the demo county
-/// (`demo_offer`) unless `SHOUHU_NO_DEMO` is set.
-pub fn open(db: &Path, identity: &Path) -> Result<Store, StoreError> {
+/// The vault of the store (nothing is opened: the first screen asks
+/// `vault_state` and shows set-up or log-in).
+pub fn vault(db: &Path, identity: &Path) -> Result<Vault, StoreError> {
     if let Some(dir) = db.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
     }
-    let (store, _) = Store::open_with_identity(db, identity)?;
-    Ok(store)
+    Ok(Vault::new(db).with_identity_dir(identity))
 }

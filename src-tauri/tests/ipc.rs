@@ -4,7 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::Value;
+use shouhu_api::account::Account;
 use shouhu_app_lib::{context, with_commands, AppInfo, AppStore, MAIN_WINDOW};
+use shouhu_auth::password::KdfParams;
+use shouhu_vault::Vault;
 use tauri::ipc::{CallbackFn, InvokeBody};
 use tauri::test::{get_ipc_response, mock_builder, INVOKE_KEY};
 use tauri::webview::InvokeRequest;
@@ -15,12 +18,41 @@ fn invoke(window_label: &str, cmd: &str) -> Result<Value, Value> {
     invoke_with(window_label, cmd, Value::Object(Default::default()))
 }
 
+/// An account in a fresh folder (cheap key derivation), logged in as a
+/// teacher unless `locked`.
+fn account(locked: bool) -> Account {
+    let dir = tempfile::tempdir().expect("temp dir").keep();
+    let vault = Vault::new(dir.join("shouhu.db")).with_kdf(KdfParams {
+        m_kib: 64,
+        t: 1,
+        p: 1,
+    });
+    let mut account = Account::new(vault);
+    if !locked {
+        account
+            .set_up(
+                serde_json::from_value(serde_json::json!({
+                    "login_name": "liming", "display_name": "李明", "role": "teacher",
+                    "school_name": "青山小学", "township": "青山镇",
+                    "password": "qingshan2026", "password_again": "qingshan2026"
+                }))
+                .expect("set-up request"),
+                chrono::Utc::now(),
+            )
+            .expect("set-up");
+    }
+    account
+}
+
 fn invoke_with(window_label: &str, cmd: &str, args: Value) -> Result<Value, Value> {
+    invoke_in(account(false), window_label, cmd, args)
+}
+
+fn invoke_in(account: Account, window_label: &str, cmd: &str, args: Value) -> Result<Value, Value> {
     let app = with_commands(mock_builder())
         .build(context())
         .expect("app builds");
-    let store = shouhu_store::Store::open_in_memory().expect("store opens");
-    app.manage(AppStore::new(store));
+    app.manage(AppStore::new(account));
     let window = WebviewWindowBuilder::new(&app, window_label, Default::default())
         .build()
         .expect("window builds");
@@ -136,7 +168,7 @@ fn save_child_refuses_with_coded_field_errors() {
 }
 
 #[test]
-fn settings_round_trip_and_demo_offer() {
+fn settings_round_trip_without_a_role() {
     let value = invoke(MAIN_WINDOW, "get_settings").unwrap();
     assert_eq!(value["language"], "zh-CN");
     let err = invoke_with(
@@ -153,13 +185,60 @@ fn settings_round_trip_and_demo_offer() {
     )
     .unwrap();
     assert_eq!(value["text_size"], "large");
-    assert!(invoke(MAIN_WINDOW, "demo_offer").unwrap().is_boolean());
+    assert_eq!(value["auto_lock_minutes"], 10);
+    assert!(
+        value.get("role").is_none(),
+        "the role is the account's: {value}"
+    );
+}
+
+#[test]
+fn without_a_session_data_commands_answer_locked_and_account_commands_work() {
+    let err =
+        invoke_in(account(true), MAIN_WINDOW, "store_summary", Value::Null).expect_err("locked");
+    assert_eq!(err["code"], "auth.locked", "{err}");
+    assert_eq!(err["message"], "已锁定，请重新登录");
+    let state = invoke_in(account(true), MAIN_WINDOW, "vault_state", Value::Null).unwrap();
+    assert_eq!(state["state"], "empty");
+    let err = invoke_in(
+        account(true),
+        MAIN_WINDOW,
+        "log_in",
+        serde_json::json!({"req": {"login_name": "x", "password": "y"}}),
+    )
+    .expect_err("not set up");
+    assert_eq!(err["code"], "vault.not_set_up", "{err}");
+    let state = invoke_in(account(false), MAIN_WINDOW, "vault_state", Value::Null).unwrap();
+    assert_eq!(state["state"], "ready");
+    assert_eq!(state["current"]["role"], "teacher");
+    assert_eq!(state["current"]["reads_notes"], false);
+}
+
+#[test]
+fn a_teacher_is_refused_notes_and_laptop_users() {
+    let err = invoke_with(
+        MAIN_WINDOW,
+        "save_record",
+        serde_json::json!({"req": {"kind": "psych_note", "id": null, "body": {}}}),
+    )
+    .expect_err("notes are for counselors");
+    assert_eq!(err["code"], "auth.forbidden", "{err}");
+    let err = invoke_with(
+        MAIN_WINDOW,
+        "add_user",
+        serde_json::json!({"req": {"login_name": "wangfang", "display_name": "王芳",
+            "role": "teacher", "password": "wangfang2026", "password_again": "wangfang2026"}}),
+    )
+    .expect_err("a teacher manages no one");
+    assert_eq!(err["code"], "auth.forbidden", "{err}");
 }
 
 #[test]
 fn store_summary_counts_the_local_store() {
     let value = invoke(MAIN_WINDOW, "store_summary").expect("store_summary is allowed");
     assert_eq!(value["children"], 0, "{value}");
-    assert_eq!(value["pending_changes"], 0, "{value}");
+    // Set-up made the teacher's school: one record, one change to sync.
+    assert_eq!(value["schools"], 1, "{value}");
+    assert_eq!(value["pending_changes"], 1, "{value}");
     assert!(value["home_visits"].is_number());
 }

@@ -24,46 +24,43 @@ describe('App', () => {
   });
 
   it('talks to the real bridge through mocked Tauri IPC', async () => {
-    nav.screen = 'settings';
     const seen: string[] = [];
     mockIPC((cmd, args) => {
       seen.push(cmd);
       switch (cmd) {
+        case 'vault_state':
+          return {
+            state: 'ready',
+            users: [{ login_name: 'liming', display_name: '李明', role: 'teacher' }],
+            demo_password: null,
+            current: { user_id: 'u1', login_name: 'liming', display_name: '李明', role: 'teacher', scope: { kind: 'county' }, reads_notes: false, writes_records: true, manages_users: false, auto_lock_minutes: 10 },
+          };
         case 'get_settings':
-          return { language: 'zh-CN', text_size: 'normal', school_id: null, role: 'teacher' };
+          return { language: 'zh-CN', text_size: 'normal', school_id: null, auto_lock_minutes: 10, demo: false };
         case 'list_schools':
           return [];
-        case 'demo_offer':
-          return false;
         case 'app_info':
           return { name: 'shouhu', version: '0.1.0' };
         case 'set_setting':
-          return { language: (args as { change: { value: string } }).change.value, text_size: 'normal', school_id: null, role: 'teacher' };
+          return { language: (args as { change: { value: string } }).change.value, text_size: 'normal', school_id: null, auto_lock_minutes: 10, demo: false };
         default:
           throw { code: 'internal', message: `unexpected ${cmd}`, details: null };
       }
     });
     render(App, { props: { bridge } });
     await waitFor(() => expect(screen.getByTestId('app-version').textContent).toBe('0.1.0'));
+    await fireEvent.click(await screen.findByTestId('nav-settings'));
     await fireEvent.change(await screen.findByTestId('settings-language'), { target: { value: 'en' } });
     await waitFor(() => expect(document.documentElement.lang).toBe('en'));
     expect(screen.getByTestId('nav-children').textContent).toBe('Children');
     expect(seen).toContain('set_setting');
   });
 
-  it('offers demo data on an empty store and shows its progress', async () => {
-    nav.screen = 'home';
-    render(App, { props: { bridge: createMockBridge({ demoOffer: true }) } });
-    await fireEvent.click(await screen.findByTestId('demo-load'));
-    expect((await screen.findByTestId('toast')).textContent).toContain('600');
-    await waitFor(() => expect(screen.queryByTestId('demo-offer')).toBeNull());
-  });
-
   it('shows backend errors in the user’s language', async () => {
     nav.screen = 'home';
     const mock = createMockBridge({ failWith: { dashboard: { code: 'store.database', message: 'boom', details: null } } });
     render(App, { props: { bridge: mock } });
-    await waitFor(() => expect(screen.getByTestId('toast').dataset.kind).toBe('error'));
-    expect(screen.getByTestId('toast').textContent).toContain('数据库出错');
+    await waitFor(() => expect(screen.getByTestId('toast').textContent).toContain('数据库出错'));
+    expect(screen.getByTestId('toast').dataset.kind).toBe('error');
   });
 });

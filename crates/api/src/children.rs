@@ -81,7 +81,7 @@ pub struct TimelineItem {
 }
 
 pub fn get_child(store: &Store, session: &Session, id: Uuid) -> Result<ChildView> {
-    let h = store.child_history(id, session.role.reads_psych_notes())?;
+    let h = store.child_history(id, session.role.reads_notes())?;
     let mut tl: Vec<TimelineItem> = Vec::new();
     let date = |d: Option<chrono::NaiveDate>, meta: &shouhu_core::Meta| {
         d.map(|d| d.to_string())

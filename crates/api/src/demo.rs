@@ -1,16 +1,11 @@
-//! The demo county, offered (never forced) to an empty store.
+//! The demo county, offered (never forced) on an empty laptop's set-up
+//! screen (`account::Account::use_demo`).
 
 use serde::Serialize;
 use shouhu_core::EntityKind;
 use shouhu_demo::DemoSpec;
 
 use crate::{Error, Result, Store};
-
-/// True when the store is empty (no school, no child) and demo data may be
-/// offered; `disabled` is the app's `SHOUHU_NO_DEMO` switch (tests).
-pub fn demo_offer(store: &Store, disabled: bool) -> Result<bool> {
-    Ok(!disabled && is_empty(store)?)
-}
 
 fn is_empty(store: &Store) -> Result<bool> {
     Ok(store.count(EntityKind::Child)? == 0 && store.count(EntityKind::School)? == 0)
@@ -63,15 +58,12 @@ mod tests {
     #[test]
     fn offered_once_with_progress() {
         let mut s = testutil::store();
-        assert!(demo_offer(&s, false).unwrap());
-        assert!(!demo_offer(&s, true).unwrap());
         let spec = DemoSpec::bench(60, 100, 7);
         let mut seen = vec![];
         let done = generate_demo(&mut s, &spec, &mut |p| seen.push(p.fraction)).unwrap();
         assert_eq!(done.children, 60);
         assert!(!seen.is_empty());
         assert!((seen.last().copied().unwrap() - 1.0).abs() < 1e-9);
-        assert!(!demo_offer(&s, false).unwrap());
         assert_eq!(
             generate_demo(&mut s, &spec, &mut |_| {})
                 .unwrap_err()

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use shouhu_core::{ErrorBody, Lang, ValidationErrors};
 use shouhu_store::StoreError;
 use shouhu_sync::SyncError;
+use shouhu_vault::VaultError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -26,6 +27,23 @@ pub enum Error {
     /// Demo data is only offered to an empty store.
     #[error("the store already holds data")]
     NotEmpty,
+    /// Log-in, set-up, passwords, laptop users (wrong password, throttled,
+    /// weak new password...).
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// No one is logged in (never was, logged out, locked, or the idle time
+    /// ran out): the UI shows the log-in screen.
+    #[error("locked: log in first")]
+    Locked,
+    /// The new password and its repetition differ.
+    #[error("the two passwords differ")]
+    PasswordMismatch,
+}
+
+impl From<shouhu_auth::AuthError> for Error {
+    fn from(e: shouhu_auth::AuthError) -> Self {
+        Error::Vault(VaultError::Auth(e))
+    }
 }
 
 impl From<ValidationErrors> for Error {
@@ -44,6 +62,9 @@ impl Error {
             Error::Forbidden { .. } => "auth.forbidden".into(),
             Error::InvalidInput { .. } => "input.invalid".into(),
             Error::NotEmpty => "demo.store_not_empty".into(),
+            Error::Vault(e) => e.code().into(),
+            Error::Locked => "auth.locked".into(),
+            Error::PasswordMismatch => "auth.password_mismatch".into(),
         }
     }
 
@@ -74,6 +95,30 @@ impl Error {
                 code: self.code(),
                 message: if zh {
                     "已有数据，不能再生成演示数据".into()
+                } else {
+                    self.to_string()
+                },
+                details: Value::Null,
+            },
+            Error::Vault(VaultError::Store(e)) => e.body(lang),
+            Error::Vault(e) => ErrorBody {
+                code: self.code(),
+                message: if zh { e.message_zh() } else { e.to_string() },
+                details: e.details(),
+            },
+            Error::Locked => ErrorBody {
+                code: self.code(),
+                message: if zh {
+                    "已锁定，请重新登录".into()
+                } else {
+                    self.to_string()
+                },
+                details: Value::Null,
+            },
+            Error::PasswordMismatch => ErrorBody {
+                code: self.code(),
+                message: if zh {
+                    "两次输入的密码不一致，请重新输入".into()
                 } else {
                     self.to_string()
                 },

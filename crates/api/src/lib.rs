@@ -9,7 +9,9 @@
 //!
 //! # Layout
 //! - `error`: [`Error`], coded, rendered as `{code, message, details}`.
-//! - `settings`: language, text size, "my school", the placeholder role.
+//! - `account`: the vault (set-up, demo accounts, log-in, lock, auto-lock,
+//!   passwords, laptop users) and the open session every other command runs in.
+//! - `settings`: language, text size, "my school", auto-lock minutes.
 //! - `children`: search, the child card (get, validate as you type, save),
 //!   the card's visit rows and timeline.
 //! - `visits`: home visits: drafts saved as the user types, finalise, amend,
@@ -21,6 +23,7 @@
 //! - `syncing`: sync settings, enrollment, conflicts to review.
 //! - `demo`: the demo county offered to an empty store.
 
+pub mod account;
 mod children;
 mod demo;
 mod error;
@@ -41,60 +44,45 @@ pub use settings::*;
 pub use syncing::*;
 pub use visits::*;
 
+pub use shouhu_auth::{Action, Role, Scope};
 pub use shouhu_core::Lang;
 pub use shouhu_store::Store;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use shouhu_core::ValidationErrors;
 
-/// Who is working and in which language. Accounts are a later issue: the role
-/// is a placeholder kept in the store's settings, but every check that
-/// depends on it is made here, so the UI only hides what would be refused.
+/// Who is working and in which language: the logged-in user's role and
+/// scope (from the vault's [`account::Account`]) and the language setting.
+/// Every check that depends on the role is made here, so the UI only hides
+/// what would be refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Session {
     pub lang: Lang,
     pub role: Role,
+    pub scope: Scope,
+}
+
+impl Session {
+    /// Whether the session's role has `action` at all (wherever its scope
+    /// reaches), by the one table of `shouhu_auth::role`.
+    pub fn may(&self, action: Action) -> bool {
+        shouhu_auth::role::allowed(
+            self.role,
+            Scope::County,
+            action,
+            shouhu_auth::Target::County,
+        )
+    }
 }
 
 impl Default for Session {
+    /// A teacher working in Chinese (tests).
     fn default() -> Self {
         Session {
             lang: Lang::ZhCn,
             role: Role::Teacher,
+            scope: Scope::County,
         }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// 班主任 / 结对教师
-    #[default]
-    Teacher,
-    /// 心理教师: may read and write psychological notes.
-    Counselor,
-    /// 校长
-    Principal,
-}
-
-impl Role {
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Teacher => "teacher",
-            Role::Counselor => "counselor",
-            Role::Principal => "principal",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        [Role::Teacher, Role::Counselor, Role::Principal]
-            .into_iter()
-            .find(|r| r.name() == s)
-    }
-
-    /// Psychological notes are confidential to counselors.
-    pub fn reads_psych_notes(self) -> bool {
-        self == Role::Counselor
     }
 }
 

@@ -40,10 +40,23 @@ fn kind_of(name: &str) -> Result<EntityKind> {
 
 /// Refuse what the session's role may not see or write.
 fn check_role(session: &Session, kind: EntityKind) -> Result<()> {
-    if kind.is_confidential() && !session.role.reads_psych_notes() {
+    if kind.is_confidential() && !session.role.reads_notes() {
         return Err(Error::Forbidden {
-            role: session.role.name(),
+            role: session.role.as_str(),
             action: "read or write psychological notes",
+        });
+    }
+    Ok(())
+}
+
+/// Writing a note needs more than reading one (a county supervisor reads
+/// notes but writes nothing).
+fn check_write(session: &Session, kind: EntityKind) -> Result<()> {
+    check_role(session, kind)?;
+    if kind.is_confidential() && !session.may(shouhu_auth::Action::WriteNotes) {
+        return Err(Error::Forbidden {
+            role: session.role.as_str(),
+            action: "write psychological notes",
         });
     }
     Ok(())
@@ -112,7 +125,7 @@ fn save_typed<T: Entity>(store: &mut Store, id: Option<Uuid>, body: Value) -> Re
 
 pub fn save_record(store: &mut Store, session: &Session, req: SaveRecord) -> Result<Uuid> {
     let kind = kind_of(&req.kind)?;
-    check_role(session, kind)?;
+    check_write(session, kind)?;
     with_entity_type!(kind, T => save_typed::<T>(store, req.id, req.body))
 }
 
@@ -219,6 +232,27 @@ mod tests {
         assert!(view.timeline.iter().all(|t| t.kind != "psych_note"));
         let view = crate::get_child(&s, &counselor, c).unwrap();
         assert!(view.timeline.iter().any(|t| t.kind == "psych_note"));
+        // Every role by the one table: only note readers see notes, and of
+        // them only the counselor writes.
+        for role in Role::ALL {
+            let session = Session {
+                role,
+                ..Session::default()
+            };
+            let read = list_child_records(&s, &session, c, "psych_note").is_ok();
+            assert_eq!(read, role.reads_notes(), "{role:?} reads notes");
+            let wrote = save_record(
+                &mut s,
+                &session,
+                SaveRecord {
+                    kind: "psych_note".into(),
+                    id: None,
+                    body: note.clone(),
+                },
+            )
+            .is_ok();
+            assert_eq!(wrote, role == Role::Counselor, "{role:?} writes notes");
+        }
     }
 
     #[test]

@@ -1,16 +1,24 @@
 //! The app's settings, kept in the store's settings table so a restarted app
-//! keeps them: language, text size, "my school" and the placeholder role.
+//! keeps them: language, text size, "my school" and the auto-lock minutes.
+//! (The role is the logged-in user's, from the vault: see `account`.)
 
 use serde::{Deserialize, Serialize};
 use shouhu_core::Lang;
 use uuid::Uuid;
 
-use crate::{Error, Result, Role, Session, Store};
+use crate::{Error, Result, Store};
 
 pub const SETTING_LANGUAGE: &str = "ui.language";
 pub const SETTING_TEXT_SIZE: &str = "ui.text_size";
 pub const SETTING_SCHOOL: &str = "ui.school_id";
-pub const SETTING_ROLE: &str = "user.role";
+pub const SETTING_AUTO_LOCK: &str = "ui.auto_lock_minutes";
+/// Set on a store made by "use demo data": the log-in screen may show the
+/// demo password (see `account::DEMO_MARKER`).
+pub const SETTING_DEMO: &str = "demo";
+
+/// Auto-lock after this many idle minutes unless the setting says otherwise.
+pub const DEFAULT_AUTO_LOCK_MINUTES: u32 = 10;
+pub const MAX_AUTO_LOCK_MINUTES: u32 = 240;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
@@ -20,7 +28,10 @@ pub struct Settings {
     pub text_size: String,
     /// The school this laptop works for; `None` shows every school.
     pub school_id: Option<Uuid>,
-    pub role: Role,
+    /// Lock after this many minutes without user input (1 to 240, default 10).
+    pub auto_lock_minutes: u32,
+    /// A store made by "use demo data".
+    pub demo: bool,
 }
 
 /// A change to one setting: `{"key": "language", "value": "en"}`.
@@ -42,15 +53,17 @@ pub fn get_settings(store: &Store) -> Result<Settings> {
     let school_id = store
         .setting(SETTING_SCHOOL)?
         .and_then(|s| Uuid::parse_str(&s).ok());
-    let role = store
-        .setting(SETTING_ROLE)?
-        .and_then(|s| Role::parse(&s))
-        .unwrap_or_default();
+    let auto_lock_minutes = store
+        .setting(SETTING_AUTO_LOCK)?
+        .and_then(|s| s.parse::<u32>().ok())
+        .filter(|m| (1..=MAX_AUTO_LOCK_MINUTES).contains(m))
+        .unwrap_or(DEFAULT_AUTO_LOCK_MINUTES);
     Ok(Settings {
         language: language.into(),
         text_size: text_size.into(),
         school_id,
-        role,
+        auto_lock_minutes,
+        demo: store.setting(SETTING_DEMO)?.as_deref() == Some("true"),
     })
 }
 
@@ -73,25 +86,24 @@ pub fn set_setting(store: &mut Store, change: &SettingChange) -> Result<Settings
                 store.set_setting(SETTING_SCHOOL, &id.to_string())?;
             }
         }
-        "role" => {
-            let role = Role::parse(v).ok_or_else(bad)?;
-            store.set_setting(SETTING_ROLE, role.name())?;
+        "auto_lock_minutes" => {
+            let m = v
+                .parse::<u32>()
+                .ok()
+                .filter(|m| (1..=MAX_AUTO_LOCK_MINUTES).contains(m))
+                .ok_or_else(bad)?;
+            store.set_setting(SETTING_AUTO_LOCK, &m.to_string())?;
         }
         _ => return Err(bad()),
     }
     get_settings(store)
 }
 
-/// The session the settings describe.
-pub fn session(store: &Store) -> Result<Session> {
-    let s = get_settings(store)?;
-    Ok(Session {
-        lang: if s.language == "en" {
-            Lang::En
-        } else {
-            Lang::ZhCn
-        },
-        role: s.role,
+/// The language the settings choose.
+pub fn lang(store: &Store) -> Result<Lang> {
+    Ok(match store.setting(SETTING_LANGUAGE)?.as_deref() {
+        Some("en") => Lang::En,
+        _ => Lang::ZhCn,
     })
 }
 
@@ -136,9 +148,11 @@ mod tests {
         let d = get_settings(&s).unwrap();
         assert_eq!(d.language, "zh-CN");
         assert_eq!(d.text_size, "normal");
-        assert_eq!(d.role, Role::Teacher);
+        assert_eq!(d.auto_lock_minutes, 10);
+        assert!(!d.demo);
         set_setting(&mut s, &change("language", "en")).unwrap();
         set_setting(&mut s, &change("text_size", "large")).unwrap();
+        set_setting(&mut s, &change("auto_lock_minutes", "30")).unwrap();
         let school = testutil::school(&mut s);
         set_setting(&mut s, &change("school_id", &school.to_string())).unwrap();
         let g = get_settings(&s).unwrap();
@@ -146,7 +160,8 @@ mod tests {
             (g.language.as_str(), g.text_size.as_str(), g.school_id),
             ("en", "large", Some(school))
         );
-        assert_eq!(session(&s).unwrap().lang, Lang::En);
+        assert_eq!(g.auto_lock_minutes, 30);
+        assert_eq!(lang(&s).unwrap(), Lang::En);
     }
 
     #[test]
@@ -155,7 +170,10 @@ mod tests {
         for (k, v) in [
             ("language", "fr"),
             ("text_size", "huge"),
-            ("role", "root"),
+            ("role", "counselor"),
+            ("auto_lock_minutes", "0"),
+            ("auto_lock_minutes", "241"),
+            ("auto_lock_minutes", "ten"),
             ("colour", "red"),
             ("school_id", "nope"),
         ] {

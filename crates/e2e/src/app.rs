@@ -141,6 +141,16 @@ impl App {
         self.session.send_keys(&e, text)
     }
 
+    /// Log in on the log-in screen (or the lock screen): user, password,
+    /// submit. The caller waits for what should follow (the home screen, or
+    /// `login-error`).
+    pub fn log_in(&self, login: &str, password: &str) -> Result<(), E2eError> {
+        self.wait("login-password")?;
+        self.fill("login-user", login)?;
+        self.fill("login-password", password)?;
+        self.click("login-submit")
+    }
+
     /// Choose `value` in the `<select>` `id` by clicking its option.
     pub fn select(&self, id: &str, value: &str) -> Result<(), E2eError> {
         self.wait(id)?;

@@ -1,23 +1,72 @@
 //! Test data written straight into the store file before the app starts, and
-//! read back after it has quit.
+//! read back after it has quit. The store is encrypted: the fixtures log in
+//! through the vault as the e2e user ([`E2E_LOGIN`]), whom [`ensure_account`]
+//! makes the laptop's first account (the harness does this before it starts
+//! the app and logs in through the UI).
 
 use std::path::Path;
 
 use chrono::NaiveDate;
 use shouhu_core::{ChildCard, Gender, HomeVisit, Stored};
-use shouhu_store::Store;
+use shouhu_vault::{NewUser, Session, Vault, VaultState};
 use uuid::Uuid;
 
 use crate::E2eError;
 
-fn open(db: &Path, identity: &Path) -> Result<Store, E2eError> {
+/// The e2e user: a counselor (the one role that reads and writes every kind
+/// of record, psychological notes included).
+pub const E2E_LOGIN: &str = "e2e-counselor";
+pub const E2E_NAME: &str = "测试心理老师";
+pub const E2E_PASSWORD: &str = "shouhu-e2e-2026";
+
+fn vault(db: &Path, identity: &Path) -> Vault {
+    Vault::new(db).with_identity_dir(identity)
+}
+
+fn vault_err(what: &str) -> impl Fn(shouhu_vault::VaultError) -> E2eError + '_ {
+    move |e| E2eError::Process(format!("{what}: {e}"))
+}
+
+/// Make the e2e user the laptop's first account, unless it is set up
+/// already (a plain store is encrypted in place).
+pub fn ensure_account(db: &Path, identity: &Path) -> Result<(), E2eError> {
     if let Some(dir) = db.parent() {
         std::fs::create_dir_all(dir)
             .map_err(E2eError::io(format!("creating {}", dir.display())))?;
     }
-    Store::open_with_identity(db, identity)
-        .map(|(s, _)| s)
-        .map_err(|e| E2eError::Process(format!("opening the store {}: {e}", db.display())))
+    let v = vault(db, identity);
+    if let VaultState::Ready { .. } = v.state().map_err(vault_err("reading the vault"))? {
+        return Ok(());
+    }
+    v.set_up(NewUser {
+        user_id: Uuid::now_v7(),
+        login_name: E2E_LOGIN.into(),
+        display_name: E2E_NAME.into(),
+        role: shouhu_auth::Role::Counselor,
+        scope: shouhu_auth::Scope::County,
+        password: E2E_PASSWORD.into(),
+    })
+    .map_err(vault_err("setting up the e2e account"))?
+    .lock();
+    Ok(())
+}
+
+/// Log in as the e2e user (setting the account up first if needed).
+fn open(db: &Path, identity: &Path) -> Result<Session, E2eError> {
+    ensure_account(db, identity)?;
+    vault(db, identity)
+        .log_in(E2E_LOGIN, E2E_PASSWORD, chrono::Utc::now())
+        .map_err(vault_err(&format!("opening the store {}", db.display())))
+}
+
+/// Run `f` on the store, logged in as the e2e user (the app must not be running).
+pub fn with_store<R>(
+    db: &Path,
+    identity: &Path,
+    f: impl FnOnce(&mut shouhu_store::Store) -> R,
+) -> Result<R, E2eError> {
+    let mut session = open(db, identity)?;
+    Ok(f(session.store_mut()))
 }
 
 /// A child to seed.
@@ -34,8 +83,9 @@ pub fn seed_children(
     identity: &Path,
     children: &[NewChild],
 ) -> Result<Vec<Uuid>, E2eError> {
-    let mut store = open(db, identity)?;
-    store
+    let mut session = open(db, identity)?;
+    session
+        .store_mut()
         .write(|w| {
             children
                 .iter()
@@ -55,7 +105,7 @@ pub fn seed_children(
 
 /// Fill the store with a small `shouhu-demo` county (every kind of record).
 pub fn seed_demo(db: &Path, identity: &Path, children: usize) -> Result<(), E2eError> {
-    let mut store = open(db, identity)?;
+    let mut session = open(db, identity)?;
     let spec = shouhu_demo::DemoSpec {
         seed: 7,
         townships: 2,
@@ -65,7 +115,7 @@ pub fn seed_demo(db: &Path, identity: &Path, children: usize) -> Result<(), E2eE
         extras: true,
         batch_size: 1000,
     };
-    shouhu_demo::generate(&mut store, &spec, &mut |_| {})
+    shouhu_demo::generate(session.store_mut(), &spec, &mut |_| {})
         .map(drop)
         .map_err(|e| E2eError::Process(format!("seeding the demo county: {e}")))
 }
@@ -73,6 +123,7 @@ pub fn seed_demo(db: &Path, identity: &Path, children: usize) -> Result<(), E2eE
 /// Every child card in the store (open it only after the app has quit).
 pub fn children(db: &Path, identity: &Path) -> Result<Vec<Stored<ChildCard>>, E2eError> {
     open(db, identity)?
+        .store()
         .list_all::<ChildCard>()
         .map_err(|e| E2eError::Process(format!("listing children: {e}")))
 }
@@ -80,6 +131,7 @@ pub fn children(db: &Path, identity: &Path) -> Result<Vec<Stored<ChildCard>>, E2
 /// Every home visit in the store.
 pub fn visits(db: &Path, identity: &Path) -> Result<Vec<Stored<HomeVisit>>, E2eError> {
     open(db, identity)?
+        .store()
         .list_all::<HomeVisit>()
         .map_err(|e| E2eError::Process(format!("listing visits: {e}")))
 }

@@ -395,8 +395,20 @@ impl Harness {
         &self.base
     }
 
-    /// Start the app (a new WebDriver session) and wait until its page is loaded.
+    /// Start the app logged in: the e2e user is made the laptop's first
+    /// account if there is none (`fixtures::ensure_account`), the app is
+    /// started and the user logs in through the log-in screen.
     pub fn launch(&self) -> Result<App, E2eError> {
+        crate::fixtures::ensure_account(&self.db, &self.identity_dir)?;
+        let app = self.launch_bare()?;
+        app.log_in(crate::fixtures::E2E_LOGIN, crate::fixtures::E2E_PASSWORD)?;
+        app.wait("nav-home")?;
+        Ok(app)
+    }
+
+    /// Start the app as it is (a new WebDriver session) and wait until its
+    /// page is loaded: on a fresh folder it shows the set-up screen.
+    pub fn launch_bare(&self) -> Result<App, E2eError> {
         let session = self.new_session()?;
         App::new(session, self)
     }

@@ -2,7 +2,7 @@
  * App-wide UI state: the current screen (a tiny router), the unsaved-changes
  * guard, the confirm dialog, the toast, and the settings loaded from the store.
  */
-import type { Bridge, SchoolItem, Settings } from './bridge';
+import { toBridgeError, type Bridge, type CurrentUser, type SchoolItem, type Settings } from './bridge';
 import { setLocale, t } from './i18n/index.svelte';
 
 export type Screen =
@@ -86,9 +86,113 @@ export function toast(text: string, kind: 'ok' | 'error' = 'ok'): void {
 }
 
 export const app = $state({
-  settings: { language: 'zh-CN', text_size: 'normal', school_id: null, role: 'teacher' } as Settings,
+  settings: { language: 'zh-CN', text_size: 'normal', school_id: null, auto_lock_minutes: 10, demo: false } as Settings,
   schools: [] as SchoolItem[],
 });
+
+/**
+ * Who is working. `phase`: `loading` (asking the vault), `setup` (first
+ * start), `login` (nobody logged in yet, or logged out: no screen is kept),
+ * `open` (working). `locked` covers the open screens with the log-in form:
+ * they stay mounted, so what was being typed survives a lock and the same
+ * user's log-in.
+ */
+export const account = $state({
+  phase: 'loading' as 'loading' | 'setup' | 'login' | 'open',
+  user: null as CurrentUser | null,
+  locked: false,
+  /** The log-in name to offer on the log-in form (the locked user's). */
+  lastLogin: '',
+});
+
+/** The user's last input (keys, mouse, touch): the idle clock of auto-lock. */
+let lastInput = Date.now();
+
+export function noteInput(now: number = Date.now()): void {
+  lastInput = now;
+}
+
+/** True when `now` is past the auto-lock deadline of an open, unlocked session. */
+export function idleExpired(now: number = Date.now()): boolean {
+  if (account.phase !== 'open' || account.locked || !account.user) return false;
+  return now - lastInput > app.settings.auto_lock_minutes * 60_000;
+}
+
+/** The backend found no session (locked, idle time out): show the log-in form. */
+export function markLocked(): void {
+  if (account.phase === 'open') account.locked = true;
+}
+
+/**
+ * Lock: what is being typed is saved first (drafts), then the session is
+ * dropped in the backend (store closed, key forgotten). The screens stay.
+ */
+export async function lockNow(bridge: Bridge): Promise<void> {
+  await saveAll();
+  account.locked = true;
+  try {
+    await bridge.lock();
+  } catch {
+    // Already locked in the backend: nothing more to drop.
+  }
+}
+
+/** Log-out: drafts saved, the session dropped, and no screen kept. */
+export async function logOutNow(bridge: Bridge): Promise<void> {
+  await saveAll();
+  try {
+    await bridge.logOut();
+  } catch {
+    // Already logged out.
+  }
+  dirtyCheck = null;
+  account.user = null;
+  account.locked = false;
+  account.phase = 'login';
+}
+
+/**
+ * After a log-in: the same user as before a lock finds their screens as they
+ * left them; another user starts on the home screen.
+ */
+export async function loggedIn(bridge: Bridge, user: CurrentUser): Promise<void> {
+  const same = account.user?.user_id === user.user_id && account.phase === 'open';
+  account.user = user;
+  account.lastLogin = user.login_name;
+  account.locked = false;
+  noteInput();
+  await loadSettings(bridge);
+  if (!same) {
+    dirtyCheck = null;
+    nav.screen = 'home';
+    nav.params = {};
+    nav.seq += 1;
+  }
+  account.phase = 'open';
+}
+
+/**
+ * The bridge as the screens get it: an `auth.locked` answer (the backend's
+ * idle deadline passed, or its session was dropped) turns into the log-in form.
+ */
+export function guarded(bridge: Bridge): Bridge {
+  return new Proxy(bridge, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const out = value.apply(target, args);
+        if (out && typeof (out as Promise<unknown>).then === 'function') {
+          return (out as Promise<unknown>).catch((e: unknown) => {
+            if (toBridgeError(e).code === 'auth.locked') markLocked();
+            throw e;
+          });
+        }
+        return out;
+      };
+    },
+  });
+}
 
 export function applySettings(s: Settings): void {
   app.settings = s;

@@ -11,6 +11,8 @@ import {
   type Bridge,
   type ChildCard,
   type ChildSummary,
+  type CurrentUser,
+  type Role,
   type FieldProblem,
   type FollowUp,
   type HomeVisit,
@@ -26,7 +28,17 @@ export interface MockBridgeOptions {
   settings?: Partial<Settings>;
   /** Children already in the mock store. */
   children?: { id?: string; card: ChildCard }[];
-  demoOffer?: boolean;
+  /**
+   * The laptop's accounts. Default: one teacher `liming` (password
+   * `qingshan2026`), logged in, so screens can be tested directly.
+   */
+  vault?: {
+    state?: 'empty' | 'plain' | 'ready';
+    users?: MockUser[];
+    /** Who is logged in at start (null: the log-in screen). */
+    loggedIn?: string | null;
+    demo?: boolean;
+  };
   /** Make a command fail with this backend error. */
   failWith?: Partial<Record<keyof Bridge, AppErrorPayload>>;
 }
@@ -39,6 +51,27 @@ export const MOCK_SUMMARY: StoreSummary = {
   home_visits: 1800,
   pending_changes: 12,
 };
+
+export interface MockUser {
+  login_name: string;
+  display_name: string;
+  role: Role;
+  password: string;
+}
+
+export const MOCK_TEACHER: MockUser = { login_name: 'liming', display_name: '李明', role: 'teacher', password: 'qingshan2026' };
+
+/** The password rules of `shouhu_auth::password::check_new_password`. */
+export function mockPasswordProblem(password: string, login: string): AppErrorPayload | null {
+  const fail = (code: string, message: string) => ({ code, message, details: null });
+  if ([...password].length < 8) return fail('auth.password_too_short', '密码至少需要8个字符');
+  if (!/[0-9]/.test(password) || !/\p{L}/u.test(password)) return fail('auth.password_too_simple', '密码需同时包含字母和数字');
+  if (password.trim().toLowerCase() === login.trim().toLowerCase()) return fail('auth.password_is_user_name', '密码不能与用户名相同');
+  return null;
+}
+
+/** Commands that work without a logged-in session. */
+const ACCOUNT_COMMANDS = new Set<string>(['appInfo', 'vaultState', 'setUp', 'useDemo', 'logIn', 'logOut', 'lock', 'onBeforeClose']);
 
 let counter = 0;
 function newId(): string {
@@ -83,16 +116,39 @@ export function createMockBridge(
   options: MockBridgeOptions = {},
 ): Bridge & { calls: string[]; closeWindow(): Promise<void> } {
   const calls: string[] = [];
-  let settings: Settings = { language: 'zh-CN', text_size: 'normal', school_id: null, role: 'teacher', ...options.settings };
+  let settings: Settings = { language: 'zh-CN', text_size: 'normal', school_id: null, auto_lock_minutes: 10, demo: false, ...options.settings };
+  let vaultState = options.vault?.state ?? 'ready';
+  const users: MockUser[] = structuredClone(options.vault?.users ?? (vaultState === 'ready' ? [MOCK_TEACHER] : []));
+  let demo = options.vault?.demo ?? false;
+  const loggedIn = options.vault?.loggedIn === undefined ? (users[0]?.login_name ?? null) : options.vault.loggedIn;
+  let current: MockUser | null = users.find((u) => u.login_name === loggedIn) ?? null;
+  const failures = new Map<string, number>();
+  const fail = (code: string, message: string, details: unknown = null) => new BridgeError({ code, message, details });
+  const me = (u: MockUser): CurrentUser => ({
+    user_id: `user-${u.login_name}`,
+    login_name: u.login_name,
+    display_name: u.display_name,
+    role: u.role,
+    scope: { kind: 'county' },
+    reads_notes: u.role === 'counselor' || u.role === 'psych_supervisor',
+    writes_records: u.role === 'teacher' || u.role === 'counselor' || u.role === 'principal',
+    manages_users: u.role === 'principal' || u.role === 'county_admin',
+    auto_lock_minutes: settings.auto_lock_minutes,
+  });
+  const checkNew = (password: string, again: string, login: string) => {
+    if (password !== again) throw fail('auth.password_mismatch', '两次输入的密码不一致，请重新输入');
+    const problem = mockPasswordProblem(password, login);
+    if (problem) throw new BridgeError(problem);
+  };
   const children = new Map<string, ChildCard>();
   for (const c of options.children ?? []) children.set(c.id ?? newId(), structuredClone(c.card));
   const visits = new Map<string, { visit: HomeVisit; updated_at: string }>();
   const followUps = new Map<string, Stored<FollowUp>>();
-  let offer = options.demoOffer ?? false;
   let beforeClose: (() => Promise<void>) | null = null;
 
   const answer = async <T>(command: keyof Bridge, value: () => T): Promise<T> => {
     calls.push(command);
+    if (!current && !ACCOUNT_COMMANDS.has(command)) throw fail('auth.locked', '已锁定，请重新登录');
     const failure = options.failWith?.[command];
     if (failure) throw new BridgeError(failure);
     return structuredClone(value());
@@ -125,13 +181,14 @@ export function createMockBridge(
         const allowed: Record<string, string[] | null> = {
           language: ['zh-CN', 'en'],
           text_size: ['normal', 'large'],
-          role: ['teacher', 'counselor', 'principal'],
+          auto_lock_minutes: ['5', '10', '15', '30', '60'],
           school_id: null,
         };
         if (!(key in allowed) || (allowed[key] && !allowed[key]!.includes(value))) {
           throw new BridgeError({ code: 'input.invalid', message: 'invalid', details: { field: key, value } });
         }
-        settings = { ...settings, [key]: key === 'school_id' ? value || null : value };
+        const v = key === 'school_id' ? value || null : key === 'auto_lock_minutes' ? Number(value) : value;
+        settings = { ...settings, [key]: v };
         return settings;
       }),
     listSchools: () => answer('listSchools', () => [{ id: 'school-1', name: '青山小学', township: '青山镇' }]),
@@ -228,20 +285,90 @@ export function createMockBridge(
         last_sync: null,
         pending_changes: 0,
       })),
-    demoOffer: () => answer('demoOffer', () => offer),
-    generateDemo: (onProgress) =>
-      answer('generateDemo', () => {
+    vaultState: () =>
+      answer('vaultState', () => ({
+        state: vaultState,
+        users: users.map((u) => ({ login_name: u.login_name, display_name: u.display_name, role: u.role })),
+        demo_password: vaultState === 'ready' && demo ? 'shouhu2026' : null,
+        current: current ? me(current) : null,
+      })),
+    setUp: (req) =>
+      answer('setUp', () => {
+        if (vaultState === 'ready') throw fail('vault.already_set_up', '本机已完成初始设置');
+        checkNew(req.password, req.password_again, req.login_name);
+        const u: MockUser = { login_name: req.login_name.trim().toLowerCase(), display_name: req.display_name, role: req.role, password: req.password };
+        users.push(u);
+        vaultState = 'ready';
+        current = u;
+        return me(u);
+      }),
+    useDemo: (onProgress) =>
+      answer('useDemo', () => {
+        if (vaultState !== 'empty') throw fail('demo.store_not_empty', '已有数据，不能再生成演示数据');
         for (const done of [200, 400, 600]) onProgress({ children: done, children_total: 600, records: done * 5, fraction: done / 600 });
-        offer = false;
+        const roles: [string, Role][] = [
+          ['demo-admin', 'county_admin'],
+          ['demo-teacher', 'teacher'],
+          ['demo-counselor', 'counselor'],
+          ['demo-principal', 'principal'],
+          ['demo-township', 'township_staff'],
+          ['demo-supervisor', 'psych_supervisor'],
+        ];
+        for (const [login, role] of roles) users.push({ login_name: login, display_name: `${login}（演示）`, role, password: 'shouhu2026' });
+        vaultState = 'ready';
+        demo = true;
+        settings = { ...settings, demo: true };
         return { children: 600, records: 3000 };
       }),
+    logIn: (login, password) =>
+      answer('logIn', () => {
+        if (vaultState !== 'ready') throw fail('vault.not_set_up', '本机尚未设置，请先创建第一个用户');
+        current = null;
+        const u = users.find((x) => x.login_name === login.trim().toLowerCase());
+        const failed = u ? (failures.get(u.login_name) ?? 0) : 0;
+        if (u && failed >= 3) throw fail('auth.locked_out', '登录失败次数过多，请5秒后再试', { retry_after_secs: 5 });
+        if (!u || u.password !== password) {
+          if (u) failures.set(u.login_name, failed + 1);
+          throw fail('auth.wrong_password', '用户名或密码不正确');
+        }
+        failures.delete(u.login_name);
+        current = u;
+        return me(u);
+      }),
+    logOut: () => answer('logOut', () => void (current = null)),
+    lock: () => answer('lock', () => void (current = null)),
+    changePassword: (old, next, again) =>
+      answer('changePassword', () => {
+        const u = current!;
+        if (u.password !== old) throw fail('auth.wrong_password', '用户名或密码不正确');
+        checkNew(next, again, u.login_name);
+        u.password = next;
+      }),
+    addUser: (req) =>
+      answer('addUser', () => {
+        if (!me(current!).manages_users) throw fail('auth.forbidden', '您的角色无权进行此操作');
+        checkNew(req.password, req.password_again, req.login_name);
+        const login = req.login_name.trim().toLowerCase();
+        if (users.some((u) => u.login_name === login)) throw fail('vault.user_exists', `用户名“${login}”在本机已存在`, { login_name: login });
+        users.push({ login_name: login, display_name: req.display_name, role: req.role, password: req.password });
+      }),
+    resetPassword: (login, password, again) =>
+      answer('resetPassword', () => {
+        if (!me(current!).manages_users) throw fail('auth.forbidden', '您的角色无权进行此操作');
+        checkNew(password, again, login);
+        const u = users.find((x) => x.login_name === login);
+        if (!u) throw fail('vault.no_such_user', `本机没有用户“${login}”`);
+        u.password = password;
+        failures.delete(login);
+      }),
+    listUsers: () => answer('listUsers', () => users.map((u) => ({ login_name: u.login_name, display_name: u.display_name, role: u.role }))),
     listHouseholds: () => answer('listHouseholds', () => []),
     getHousehold: (id) =>
       answer('getHousehold', () => ({ id, household: { label: '张家', head_name: '张建国' }, members: [], plans: [], versions: [] })),
     savePlan: () => answer('savePlan', () => newId()),
     listChildRecords: (_childId, kind) =>
       answer('listChildRecords', () => {
-        if (kind === 'psych_note' && settings.role !== 'counselor') {
+        if (kind === 'psych_note' && !me(current!).reads_notes) {
           throw new BridgeError({ code: 'auth.forbidden', message: 'forbidden', details: null });
         }
         return [];

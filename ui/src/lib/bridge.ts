@@ -52,13 +52,73 @@ export class BridgeError extends Error {
   }
 }
 
-export type Role = 'teacher' | 'counselor' | 'principal';
+/** The six roles of `shouhu_auth::Role`. */
+export type Role = 'teacher' | 'counselor' | 'principal' | 'township_staff' | 'county_admin' | 'psych_supervisor';
+export const ROLES: Role[] = ['teacher', 'counselor', 'principal', 'township_staff', 'county_admin', 'psych_supervisor'];
+/** Roles that work for one school (they name a school and its township). */
+export const SCHOOL_ROLES: Role[] = ['teacher', 'counselor', 'principal'];
 
 export interface Settings {
   language: 'zh-CN' | 'en';
   text_size: 'normal' | 'large';
   school_id: string | null;
+  /** Lock after this many minutes without input (1–240, default 10). */
+  auto_lock_minutes: number;
+  /** A store made by "use demo data". */
+  demo: boolean;
+}
+
+export type Scope =
+  | { kind: 'school'; school_id: string; township_id: string }
+  | { kind: 'township'; township_id: string }
+  | { kind: 'county' };
+
+export interface UserItem {
+  login_name: string;
+  display_name: string;
   role: Role;
+}
+
+export interface CurrentUser {
+  user_id: string;
+  login_name: string;
+  display_name: string;
+  role: Role;
+  scope: Scope;
+  reads_notes: boolean;
+  /** School staff change records; the other roles only read (the API refuses their saves). */
+  writes_records: boolean;
+  /** A principal or county admin: may add laptop users and reset passwords. */
+  manages_users: boolean;
+  auto_lock_minutes: number;
+}
+
+/** What the first screen needs: set-up (`empty`, `plain`) or log-in (`ready`). */
+export interface VaultView {
+  state: 'empty' | 'plain' | 'ready';
+  users: UserItem[];
+  /** Shown on the log-in screen of a demo store only. */
+  demo_password: string | null;
+  current: CurrentUser | null;
+}
+
+export interface SetUpRequest {
+  login_name: string;
+  display_name: string;
+  role: Role;
+  school_name: string;
+  township: string;
+  password: string;
+  password_again: string;
+}
+
+export interface AddUserRequest {
+  login_name: string;
+  display_name: string;
+  role: Role;
+  school_id: string | null;
+  password: string;
+  password_again: string;
 }
 
 export interface SchoolItem {
@@ -349,8 +409,17 @@ export interface Bridge {
   saveFollowUp(id: string | null, followUp: FollowUp): Promise<string>;
   listVisits(filter: VisitFilter): Promise<VisitListRow[]>;
   dashboard(schoolId: string | null): Promise<Dashboard>;
-  demoOffer(): Promise<boolean>;
-  generateDemo(onProgress: (p: DemoProgress) => void): Promise<{ children: number; records: number }>;
+  vaultState(): Promise<VaultView>;
+  setUp(req: SetUpRequest): Promise<CurrentUser>;
+  /** An encrypted demo store with one demo account per role; ends locked (log-in screen). */
+  useDemo(onProgress: (p: DemoProgress) => void): Promise<{ children: number; records: number }>;
+  logIn(loginName: string, password: string): Promise<CurrentUser>;
+  logOut(): Promise<void>;
+  lock(): Promise<void>;
+  changePassword(old: string, next: string, again: string): Promise<void>;
+  addUser(req: AddUserRequest): Promise<void>;
+  resetPassword(loginName: string, password: string, again: string): Promise<void>;
+  listUsers(): Promise<UserItem[]>;
   listHouseholds(schoolId: string | null, query: string): Promise<HouseholdRow[]>;
   getHousehold(id: string): Promise<HouseholdView>;
   savePlan(id: string | null, plan: HelpPlan): Promise<string>;
@@ -430,8 +499,17 @@ export const bridge: Bridge = {
   saveFollowUp: (id, followUp) => call('save_follow_up', { req: { id, follow_up: followUp } }),
   listVisits: (filter) => call('list_visits', { filter }),
   dashboard: (schoolId) => call('dashboard', { schoolId }),
-  demoOffer: () => call('demo_offer'),
-  generateDemo: (onProgress) => call('generate_demo', { onProgress: channel(onProgress) }),
+  vaultState: () => call('vault_state'),
+  setUp: (req) => call('set_up', { req }),
+  useDemo: (onProgress) => call('use_demo', { onProgress: channel(onProgress) }),
+  logIn: (loginName, password) => call('log_in', { req: { login_name: loginName, password } }),
+  logOut: () => call('log_out'),
+  lock: () => call('lock'),
+  changePassword: (old, next, again) => call('change_password', { req: { old, new: next, new_again: again } }),
+  addUser: (req) => call('add_user', { req }),
+  resetPassword: (loginName, password, again) =>
+    call('reset_password', { req: { login_name: loginName, password, password_again: again } }),
+  listUsers: () => call('list_users'),
   listHouseholds: (schoolId, query) => call('list_households', { filter: { school_id: schoolId, query } }),
   getHousehold: (id) => call('get_household', { id }),
   savePlan: (id, plan) => call('save_plan', { req: { id, plan } }),

@@ -108,11 +108,11 @@ fn measure(args: &Args, n: usize) -> Result<String, E2eError> {
         .map_err(|e| E2eError::Process(format!("creating the data folder: {e}")))?;
     {
         let started = Instant::now();
-        let (mut store, _) = shouhu_store::Store::open_with_identity(&db, &identity)
-            .map_err(|e| E2eError::Process(format!("opening the store: {e}")))?;
         let spec = shouhu_demo::DemoSpec::bench(n, n * args.visits_per_child, args.seed);
-        let r = shouhu_demo::generate(&mut store, &spec, &mut |_| {})
-            .map_err(|e| E2eError::Process(format!("filling the store: {e}")))?;
+        let r = shouhu_e2e::fixtures::with_store(&db, &identity, |store| {
+            shouhu_demo::generate(store, &spec, &mut |_| {})
+        })?
+        .map_err(|e| E2eError::Process(format!("filling the store: {e}")))?;
         println!(
             "\n{n} children: {} records written in {:.1} s",
             r.total,
@@ -136,9 +136,23 @@ fn measure(args: &Args, n: usize) -> Result<String, E2eError> {
         // The list may be the first screen; otherwise open it.
         let row = testid("children-row");
         let nav = testid("nav-children");
+        let password = testid("login-password");
+        let mut logged_in = false;
         let rows = poll("a children-row", timeout, step, || {
             if !session.find_all(&row)?.is_empty() {
                 return Ok(Some(()));
+            }
+            // The store is encrypted: log in first (part of the start time).
+            if !logged_in {
+                if let Some(pw) = session.find_all(&password)?.into_iter().next() {
+                    let user = session.find(&testid("login-user"))?;
+                    session.clear(&user)?;
+                    session.send_keys(&user, shouhu_e2e::fixtures::E2E_LOGIN)?;
+                    session.send_keys(&pw, shouhu_e2e::fixtures::E2E_PASSWORD)?;
+                    session.click(&session.find(&testid("login-submit"))?)?;
+                    logged_in = true;
+                }
+                return Ok(None);
             }
             if let Some(link) = session.find_all(&nav)?.into_iter().next() {
                 if session.find_all(&testid("screen-children"))?.is_empty() {

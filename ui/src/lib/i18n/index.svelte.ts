@@ -61,8 +61,11 @@ export function t(key: MessageKey, params: Record<string, string | number> = {})
   );
 }
 
-/** Message for a backend error code, falling back to the backend's own text. */
-export function errorMessage(code: string, fallback: string): string {
+/**
+ * Message for a backend error code, falling back to the backend's own text;
+ * `params` fill the message's placeholders (`{secs}` of `auth.locked_out`).
+ */
+export function errorMessage(code: string, fallback: string, params: Record<string, string | number> = {}): string {
   const key = `error.${code}`;
-  return hasKey(key) ? t(key) : fallback || t('error.internal');
+  return hasKey(key) ? t(key, params) : fallback || t('error.internal');
 }
