@@ -328,9 +328,88 @@ fn an_encrypted_store_needs_a_log_in_and_audits_what_is_read() -> TestResult {
         "--notes",
     ]);
     assert!(r.err.contains("[auth.forbidden]"), "{}", r.err);
+    // An encrypted store's export is never plain: refused without a file
+    // password (and no file left), sealed with one.
     let out = dir.path().join("out.jsonl").display().to_string();
     let r = with(&["--user", "wang", "--password-file", &pw, "export", &out]);
+    assert!(r.err.contains("[export.password_required]"), "{}", r.err);
+    assert!(!std::path::Path::new(&out).exists());
+    let epw = dir.path().join("export-pw");
+    std::fs::write(&epw, "county-2026\n")?;
+    let epw = epw.display().to_string();
+    let r = with(&[
+        "--user",
+        "wang",
+        "--password-file",
+        &pw,
+        "export",
+        &out,
+        "--export-password-file",
+        &epw,
+    ]);
     assert_eq!(r.code, 0, "{}", r.err);
+    let sealed = std::fs::read(&out)?;
+    assert!(shouhu_auth::stream::is_sealed_stream(&sealed));
+    assert!(
+        !sealed.windows("张三".len()).any(|w| w == "张三".as_bytes()),
+        "plaintext in the export"
+    );
+    // A backup: the store's copy, still encrypted, with its keyring.
+    let backup = dir.path().join("backup.db");
+    let b = backup.display().to_string();
+    let r = with(&["--user", "wang", "--password-file", &pw, "backup", &b]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let r = with(&["--user", "wang", "--password-file", &pw, "backup", &b]);
+    assert!(r.err.contains("[backup.exists]"), "{}", r.err);
+    {
+        let copy =
+            shouhu_vault::Vault::new(&backup).log_in("wang", "wang2026ok", chrono::Utc::now())?;
+        assert!(!shouhu_store::Store::is_plain_file(&backup));
+        let a = copy
+            .store()
+            .fetch::<shouhu_core::ChildCard>(CHILD_A.parse()?)?;
+        assert_eq!(a.body.name, "张三");
+    }
+
+    // The sealed export imports elsewhere with its password only; a wrong
+    // one imports nothing.
+    let db2 = dir.path().join("other.db");
+    let r = shouhu(&db2, &["import", &out]);
+    assert!(r.err.contains("[import.password_required]"), "{}", r.err);
+    let r = shouhu(
+        &db2,
+        &[
+            "import",
+            &out,
+            "--export-password-file",
+            &bad.display().to_string(),
+        ],
+    );
+    assert!(r.err.contains("[import.wrong_password]"), "{}", r.err);
+    let mut cut = sealed.clone();
+    cut.truncate(sealed.len() - 3);
+    let cut_path = dir.path().join("cut.jsonl");
+    std::fs::write(&cut_path, &cut)?;
+    let r = shouhu(
+        &db2,
+        &[
+            "import",
+            &cut_path.display().to_string(),
+            "--export-password-file",
+            &epw,
+        ],
+    );
+    assert!(r.err.contains("[import.file_damaged]"), "{}", r.err);
+    let r = shouhu(&db2, &["stats", "--json"]);
+    let st: Value = serde_json::from_str(&r.out)?;
+    assert_eq!(st["records"]["child"], 0, "nothing imported: {st}");
+    let r = shouhu(
+        &db2,
+        &["import", &out, "--export-password-file", &epw, "--json"],
+    );
+    assert_eq!(r.code, 0, "{}", r.err);
+    let r = shouhu(&db2, &["show", CHILD_A]);
+    assert!(r.out.contains("张三"), "{}", r.out);
 
     let vault = shouhu_vault::Vault::new(&db).with_identity_dir(&ident);
     let session = vault.log_in("wang", "wang2026ok", chrono::Utc::now())?;
@@ -349,7 +428,11 @@ fn an_encrypted_store_needs_a_log_in_and_audits_what_is_read() -> TestResult {
             "view_child",
             "login",
             "login",
+            "login",
             "export",
+            "login",
+            "export",
+            "login",
             "login"
         ],
         "{actions:?}"

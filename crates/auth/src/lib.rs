@@ -21,6 +21,8 @@
 //!   X25519 public key. The server stores and relays ciphertext only; a new
 //!   reader is added by an existing reader re-wrapping the note key
 //!   ([`note::EncryptedNote::add_reader`]).
+//! - [`stream`]: password-sealed files of any size (exports), sealed chunk by
+//!   chunk so an old laptop never holds a whole export twice.
 //! - [`error`]: [`AuthError`], one stable `code` per failure.
 //!
 //! Secrets (`DataKey`, `ReaderSecret`, note keys) are zeroised on drop and never
@@ -31,11 +33,12 @@ pub mod keys;
 pub mod note;
 pub mod password;
 pub mod role;
+pub mod stream;
 pub mod throttle;
 
 mod b64;
 
 pub use error::AuthError;
 pub use keys::{DataKey, WrappedKey};
-pub use note::{EncryptedNote, ReaderKeyPair, ReaderPublicKey};
+pub use note::{EncryptedNote, ReaderKeyPair, ReaderPublicKey, SealedReaderKey};
 pub use role::{Action, Role, Scope, Target};

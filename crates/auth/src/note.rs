@@ -95,6 +95,56 @@ impl std::fmt::Debug for ReaderKeyPair {
     }
 }
 
+/// A reader's key pair as a laptop keeps it: the public half as published,
+/// the secret sealed with the reader's password
+/// ([`crate::keys::seal_with_password`]), so it opens only at that reader's
+/// log-in. A password change re-seals it; an administrator's reset cannot
+/// (the old password is not known) and gives the reader a new pair, for which
+/// an existing reader must re-wrap the notes ([`EncryptedNote::add_reader`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedReaderKey {
+    pub public: ReaderPublicKey,
+    #[serde(with = "crate::b64")]
+    pub sealed_secret: Vec<u8>,
+}
+
+impl SealedReaderKey {
+    pub fn seal(
+        pair: &ReaderKeyPair,
+        password: &str,
+        kdf: crate::password::KdfParams,
+    ) -> Result<SealedReaderKey, AuthError> {
+        Ok(SealedReaderKey {
+            public: pair.public(),
+            sealed_secret: crate::keys::seal_with_password(
+                pair.secret_bytes().as_ref(),
+                password,
+                kdf,
+            )?,
+        })
+    }
+
+    /// The key pair, with the reader's password; `auth.wrong_password` for
+    /// another password, `crypto.malformed` when the secret does not match
+    /// the public half.
+    pub fn open(&self, password: &str) -> Result<ReaderKeyPair, AuthError> {
+        let plain = crate::keys::open_with_password(&self.sealed_secret, password)?;
+        let bytes: [u8; 32] = plain
+            .as_slice()
+            .try_into()
+            .map_err(|_| AuthError::Malformed {
+                what: "reader_secret",
+            })?;
+        let pair = ReaderKeyPair::from_secret_bytes(bytes);
+        if pair.public() != self.public {
+            return Err(AuthError::Malformed {
+                what: "reader_secret",
+            });
+        }
+        Ok(pair)
+    }
+}
+
 /// The note key sealed for one reader.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WrappedNoteKey {
@@ -329,6 +379,48 @@ impl EncryptedNote {
     }
 }
 
+/// Seals `content` (any serde value: a note's confidential part) for
+/// `readers` as the JSON a record carries (`PsychNote::sealed`).
+pub fn seal_value<T: Serialize>(
+    note_id: Uuid,
+    content: &T,
+    readers: &[(Uuid, ReaderPublicKey)],
+) -> Result<serde_json::Value, AuthError> {
+    if readers.is_empty() {
+        // A note nobody can open would be lost the moment it is saved.
+        return Err(AuthError::NotAReader);
+    }
+    let text = Zeroizing::new(
+        serde_json::to_string(content).map_err(|_| AuthError::Malformed { what: "note" })?,
+    );
+    let note = EncryptedNote::encrypt(note_id, &text, readers)?;
+    serde_json::to_value(&note).map_err(|_| AuthError::Malformed { what: "note" })
+}
+
+/// The sealed JSON of the record `note_id`, parsed. A blob that names another
+/// note is refused: moved to another record, it would show one child's note
+/// under another child.
+pub fn parse_sealed(note_id: Uuid, sealed: &serde_json::Value) -> Result<EncryptedNote, AuthError> {
+    let note: EncryptedNote = serde_json::from_value(sealed.clone())
+        .map_err(|_| AuthError::Malformed { what: "note" })?;
+    if note.note_id != note_id || note.version != 1 {
+        return Err(AuthError::Malformed { what: "note" });
+    }
+    Ok(note)
+}
+
+/// Opens what [`seal_value`] sealed, as `reader_id` holding `keys`
+/// (`crypto.not_a_reader` when the note was not sealed for this reader).
+pub fn open_value<T: serde::de::DeserializeOwned>(
+    note_id: Uuid,
+    sealed: &serde_json::Value,
+    reader_id: Uuid,
+    keys: &ReaderKeyPair,
+) -> Result<T, AuthError> {
+    let text = Zeroizing::new(parse_sealed(note_id, sealed)?.decrypt(reader_id, keys)?);
+    serde_json::from_str(&text).map_err(|_| AuthError::Malformed { what: "note" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,6 +435,59 @@ mod tests {
             id: Uuid::now_v7(),
             keys: ReaderKeyPair::generate()?,
         })
+    }
+
+    #[test]
+    fn sealed_values_open_for_their_readers_and_their_record_only() -> Result<(), AuthError> {
+        let (counselor, supervisor, outsider) = (reader()?, reader()?, reader()?);
+        let id = Uuid::now_v7();
+        let content = serde_json::json!({"presenting_issue": "想妈妈", "risk_level": "high"});
+        let sealed = seal_value(
+            id,
+            &content,
+            &[
+                (counselor.id, counselor.keys.public()),
+                (supervisor.id, supervisor.keys.public()),
+            ],
+        )?;
+        assert!(!sealed.to_string().contains("想妈妈"));
+        let back: serde_json::Value = open_value(id, &sealed, supervisor.id, &supervisor.keys)?;
+        assert_eq!(back, content);
+        let refused: Result<serde_json::Value, _> =
+            open_value(id, &sealed, outsider.id, &outsider.keys);
+        assert_eq!(refused, Err(AuthError::NotAReader));
+        // Moved under another record: refused.
+        let moved: Result<serde_json::Value, _> =
+            open_value(Uuid::now_v7(), &sealed, counselor.id, &counselor.keys);
+        assert!(matches!(moved, Err(AuthError::Malformed { .. })));
+        // Sealing for nobody is refused rather than losing the note.
+        assert_eq!(seal_value(id, &content, &[]), Err(AuthError::NotAReader));
+        Ok(())
+    }
+
+    #[test]
+    fn a_sealed_reader_key_opens_with_its_password_only() -> Result<(), AuthError> {
+        let pair = ReaderKeyPair::generate()?;
+        let kdf = crate::password::TEST_PARAMS;
+        let sealed = SealedReaderKey::seal(&pair, "xinli-2026", kdf)?;
+        let text = serde_json::to_string(&sealed).map_err(|_| AuthError::Random)?;
+        let back: SealedReaderKey = serde_json::from_str(&text).map_err(|_| AuthError::Random)?;
+        assert_eq!(back.open("xinli-2026")?.public(), pair.public());
+        assert_eq!(
+            back.open("wrong").map(|p| p.public()),
+            Err(AuthError::WrongPassword)
+        );
+        // A secret swapped under another public half is refused.
+        let other = ReaderKeyPair::generate()?;
+        let mixed = SealedReaderKey {
+            public: other.public(),
+            sealed_secret: back.sealed_secret.clone(),
+        };
+        assert!(matches!(
+            mixed.open("xinli-2026").map(|p| p.public()),
+            Err(AuthError::Malformed { .. })
+        ));
+        Ok(())
     }
 
     const TEXT: &str = "第3次辅导：孩子说夜里常梦见妈妈，情绪低落，约定下周二再谈。";

@@ -16,7 +16,7 @@
 mod show;
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -80,6 +80,10 @@ pub enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// The password of a password-protected export (first line of this
+        /// file); needed when the file was exported from an encrypted store.
+        #[arg(long)]
+        export_password_file: Option<PathBuf>,
     },
     /// Export every live record as JSON Lines.
     Export {
@@ -91,6 +95,16 @@ pub enum Command {
         /// Leave out psychological notes.
         #[arg(long)]
         without_notes: bool,
+        /// Protect the file with the password on the first line of this file
+        /// (required for an encrypted store: its exports are never plain).
+        #[arg(long)]
+        export_password_file: Option<PathBuf>,
+    },
+    /// Copy the store, still encrypted, with its keyring, to a backup file
+    /// (`<file>` and `<file>.keys.json`): restore by copying both back.
+    Backup {
+        /// The backup file to write (must not exist).
+        file: PathBuf,
     },
     /// Search children by name, pinyin, initials or ID-number prefix.
     Search {
@@ -230,6 +244,18 @@ pub enum CliError {
     /// Only counselors and psychology supervisors see psychological notes.
     #[error("only counselors may see psychological notes")]
     NotesForbidden,
+    /// An encrypted store's export must be password-protected.
+    #[error("this store is encrypted: protect the export with --export-password-file")]
+    ExportPasswordRequired,
+    /// The file to import is password-protected.
+    #[error("this file is password-protected: give its password with --export-password-file")]
+    ImportPasswordRequired,
+    /// A password-protected file that the password does not open, or that was
+    /// changed or cut short.
+    #[error("the protected file cannot be opened: {0}")]
+    Sealed(shouhu_auth::AuthError),
+    #[error("the backup file {0} exists already")]
+    BackupExists(String),
 }
 
 impl CliError {
@@ -245,6 +271,11 @@ impl CliError {
             CliError::LoginRequired => "cli.login_required",
             CliError::ScopeIncomplete => "cli.scope_incomplete",
             CliError::NotesForbidden => "auth.forbidden",
+            CliError::ExportPasswordRequired => "export.password_required",
+            CliError::ImportPasswordRequired => "import.password_required",
+            CliError::Sealed(shouhu_auth::AuthError::WrongPassword) => "import.wrong_password",
+            CliError::Sealed(_) => "import.file_damaged",
+            CliError::BackupExists(_) => "backup.exists",
         }
     }
 
@@ -263,6 +294,19 @@ impl CliError {
                 format!("无法打开文件 {path}：{error}")
             }
             (CliError::UnknownKind(k), Lang::ZhCn) => format!("未知的记录类型“{k}”"),
+            (CliError::ExportPasswordRequired, Lang::ZhCn) => {
+                "此数据库已加密，导出文件也必须加密：请用 --export-password-file 指定导出文件的密码".into()
+            }
+            (CliError::ImportPasswordRequired, Lang::ZhCn) => {
+                "此文件已加密：请用 --export-password-file 提供导出时设置的密码".into()
+            }
+            (CliError::Sealed(shouhu_auth::AuthError::WrongPassword), Lang::ZhCn) => {
+                "导出文件的密码不正确（或文件开头已损坏），没有导入任何记录".into()
+            }
+            (CliError::Sealed(_), Lang::ZhCn) => {
+                "加密的导出文件已损坏或不完整，没有导入任何记录".into()
+            }
+            (CliError::BackupExists(p), Lang::ZhCn) => format!("备份文件 {p} 已存在，不会覆盖"),
             (CliError::Output(e), Lang::ZhCn) => format!("无法输出：{e}"),
             (other, Lang::En) => other.to_string(),
         }
@@ -337,6 +381,23 @@ fn password(cli: &Cli) -> Result<String, CliError> {
     std::env::var("SHOUHU_PASSWORD").map_err(|_| CliError::LoginRequired)
 }
 
+/// The first line of a password file.
+fn file_password(path: &std::path::Path) -> Result<String, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::File {
+        path: path.display().to_string(),
+        error: e.to_string(),
+    })?;
+    Ok(text.lines().next().unwrap_or_default().to_string())
+}
+
+/// An I/O error from a sealed stream as the CLI reports it.
+fn sealed_io(e: std::io::Error) -> CliError {
+    match shouhu_auth::stream::auth_error(&e) {
+        Some(a) => CliError::Sealed(a),
+        None => CliError::Output(e.to_string()),
+    }
+}
+
 /// The store, and who opened it (`None` for a plain store, which has no users).
 fn open_session(cli: &Cli) -> Result<(Store, Option<shouhu_vault::LocalUser>), CliError> {
     let vault = shouhu_vault::Vault::new(&cli.db).with_identity_dir(identity_dir(cli));
@@ -385,7 +446,11 @@ fn execute(
             }
             Ok(0)
         }
-        Command::Import { file, json } => {
+        Command::Import {
+            file,
+            json,
+            export_password_file,
+        } => {
             let mut s = open_store(cli)?;
             let opts = ImportOptions { lang };
             let mut tick = |p: Progress| {
@@ -396,15 +461,34 @@ fn execute(
                     p.done
                 );
             };
-            let report = if file.as_os_str() == "-" {
-                let stdin = std::io::stdin();
-                import_jsonl(&mut s, stdin.lock(), &opts, &mut tick)?
+            let mut input: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
+                Box::new(BufReader::new(std::io::stdin()))
             } else {
                 let f = File::open(file).map_err(|e| CliError::File {
                     path: file.display().to_string(),
                     error: e.to_string(),
                 })?;
-                import_jsonl(&mut s, BufReader::new(f), &opts, &mut tick)?
+                Box::new(BufReader::new(f))
+            };
+            let sealed = shouhu_auth::stream::is_sealed_stream(input.fill_buf()?);
+            let report = if sealed {
+                let pw = file_password(
+                    export_password_file
+                        .as_deref()
+                        .ok_or(CliError::ImportPasswordRequired)?,
+                )?;
+                // The whole file is checked before the first record is
+                // written: a wrong password or a damaged file imports nothing.
+                let mut raw = Vec::new();
+                input.read_to_end(&mut raw)?;
+                let mut plain = Vec::new();
+                shouhu_auth::stream::OpenReader::new(raw.as_slice(), &pw)
+                    .and_then(|mut r| r.read_to_end(&mut plain))
+                    .map_err(sealed_io)?;
+                drop(raw);
+                import_jsonl(&mut s, plain.as_slice(), &opts, &mut tick)?
+            } else {
+                import_jsonl(&mut s, input, &opts, &mut tick)?
             };
             writeln!(err)?;
             s.audit(
@@ -412,6 +496,7 @@ fn execute(
                 AuditTarget::default(),
                 json!({
                     "via": "cli",
+                    "protected": sealed,
                     "lines": report.lines,
                     "created": report.created,
                     "updated": report.updated,
@@ -456,8 +541,19 @@ fn execute(
             file,
             kinds,
             without_notes,
+            export_password_file,
         } => {
             let (s, who) = open_session(cli)?;
+            // An encrypted store's data never leaves it in the clear.
+            let seal = match export_password_file {
+                Some(p) => Some(file_password(p)?),
+                None if who.is_some() => return Err(CliError::ExportPasswordRequired),
+                None => None,
+            };
+            if let Some(pw) = &seal {
+                shouhu_auth::password::check_new_password(pw, "")
+                    .map_err(|e| CliError::Vault(e.into()))?;
+            }
             let kinds = kinds
                 .iter()
                 .map(|k| {
@@ -476,8 +572,26 @@ fn execute(
                 }
             }
             let mut quiet = |_: Progress| {};
+            let sealed_export = |w: &mut dyn Write,
+                                 quiet: &mut dyn FnMut(Progress)|
+             -> Result<shouhu_exchange::ExportReport, CliError> {
+                match &seal {
+                    None => Ok(export_jsonl(&s, w, &opts, quiet)?),
+                    Some(pw) => {
+                        let mut sw = shouhu_auth::stream::SealWriter::new(
+                            w,
+                            pw,
+                            shouhu_auth::password::KdfParams::INTERACTIVE,
+                        )
+                        .map_err(sealed_io)?;
+                        let r = export_jsonl(&s, &mut sw, &opts, quiet)?;
+                        sw.finish().map_err(sealed_io)?;
+                        Ok(r)
+                    }
+                }
+            };
             let report = if file.as_os_str() == "-" {
-                export_jsonl(&s, &mut *out, &opts, &mut quiet)?
+                sealed_export(&mut *out, &mut quiet)?
             } else {
                 // Write beside the target and rename: a failed export never
                 // leaves a half-written file under the real name.
@@ -486,7 +600,11 @@ fn execute(
                     path: tmp.display().to_string(),
                     error: e.to_string(),
                 })?;
-                let r = export_jsonl(&s, BufWriter::new(f), &opts, &mut quiet);
+                let mut w = BufWriter::new(f);
+                let r = sealed_export(&mut w, &mut quiet).and_then(|r| {
+                    w.flush()?;
+                    Ok(r)
+                });
                 match r {
                     Ok(r) => {
                         std::fs::rename(&tmp, file).map_err(|e| CliError::File {
@@ -497,7 +615,7 @@ fn execute(
                     }
                     Err(e) => {
                         let _ = std::fs::remove_file(&tmp);
-                        return Err(e.into());
+                        return Err(e);
                     }
                 }
             };
@@ -507,6 +625,7 @@ fn execute(
                 json!({
                     "via": "cli",
                     "format": "jsonl",
+                    "protected": seal.is_some(),
                     "records": report.records,
                     "without_notes": without_notes,
                 }),
@@ -523,6 +642,34 @@ fn execute(
                     "exported {} records ({} bytes)",
                     report.records, report.bytes
                 )?;
+            }
+            Ok(0)
+        }
+        Command::Backup { file } => {
+            let (s, who) = open_session(cli)?;
+            if file.exists() {
+                return Err(CliError::BackupExists(file.display().to_string()));
+            }
+            s.backup_to(file)?;
+            // The keyring goes beside the copy: without it the copy (of an
+            // encrypted store) opens for nobody, with it for the same users.
+            let ring = shouhu_vault::keyring::path_for(&cli.db);
+            if who.is_some() {
+                let to = shouhu_vault::keyring::path_for(file);
+                std::fs::copy(&ring, &to).map_err(|e| CliError::File {
+                    path: to.display().to_string(),
+                    error: e.to_string(),
+                })?;
+            }
+            s.audit(
+                AuditAction::Export,
+                AuditTarget::default(),
+                json!({ "via": "cli", "format": "backup", "encrypted": who.is_some() }),
+            )?;
+            if zh {
+                writeln!(out, "已备份到 {}", file.display())?;
+            } else {
+                writeln!(out, "backed up to {}", file.display())?;
             }
             Ok(0)
         }

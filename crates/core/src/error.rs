@@ -66,6 +66,10 @@ pub enum FieldErrorKind {
     UnknownValue { value: String },
     #[error("at least one of child or household is required")]
     ChildOrHousehold,
+    #[error("a sealed note must not carry its text in plain")]
+    PlaintextBesideSealed,
+    #[error("the sealed note is not an encrypted note")]
+    SealedMalformed,
 }
 
 /// One field's error: `field` is the dotted path in the record (`father.phone`).
@@ -106,6 +110,8 @@ impl FieldError {
             OutOfRange { .. } => "field.out_of_range",
             UnknownValue { .. } => "field.unknown_value",
             ChildOrHousehold => "visit.child_or_household",
+            PlaintextBesideSealed => "psych_note.plaintext_beside_sealed",
+            SealedMalformed => "psych_note.sealed_malformed",
         }
     }
 
@@ -196,6 +202,14 @@ impl FieldError {
             (Lang::En, UnknownValue { value }) => format!("{f}: unknown value “{value}”"),
             (Lang::ZhCn, ChildOrHousehold) => "家访记录必须关联儿童或家庭".to_string(),
             (Lang::En, ChildOrHousehold) => "A visit must name a child or a household".to_string(),
+            (Lang::ZhCn, PlaintextBesideSealed) => {
+                "加密的心理辅导记录不能同时保存明文内容".to_string()
+            }
+            (Lang::En, PlaintextBesideSealed) => {
+                "An encrypted note must not also carry its text in plain".to_string()
+            }
+            (Lang::ZhCn, SealedMalformed) => "心理辅导记录的密文格式不正确".to_string(),
+            (Lang::En, SealedMalformed) => "The encrypted note is malformed".to_string(),
         }
     }
 

@@ -819,6 +819,7 @@ impl Records {
                 status_date,
                 status_reason: status_reason.clone(),
                 notes,
+                counseling: Default::default(),
             };
             facts.push(ChildFacts {
                 id,

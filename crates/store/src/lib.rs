@@ -27,6 +27,7 @@
 //! - `error`: [`StoreError`], coded and bilingual.
 
 mod audit;
+mod backup;
 mod changelog;
 mod error;
 mod history;

@@ -113,3 +113,28 @@ fn a_plain_store_is_encrypted_in_place() -> TestResult {
     assert_eq!(store.outbox(100)?.len(), 4);
     Ok(())
 }
+
+#[test]
+fn a_backup_is_encrypted_like_the_store_and_never_overwrites() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("school.db");
+    let backup = dir.path().join("backup.db");
+    let mut store = Store::open_encrypted(&path, &KEY)?;
+    let id = add_child(&mut store)?;
+    store.backup_to(&backup)?;
+    assert!(!Store::is_plain_file(&backup));
+    assert!(!file_contains(&backup, NAME));
+    let wrong = Store::open_encrypted(&backup, &[8; 32])
+        .err()
+        .map(|e| e.code());
+    assert_eq!(wrong, Some("store.key_rejected"));
+    let restored = Store::open_encrypted(&backup, &KEY)?;
+    assert_eq!(restored.fetch::<ChildCard>(id)?.body.name, NAME);
+    drop(restored);
+    // A second backup to the same file is refused; the first stays whole.
+    let again = store.backup_to(&backup).err().map(|e| e.code());
+    assert_eq!(again, Some("store.open_failed"));
+    let restored = Store::open_encrypted(&backup, &KEY)?;
+    assert_eq!(restored.fetch::<ChildCard>(id)?.body.name, NAME);
+    Ok(())
+}

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shouhu_auth::throttle::Throttle;
-use shouhu_auth::{Role, Scope, WrappedKey};
+use shouhu_auth::{Role, Scope, SealedReaderKey, WrappedKey};
 use uuid::Uuid;
 
 use crate::error::VaultError;
@@ -29,6 +29,10 @@ pub struct LocalUser {
     /// The newest [`MAX_PENDING_FAILURES`] are kept.
     #[serde(default)]
     pub failed_at: Vec<DateTime<Utc>>,
+    /// A notes reader's key pair (roles that read psychological notes), its
+    /// secret sealed with this user's password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reader: Option<SealedReaderKey>,
 }
 
 pub const MAX_PENDING_FAILURES: usize = 100;

@@ -7,7 +7,9 @@ use serde_json::json;
 use shouhu_auth::password::{check_new_password, KdfParams};
 use shouhu_auth::role::may_add_laptop_user;
 use shouhu_auth::throttle::Throttle;
-use shouhu_auth::{AuthError, DataKey, Role, Scope, WrappedKey};
+use shouhu_auth::{
+    AuthError, DataKey, ReaderKeyPair, ReaderPublicKey, Role, Scope, SealedReaderKey, WrappedKey,
+};
 use shouhu_store::{AuditAction, AuditTarget, Identity, Store};
 use uuid::Uuid;
 
@@ -54,6 +56,23 @@ pub struct Session {
     key: DataKey,
     store: Store,
     identity: Option<Identity>,
+    /// The user's notes reader keys, opened at log-in (readers only).
+    reader: Option<ReaderKeyPair>,
+}
+
+/// A new reader key pair for `role` (none for roles that do not read notes),
+/// sealed with `password`.
+fn new_reader(
+    role: Role,
+    password: &str,
+    kdf: KdfParams,
+) -> Result<Option<(ReaderKeyPair, SealedReaderKey)>, VaultError> {
+    if !role.reads_notes() {
+        return Ok(None);
+    }
+    let pair = ReaderKeyPair::generate()?;
+    let sealed = SealedReaderKey::seal(&pair, password, kdf)?;
+    Ok(Some((pair, sealed)))
 }
 
 fn check_login_name(name: &str) -> Result<String, VaultError> {
@@ -151,6 +170,7 @@ impl Vault {
                 });
             }
         }
+        let reader = new_reader(first.role, &first.password, self.kdf)?;
         let user = LocalUser {
             user_id: first.user_id,
             login_name,
@@ -160,6 +180,7 @@ impl Vault {
             wrapped_key: WrappedKey::wrap(&key, first.user_id, &first.password, self.kdf)?,
             throttle: Throttle::default(),
             failed_at: Vec::new(),
+            reader: reader.as_ref().map(|(_, sealed)| sealed.clone()),
         };
         let (mut store, identity) = self.open(&key)?;
         // The keyring is written only once the store opened with the key.
@@ -180,6 +201,7 @@ impl Vault {
             key,
             store,
             identity,
+            reader: reader.map(|(pair, _)| pair),
         })
     }
 
@@ -210,6 +232,20 @@ impl Vault {
             Err(other) => return Err(other.into()),
         };
         let failures = std::mem::take(&mut user.failed_at);
+        // A reader's notes keys open with the same password. A reader from
+        // before notes were sealed gets a pair now (the password is at hand).
+        let mut new_pair = None;
+        let reader = match &user.reader {
+            Some(sealed) => Some(sealed.open(password)?),
+            None => match new_reader(user.role, password, self.kdf)? {
+                Some((pair, sealed)) => {
+                    user.reader = Some(sealed);
+                    new_pair = Some(user.clone());
+                    Some(pair)
+                }
+                None => None,
+            },
+        };
         let user = user.clone();
         let (mut store, identity) = self.open(&key)?;
         store.set_user(user.user_id);
@@ -230,9 +266,12 @@ impl Vault {
             now,
         )?;
         if let Some(u) = ring.find_mut(login_name) {
-            if u.throttle != Throttle::default() || !u.failed_at.is_empty() {
+            if u.throttle != Throttle::default() || !u.failed_at.is_empty() || new_pair.is_some() {
                 u.throttle.record_success();
                 u.failed_at.clear();
+                if let Some(with_reader) = &new_pair {
+                    u.reader = with_reader.reader.clone();
+                }
                 ring.save(&self.keyring_path)?;
             }
         }
@@ -242,6 +281,7 @@ impl Vault {
             key,
             store,
             identity,
+            reader,
         })
     }
 }
@@ -257,6 +297,22 @@ impl Session {
 
     pub fn store_mut(&mut self) -> &mut Store {
         &mut self.store
+    }
+
+    /// The logged-in user's notes reader keys (counselors and supervisors).
+    pub fn reader_keys(&self) -> Option<&ReaderKeyPair> {
+        self.reader.as_ref()
+    }
+
+    /// The notes readers on this laptop: every user of its keyring with a
+    /// reader key (user id, public key), for sealing a new note.
+    pub fn local_readers(&self) -> Result<Vec<(Uuid, ReaderPublicKey)>, VaultError> {
+        let ring = Keyring::load(&self.vault.keyring_path)?.ok_or(VaultError::NotSetUp)?;
+        Ok(ring
+            .users
+            .iter()
+            .filter_map(|u| u.reader.as_ref().map(|r| (u.user_id, r.public)))
+            .collect())
     }
 
     /// What the identity check found when the store opened (when the vault has
@@ -280,15 +336,25 @@ impl Session {
         self.user.wrapped_key.unwrap(old)?;
         check_new_password(new, &self.user.login_name)?;
         let wrapped = WrappedKey::wrap(&self.key, self.user.user_id, new, self.vault.kdf)?;
+        let reader = match &self.reader {
+            Some(pair) => Some(SealedReaderKey::seal(pair, new, self.vault.kdf)?),
+            None => None,
+        };
         let login = self.user.login_name.clone();
         self.update_ring(|ring| {
             let u = ring
                 .find_mut(&login)
                 .ok_or_else(|| VaultError::NoSuchUser(login.clone()))?;
             u.wrapped_key = wrapped.clone();
+            if reader.is_some() {
+                u.reader = reader.clone();
+            }
             Ok(())
         })?;
         self.user.wrapped_key = wrapped;
+        if reader.is_some() {
+            self.user.reader = reader;
+        }
         self.audit_account(AuditAction::PasswordChanged, &self.user.login_name.clone())
     }
 
@@ -320,6 +386,7 @@ impl Session {
             wrapped_key: WrappedKey::wrap(&self.key, new.user_id, &new.password, self.vault.kdf)?,
             throttle: Throttle::default(),
             failed_at: Vec::new(),
+            reader: new_reader(new.role, &new.password, self.vault.kdf)?.map(|(_, sealed)| sealed),
         };
         self.update_ring(|ring| {
             if ring.find(&login_name).is_some() {
@@ -356,12 +423,18 @@ impl Session {
         self.may_manage(target.role, target.scope)?;
         check_new_password(new_password, &target.login_name)?;
         let wrapped = WrappedKey::wrap(&self.key, target.user_id, new_password, self.vault.kdf)?;
+        // The old reader secret cannot be re-sealed without the old password:
+        // a reader gets a new pair, and an existing reader re-wraps the notes
+        // for it (see `shouhu_auth::note`).
+        let reader =
+            new_reader(target.role, new_password, self.vault.kdf)?.map(|(_, sealed)| sealed);
         self.update_ring(|ring| {
             let u = ring
                 .find_mut(&target.login_name)
                 .ok_or_else(|| VaultError::NoSuchUser(target.login_name.clone()))?;
             u.wrapped_key = wrapped.clone();
             u.throttle = Throttle::default();
+            u.reader = reader.clone();
             Ok(())
         })?;
         self.audit_account(AuditAction::PasswordReset, &target.login_name)

@@ -197,6 +197,33 @@ pub enum ChildStatus {
     AgedOut,
 }
 
+/// 安全提醒: how urgently a counselor asks teachers to act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SafetyAlert {
+    #[default]
+    None,
+    /// 需关注: watch the child, tell the counselor of changes.
+    Watch,
+    /// 紧急: act today (do not leave the child alone, call the guardian).
+    Urgent,
+}
+
+/// 心理关注标记: all a teacher sees of a child's counseling. The counselor
+/// sets it and writes the alert text for teachers; the notes themselves stay
+/// sealed for counselors (see [`crate::PsychNote`]). Only roles that may
+/// write the counseling flag change it (checked in the app and on the server).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CounselingFlag {
+    /// 心理辅导中
+    pub active: bool,
+    pub since: Option<NaiveDate>,
+    pub alert: SafetyAlert,
+    /// What teachers should know or do (written for them, not a note).
+    pub alert_text: String,
+}
+
 /// 儿童档案卡.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -241,6 +268,8 @@ pub struct ChildCard {
     pub status_date: Option<NaiveDate>,
     pub status_reason: Option<String>,
     pub notes: String,
+    /// 心理关注标记 (counselors write it; everyone of the school reads it).
+    pub counseling: CounselingFlag,
 }
 
 impl Entity for ChildCard {
@@ -248,6 +277,7 @@ impl Entity for ChildCard {
 
     fn normalize(&mut self) {
         trim(&mut self.name);
+        trim(&mut self.counseling.alert_text);
         if let Some(e) = canonical_ethnicity(&self.ethnicity) {
             self.ethnicity = e.to_string();
         } else {
@@ -293,6 +323,17 @@ impl Entity for ChildCard {
     fn validate(&self, today: NaiveDate) -> Result<(), ValidationErrors> {
         let mut c = Checker::new();
         req(&mut c, "name", &self.name, 40);
+        c.check(validate::check_len(
+            "counseling.alert_text",
+            &self.counseling.alert_text,
+            500,
+        ));
+        if self.counseling.alert != SafetyAlert::None && self.counseling.alert_text.is_empty() {
+            c.push("counseling.alert_text", FieldErrorKind::Required);
+        }
+        if let Some(d) = self.counseling.since {
+            past(&mut c, "counseling.since", d, today);
+        }
         if self.gender.is_none() {
             c.push("gender", FieldErrorKind::Required);
         }

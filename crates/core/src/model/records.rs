@@ -411,6 +411,15 @@ pub enum RiskLevel {
 }
 
 /// 心理辅导记录: confidential to counselors.
+///
+/// A note is written **sealed**: its confidential part ([`PsychNoteContent`])
+/// is encrypted on the counselor's device for each allowed reader
+/// (`shouhu_auth::note::EncryptedNote`, as JSON in [`PsychNote::sealed`]),
+/// and the plain fields of that part stay empty. Only the child, the school
+/// and the session date travel in plain (a teacher already sees that a child
+/// is under counseling through [`crate::CounselingFlag`] on the card). A note
+/// without `sealed` is a legacy plain note (written before notes were sealed,
+/// or imported): it stays readable, and a counselor seals it by saving it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PsychNote {
@@ -425,6 +434,103 @@ pub struct PsychNote {
     pub intervention: String,
     pub referral: Option<String>,
     pub next_session: Option<NaiveDate>,
+    /// The sealed [`PsychNoteContent`]: an `EncryptedNote` as JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<serde_json::Value>,
+}
+
+/// The confidential part of a [`PsychNote`]: what is sealed for its readers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PsychNoteContent {
+    pub kind: SessionKind,
+    pub presenting_issue: String,
+    pub scale: Option<String>,
+    pub score: Option<f64>,
+    pub risk_level: RiskLevel,
+    pub intervention: String,
+    pub referral: Option<String>,
+    pub next_session: Option<NaiveDate>,
+}
+
+impl PsychNote {
+    /// The confidential part as it stands in the plain fields (a legacy note,
+    /// or a note being written before it is sealed).
+    pub fn content(&self) -> PsychNoteContent {
+        PsychNoteContent {
+            kind: self.kind,
+            presenting_issue: self.presenting_issue.clone(),
+            scale: self.scale.clone(),
+            score: self.score,
+            risk_level: self.risk_level,
+            intervention: self.intervention.clone(),
+            referral: self.referral.clone(),
+            next_session: self.next_session,
+        }
+    }
+
+    /// Put `content` into the plain fields (to validate it, or to show a
+    /// note opened by its reader).
+    pub fn set_content(&mut self, content: PsychNoteContent) {
+        self.kind = content.kind;
+        self.presenting_issue = content.presenting_issue;
+        self.scale = content.scale;
+        self.score = content.score;
+        self.risk_level = content.risk_level;
+        self.intervention = content.intervention;
+        self.referral = content.referral;
+        self.next_session = content.next_session;
+    }
+
+    /// This note as stored and synced: `sealed` set, the plain fields of
+    /// the confidential part emptied.
+    pub fn into_sealed(mut self, sealed: serde_json::Value) -> PsychNote {
+        self.set_content(PsychNoteContent::default());
+        self.sealed = Some(sealed);
+        self
+    }
+
+    pub fn is_sealed(&self) -> bool {
+        self.sealed.is_some()
+    }
+
+    /// What a change to a note would put in plain that belongs sealed: the
+    /// confidential fields it carries with a value other than the empty one,
+    /// and `sealed` itself when a create lacks it or an update clears it.
+    /// `fields` is a change's (a create's whole body, an update's dotted
+    /// paths). Empty: the change keeps the note sealed. The server refuses
+    /// notes that are not, so no note text ever reaches it in plain.
+    pub fn plaintext_in_change(op: crate::Op, fields: &Value) -> Vec<String> {
+        let empty = serde_json::to_value(PsychNoteContent::default()).unwrap_or(Value::Null);
+        let mut found = Vec::new();
+        match op {
+            crate::Op::Create => {
+                for (k, v) in fields.as_object().into_iter().flatten() {
+                    if empty.get(k).is_some_and(|e| e != v) {
+                        found.push(k.clone());
+                    }
+                }
+                if !fields.get("sealed").is_some_and(Value::is_object) {
+                    found.push("sealed".to_string());
+                }
+            }
+            crate::Op::Update => {
+                for (k, v) in fields.as_object().into_iter().flatten() {
+                    let top = k.split('.').next().unwrap_or(k);
+                    if top == "sealed" {
+                        if k == "sealed" && !v.is_object() {
+                            found.push(k.clone());
+                        }
+                    } else if empty.get(top).is_some_and(|e| e != v) {
+                        found.push(k.clone());
+                    }
+                }
+            }
+            _ => {}
+        }
+        found.sort();
+        found
+    }
 }
 
 impl Entity for PsychNote {
@@ -438,18 +544,33 @@ impl Entity for PsychNote {
     fn validate(&self, today: NaiveDate) -> Result<(), ValidationErrors> {
         let mut c = Checker::new();
         nil_is_required(&mut c, "child_id", self.child_id);
-        match self.session_date {
-            Some(d) => {
-                past(&mut c, "session_date", d, today);
-                if let Some(n) = self.next_session {
-                    not_before(&mut c, "next_session", n, d);
+        if let Some(d) = self.session_date {
+            past(&mut c, "session_date", d, today);
+        } else {
+            c.push("session_date", FieldErrorKind::Required);
+        }
+        match &self.sealed {
+            // The content was checked before it was sealed (its writer ran
+            // `validate` on the plain note); here only that nothing leaks.
+            Some(sealed) => {
+                if self.content() != PsychNoteContent::default() {
+                    c.push("sealed", FieldErrorKind::PlaintextBesideSealed);
+                }
+                let looks_sealed = sealed.get("ciphertext").is_some_and(|v| v.is_string())
+                    && sealed.get("readers").is_some_and(|v| v.is_array());
+                if !looks_sealed {
+                    c.push("sealed", FieldErrorKind::SealedMalformed);
                 }
             }
-            None => c.push("session_date", FieldErrorKind::Required),
-        }
-        req(&mut c, "presenting_issue", &self.presenting_issue, 4000);
-        if self.score.is_some_and(|s| !s.is_finite()) {
-            c.push("score", FieldErrorKind::OutOfRange { min: 0, max: 1000 });
+            None => {
+                if let (Some(d), Some(n)) = (self.session_date, self.next_session) {
+                    not_before(&mut c, "next_session", n, d);
+                }
+                req(&mut c, "presenting_issue", &self.presenting_issue, 4000);
+                if self.score.is_some_and(|s| !s.is_finite()) {
+                    c.push("score", FieldErrorKind::OutOfRange { min: 0, max: 1000 });
+                }
+            }
         }
         c.finish()
     }

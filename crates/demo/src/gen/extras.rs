@@ -345,6 +345,9 @@ impl Records {
                         intervention: pick(rng, PSYCH_INTERVENTIONS).to_string(),
                         referral: referral.then(|| "转介县精神卫生中心".to_string()),
                         next_session: Some(next),
+                        // The demo is generated without anyone's keys: its
+                        // notes are plain until a counselor seals them.
+                        sealed: None,
                     }),
                 ));
                 d = days_after(d, rng.gen_range(14..=30));
