@@ -100,7 +100,7 @@ pub fn validate_child(
 
 #[tauri::command]
 pub fn save_child(store: State<'_, AppStore>, req: api::SaveChild) -> Result<Uuid, AppError> {
-    store.with_write(|s, _| api::save_child(s, req))
+    store.with_write(|s, session| api::save_child(s, session, req))
 }
 
 #[tauri::command]

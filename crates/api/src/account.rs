@@ -144,6 +144,17 @@ pub struct ResetPassword {
 struct Open {
     session: shouhu_vault::Session,
     last_active: DateTime<Utc>,
+    /// The user's notes keys and the laptop's readers (refreshed when the
+    /// laptop's users change).
+    notes: std::sync::Arc<crate::NoteKeys>,
+}
+
+fn note_keys(session: &shouhu_vault::Session) -> std::sync::Arc<crate::NoteKeys> {
+    std::sync::Arc::new(crate::NoteKeys {
+        user_id: session.user().user_id,
+        keys: session.reader_keys_shared(),
+        readers: session.local_readers().unwrap_or_default(),
+    })
 }
 
 /// The laptop's vault and the logged-in session, if any.
@@ -363,6 +374,7 @@ impl Account {
         self.lang = lang(session.store()).unwrap_or(Lang::ZhCn);
         let current = Self::current_of(&session);
         self.open = Some(Open {
+            notes: note_keys(&session),
             session,
             last_active: now,
         });
@@ -390,7 +402,20 @@ impl Account {
             scope: Scope::County,
             password: DEMO_PASSWORD.into(),
         })?;
-        let done = crate::generate_demo(session.store_mut(), spec, progress)?;
+        // The demo's readers get their keys first, so its notes are sealed
+        // as they are generated (never stored or logged in plain).
+        let mut readers = Vec::new();
+        for (login, _, role) in &DEMO_USERS[1..] {
+            if role.reads_notes() {
+                readers.push((
+                    *login,
+                    Uuid::now_v7(),
+                    shouhu_auth::ReaderKeyPair::generate()?,
+                ));
+            }
+        }
+        let publics: Vec<_> = readers.iter().map(|(_, id, p)| (*id, p.public())).collect();
+        let done = crate::generate_demo_sealed(session.store_mut(), spec, progress, &publics)?;
         let store = session.store_mut();
         let mut schools = store.list_all::<School>()?;
         schools.sort_by(|a, b| {
@@ -419,14 +444,22 @@ impl Account {
                 (r, Some((school, _))) if school_roles(*r) => school,
                 _ => Scope::County,
             };
-            session.add_user(NewUser {
-                user_id: Uuid::now_v7(),
+            let pre = readers
+                .iter()
+                .position(|(l, _, _)| l == login)
+                .map(|i| readers.swap_remove(i));
+            let new = NewUser {
+                user_id: pre.as_ref().map_or_else(Uuid::now_v7, |(_, id, _)| *id),
                 login_name: (*login).into(),
                 display_name: (*name).into(),
                 role: *role,
                 scope,
                 password: DEMO_PASSWORD.into(),
-            })?;
+            };
+            match pre {
+                Some((_, _, pair)) => session.add_user_with_reader(new, pair)?,
+                None => session.add_user(new)?,
+            }
         }
         std::fs::write(demo_marker(self.vault.store_path()), b"demo\n").map_err(|e| {
             Error::Store(shouhu_store::StoreError::Open(format!(
@@ -497,8 +530,13 @@ impl Account {
         self.lang = lang;
         let open = self.open.as_mut().ok_or(Error::Locked)?;
         let user = open.session.user();
-        let (role, scope) = (user.role, user.scope);
-        f(open.session.store_mut(), &Session { lang, role, scope })
+        let session = Session {
+            lang,
+            role: user.role,
+            scope: user.scope,
+            notes: Some(open.notes.clone()),
+        };
+        f(open.session.store_mut(), &session)
     }
 
     /// [`Account::with`] for a command that changes records (cards, visits,
@@ -580,6 +618,7 @@ impl Account {
             scope,
             password: req.password,
         })?;
+        open.notes = note_keys(&open.session);
         Ok(())
     }
 
@@ -588,6 +627,7 @@ impl Account {
         let open = self.active(now)?;
         open.session
             .reset_password(&req.login_name, &req.password)?;
+        open.notes = note_keys(&open.session);
         Ok(())
     }
 }
@@ -770,9 +810,14 @@ mod tests {
     fn demo_accounts_for_every_role_and_notes_for_readers_only() {
         let dir = tempfile::tempdir().unwrap();
         let mut a = account(dir.path());
-        let spec = DemoSpec::bench(40, 60, 7);
+        // Every kind of record (notes for about 3% of children).
+        let spec = DemoSpec {
+            children: 200,
+            visits_per_child: 0.5,
+            ..DemoSpec::default()
+        };
         let done = a.use_demo(&spec, &mut |_| {}).unwrap();
-        assert_eq!(done.children, 40);
+        assert_eq!(done.children, 200);
         assert!(!a.is_open(), "demo ends on the log-in screen");
         let v = a.state().unwrap();
         assert_eq!(v.state, "ready");
@@ -804,11 +849,12 @@ mod tests {
             });
             assert_eq!(notes.is_ok(), role.reads_notes(), "{role:?}");
             // Only school staff change records.
-            let wrote = a.with_write(t0(), |s, _| {
+            let wrote = a.with_write(t0(), |s, session| {
                 let mut card = s.fetch::<shouhu_core::ChildCard>(child)?.body;
                 card.grade = "四年级".into();
                 crate::save_child(
                     s,
+                    session,
                     crate::SaveChild {
                         id: Some(child),
                         card,
@@ -821,6 +867,36 @@ mod tests {
             if !writes {
                 assert_eq!(wrote.unwrap_err().code(), "auth.forbidden");
             }
+            // The demo's notes were sealed as they were generated, for its
+            // counselor and supervisor, who open every one of them.
+            let (all, plain) = a
+                .with(t0(), |s, session| {
+                    let all = s.list_all::<shouhu_core::PsychNote>()?;
+                    let rows = if role.reads_notes() {
+                        let mut rows = vec![];
+                        for n in &all {
+                            rows.extend(crate::list_child_records(
+                                s,
+                                session,
+                                n.body.child_id,
+                                "psych_note",
+                            )?);
+                        }
+                        rows
+                    } else {
+                        vec![]
+                    };
+                    assert!(rows.iter().all(|r| !r.locked), "{role:?}");
+                    let issues = all
+                        .iter()
+                        .filter(|n| !n.body.presenting_issue.is_empty())
+                        .count();
+                    Ok((all, issues))
+                })
+                .unwrap();
+            assert!(!all.is_empty());
+            assert!(all.iter().all(|n| n.body.is_sealed()));
+            assert_eq!(plain, 0);
         }
         // The store is encrypted: it does not open without the key.
         a.log_out();

@@ -7,7 +7,7 @@ use shouhu_core::{ChildCard, Entity, HomeVisit, Stored, VisitStatus};
 use shouhu_store::{SearchPage, SearchParams, StoreError};
 use uuid::Uuid;
 
-use crate::{field_problems, who, FieldProblem, Result, Session, Store};
+use crate::{field_problems, who, Error, FieldProblem, Result, Session, Store};
 
 /// One page of the children list (ID numbers masked).
 pub fn search_children(store: &Store, params: &SearchParams) -> Result<SearchPage> {
@@ -82,6 +82,16 @@ pub struct TimelineItem {
 
 pub fn get_child(store: &Store, session: &Session, id: Uuid) -> Result<ChildView> {
     let h = store.child_history(id, session.role.reads_notes())?;
+    // Every opened card is in the audit log (who, when, which child).
+    store.audit(
+        shouhu_store::AuditAction::ViewChild,
+        shouhu_store::AuditTarget {
+            entity: Some("child".into()),
+            record_id: Some(id),
+            school_id: h.child.body.school_id,
+        },
+        serde_json::json!({ "via": "app" }),
+    )?;
     let mut tl: Vec<TimelineItem> = Vec::new();
     let date = |d: Option<chrono::NaiveDate>, meta: &shouhu_core::Meta| {
         d.map(|d| d.to_string())
@@ -247,7 +257,21 @@ pub struct SaveChild {
 
 /// Create or update a card. A card that does not validate comes back as a
 /// coded error whose `details.errors` lists every field's problem.
-pub fn save_child(store: &mut Store, req: SaveChild) -> Result<Uuid> {
+/// Saves a card. Its counseling flag and safety alert are the counselor's to
+/// set: any other role's save must leave them as they are.
+pub fn save_child(store: &mut Store, session: &Session, req: SaveChild) -> Result<Uuid> {
+    let before = match req.id {
+        Some(id) => store.fetch::<ChildCard>(id)?.body.counseling,
+        None => shouhu_core::CounselingFlag::default(),
+    };
+    let mut after = req.card.counseling.clone();
+    after.alert_text = after.alert_text.trim().to_string();
+    if after != before && !session.may(shouhu_auth::Action::WriteCounselingFlag) {
+        return Err(Error::Forbidden {
+            role: session.role.as_str(),
+            action: "set the counseling flag",
+        });
+    }
     let id = store.write(|w| match req.id {
         None => w.create(req.card).map(|s| s.id()),
         Some(id) => w.update(id, req.card).map(|s| s.id()),
@@ -305,6 +329,7 @@ mod tests {
         assert!(validate_child(&s, &Session::default(), &card).is_empty());
         let id = save_child(
             &mut s,
+            &crate::Session::default(),
             SaveChild {
                 id: None,
                 card: card.clone(),
@@ -315,6 +340,7 @@ mod tests {
         changed.grade = "三年级".into();
         save_child(
             &mut s,
+            &crate::Session::default(),
             SaveChild {
                 id: Some(id),
                 card: changed,
@@ -349,6 +375,7 @@ mod tests {
         let mut s = testutil::store();
         let err = save_child(
             &mut s,
+            &crate::Session::default(),
             SaveChild {
                 id: None,
                 card: ChildCard::default(),
@@ -363,6 +390,65 @@ mod tests {
             .as_array()
             .is_some_and(|a| !a.is_empty()));
         assert_eq!(s.count(shouhu_core::EntityKind::Child).unwrap(), 0);
+    }
+
+    #[test]
+    fn only_counselors_set_the_counseling_flag_and_everyone_sees_it() {
+        let mut s = testutil::store();
+        let school = testutil::school(&mut s);
+        let id = testutil::child(&mut s, school);
+        let teacher = crate::Session::default();
+        let counselor = crate::Session {
+            role: crate::Role::Counselor,
+            ..crate::Session::default()
+        };
+        let mut card = get_child(&s, &teacher, id).unwrap().card;
+        card.counseling.active = true;
+        card.counseling.alert = shouhu_core::SafetyAlert::Watch;
+        card.counseling.alert_text = "情绪低落时请多陪伴".into();
+        let req = SaveChild {
+            id: Some(id),
+            card: card.clone(),
+        };
+        // A teacher (or principal) may not raise or change it...
+        for role in [crate::Role::Teacher, crate::Role::Principal] {
+            let session = crate::Session {
+                role,
+                ..crate::Session::default()
+            };
+            let e = save_child(&mut s, &session, req.clone()).unwrap_err();
+            assert_eq!(e.code(), "auth.forbidden", "{role:?}");
+        }
+        // ...the counselor does, and then every role sees it on the card.
+        save_child(&mut s, &counselor, req).unwrap();
+        let seen = get_child(&s, &teacher, id).unwrap().card;
+        assert_eq!(seen.counseling, card.counseling);
+        // A teacher's edit that leaves the flag alone is fine.
+        let mut edit = seen;
+        edit.grade = "四年级".into();
+        save_child(
+            &mut s,
+            &teacher,
+            SaveChild {
+                id: Some(id),
+                card: edit,
+            },
+        )
+        .unwrap();
+        // A new card may not arrive flagged from a teacher either.
+        let mut flagged = testutil::card(school);
+        flagged.name = "李四".into();
+        flagged.counseling.active = true;
+        let e = save_child(
+            &mut s,
+            &teacher,
+            SaveChild {
+                id: None,
+                card: flagged,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "auth.forbidden");
     }
 
     #[test]

@@ -27,22 +27,44 @@ pub struct DemoDone {
 }
 
 /// Fill an empty store with the demo county, reporting progress per batch.
+/// Its psychological notes stay plain: use [`generate_demo_sealed`] where
+/// they may leave the laptop.
 pub fn generate_demo(
     store: &mut Store,
     spec: &DemoSpec,
     progress: &mut dyn FnMut(DemoProgress),
 ) -> Result<DemoDone> {
+    generate_demo_sealed(store, spec, progress, &[])
+}
+
+/// [`generate_demo`] with every psychological note sealed for `readers` as
+/// it is generated (none is stored or logged in plain). No readers: plain.
+pub fn generate_demo_sealed(
+    store: &mut Store,
+    spec: &DemoSpec,
+    progress: &mut dyn FnMut(DemoProgress),
+    readers: &[(uuid::Uuid, shouhu_auth::ReaderPublicKey)],
+) -> Result<DemoDone> {
     if !is_empty(store)? {
         return Err(Error::NotEmpty);
     }
-    let report = shouhu_demo::generate(store, spec, &mut |p| {
+    let mut progress = |p: shouhu_demo::Progress| {
         progress(DemoProgress {
             children: p.children,
             children_total: p.children_total,
             records: p.records,
             fraction: p.fraction(),
         })
-    })?;
+    };
+    let mut seal =
+        |id: uuid::Uuid, note: shouhu_core::PsychNote| -> Result<shouhu_core::PsychNote> {
+            if readers.is_empty() {
+                return Ok(note);
+            }
+            let sealed = shouhu_auth::note::seal_value(id, &note.content(), readers)?;
+            Ok(note.into_sealed(sealed))
+        };
+    let report = shouhu_demo::generate_with(store, spec, &mut progress, &mut seal)?;
     Ok(DemoDone {
         children: report.count(EntityKind::Child),
         records: report.total,

@@ -38,6 +38,10 @@ pub enum Error {
     /// The new password and its repetition differ.
     #[error("the two passwords differ")]
     PasswordMismatch,
+    /// A note would be sealed for nobody: no counselor or supervisor key is
+    /// known on this laptop yet (sync first, or a counselor logs in here).
+    #[error("no reader of psychological notes is known on this laptop")]
+    NoNoteReaders,
 }
 
 impl From<shouhu_auth::AuthError> for Error {
@@ -65,6 +69,7 @@ impl Error {
             Error::Vault(e) => e.code().into(),
             Error::Locked => "auth.locked".into(),
             Error::PasswordMismatch => "auth.password_mismatch".into(),
+            Error::NoNoteReaders => "notes.no_readers".into(),
         }
     }
 
@@ -110,6 +115,15 @@ impl Error {
                 code: self.code(),
                 message: if zh {
                     "已锁定，请重新登录".into()
+                } else {
+                    self.to_string()
+                },
+                details: Value::Null,
+            },
+            Error::NoNoteReaders => ErrorBody {
+                code: self.code(),
+                message: if zh {
+                    "本机还没有任何心理教师或督导的密钥，心理辅导记录无法加密保存：请先同步，或请心理教师在本机登录一次".into()
                 } else {
                     self.to_string()
                 },

@@ -45,10 +45,10 @@ pub struct Dashboard {
     pub follow_ups_due: i64,
     pub follow_ups_overdue: i64,
     pub follow_up_list: Vec<ChildRef>,
-    /// Children whose latest counseling session rated the risk high.
+    /// Children under counseling (the card's flag, set by a counselor).
     pub counseling_flags: Vec<ChildRef>,
-    /// Children whose latest counseling session rated a crisis, and recent
-    /// visits that found hazards at home.
+    /// Safety alerts a counselor raised on a card (with the text they wrote
+    /// for teachers), and recent visits that found hazards at home.
     pub safety_alerts: Vec<ChildRef>,
     pub last_sync: Option<String>,
     pub pending_changes: i64,
@@ -179,12 +179,59 @@ pub fn dashboard(store: &Store, school_id: Option<Uuid>) -> Result<Dashboard> {
         }
     }
 
-    // Latest counseling risk per child: the flag only, never the note.
+    // Counseling flags and safety alerts as the counselor set them on the
+    // card (心理关注标记): the flag and the alert text, never the note.
+    let mut st = conn
+        .prepare(
+            "SELECT id, name, json_extract(body, '$.counseling.active'), \
+                    json_extract(body, '$.counseling.alert'), json_extract(body, '$.counseling.alert_text') \
+             FROM child WHERE deleted_at IS NULL AND (?1 IS NULL OR school_id = ?1) \
+               AND (json_extract(body, '$.counseling.active') = 1 \
+                    OR json_extract(body, '$.counseling.alert') IN ('watch', 'urgent')) \
+             ORDER BY name, id",
+        )
+        .map_err(sql_err)?;
+    let rows = st
+        .query_map([&school], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<bool>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })
+        .map_err(sql_err)?;
+    let mut flagged = std::collections::BTreeSet::new();
+    for row in rows {
+        let (child, name, active, alert, text) = row.map_err(sql_err)?;
+        let Ok(id) = Uuid::parse_str(&child) else {
+            continue;
+        };
+        flagged.insert(child);
+        if active == Some(true) {
+            d.counseling_flags.push(ChildRef {
+                id,
+                name: name.clone(),
+                note: String::new(),
+            });
+        }
+        if matches!(alert.as_deref(), Some("watch" | "urgent")) {
+            d.safety_alerts.push(ChildRef {
+                id,
+                name,
+                note: text.unwrap_or_default(),
+            });
+        }
+    }
+    // Legacy plain notes (from before notes were sealed) still raise the
+    // flag by their latest risk level; sealed notes say nothing here.
     let mut st = conn
         .prepare(
             "SELECT p.child_id, c.name, json_extract(p.body, '$.risk_level') FROM psych_note p \
              JOIN child c ON c.id = p.child_id AND c.deleted_at IS NULL \
-             WHERE p.deleted_at IS NULL AND (?1 IS NULL OR p.school_id = ?1) \
+             WHERE p.deleted_at IS NULL AND json_extract(p.body, '$.sealed') IS NULL \
+               AND (?1 IS NULL OR p.school_id = ?1) \
              ORDER BY p.child_id, p.date, p.id",
         )
         .map_err(sql_err)?;
@@ -203,13 +250,16 @@ pub fn dashboard(store: &Store, school_id: Option<Uuid>) -> Result<Dashboard> {
         latest.insert(child, (name, risk.unwrap_or_default()));
     }
     for (child, (name, risk)) in latest {
+        if flagged.contains(&child) {
+            continue;
+        }
         let Ok(id) = Uuid::parse_str(&child) else {
             continue;
         };
         let r = ChildRef {
             id,
             name,
-            note: risk.clone(),
+            note: String::new(),
         };
         match risk.as_str() {
             "high" => d.counseling_flags.push(r),
@@ -277,10 +327,18 @@ mod tests {
             card.name = format!("张{}", ["一", "二", "三"][i]);
             card.left_behind_type = lbt;
             card.guardianship_type = gt;
-            ids.push(save_child(&mut s, SaveChild { id: None, card }).unwrap());
+            ids.push(
+                save_child(
+                    &mut s,
+                    &crate::Session::default(),
+                    SaveChild { id: None, card },
+                )
+                .unwrap(),
+            );
         }
         save_child(
             &mut s,
+            &crate::Session::default(),
             SaveChild {
                 id: None,
                 card: testutil::card(other),
@@ -315,6 +373,13 @@ mod tests {
                 risk_level: RiskLevel::High,
                 ..Default::default()
             })?;
+            // A sealed note says nothing here, whatever it holds.
+            w.create(PsychNote {
+                child_id: b,
+                session_date: Some(today),
+                sealed: Some(serde_json::json!({"ciphertext": "QUJD", "readers": []})),
+                ..Default::default()
+            })?;
             Ok(())
         })
         .unwrap();
@@ -326,6 +391,15 @@ mod tests {
             },
         )
         .unwrap();
+        // The counselor flags 张二 on the card with an urgent alert.
+        let mut card = s.fetch::<shouhu_core::ChildCard>(b).unwrap().body;
+        card.counseling = shouhu_core::CounselingFlag {
+            active: true,
+            since: Some(today),
+            alert: shouhu_core::SafetyAlert::Urgent,
+            alert_text: "放学后有人接送".into(),
+        };
+        s.write(|w| w.update(b, card)).unwrap();
         let d = dashboard(&s, Some(school)).unwrap();
         assert_eq!(d.active_children, 3);
         assert_eq!(d.by_left_behind_type.get("both_away"), Some(&2));
@@ -334,10 +408,16 @@ mod tests {
         assert_eq!(d.overdue_children[0].name, "张三");
         assert_eq!(d.visit_drafts, 1);
         assert_eq!((d.follow_ups_overdue, d.follow_ups_due), (1, 0));
-        assert_eq!(d.counseling_flags.len(), 1);
-        assert_eq!(d.counseling_flags[0].name, "张一");
+        let flagged: Vec<&str> = d.counseling_flags.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(flagged, ["张二", "张一"], "card flag, then a legacy note's");
         assert!(!serde_json::to_string(&d).unwrap().contains("secret"));
-        assert_eq!(d.safety_alerts.len(), 1);
+        let alerts: Vec<(&str, &str)> = d
+            .safety_alerts
+            .iter()
+            .map(|r| (r.name.as_str(), r.note.as_str()))
+            .collect();
+        assert_eq!(alerts[0], ("张二", "放学后有人接送"));
+        assert_eq!(d.safety_alerts.len(), 2, "the alert and the hazard visit");
         assert!(d.pending_changes > 0);
         let all = dashboard(&s, None).unwrap();
         assert_eq!(all.active_children, 4);

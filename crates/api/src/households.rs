@@ -173,7 +173,12 @@ mod tests {
             let mut card = testutil::card(school);
             card.name = name.into();
             card.household_id = Some(h);
-            save_child(&mut s, SaveChild { id: None, card }).unwrap();
+            save_child(
+                &mut s,
+                &crate::Session::default(),
+                SaveChild { id: None, card },
+            )
+            .unwrap();
         }
         let mut plan = HelpPlan {
             household_id: h,

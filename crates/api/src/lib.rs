@@ -18,6 +18,9 @@
 //!   follow-ups.
 //! - `home`: the dashboard.
 //! - `households`: household and help plan (一户一策) with earlier versions.
+//! - `notes`: psychological notes sealed for their readers before they are
+//!   stored, opened for the logged-in reader; plain legacy notes sealed
+//!   before a sync; a reader granting a new counselor access.
 //! - `records`: psychological notes (counselors only), aid, absences,
 //!   dropout and persuasion, family contacts, safety sessions, screening.
 //! - `syncing`: sync settings, enrollment, conflicts to review.
@@ -29,6 +32,7 @@ mod demo;
 mod error;
 mod home;
 mod households;
+pub mod notes;
 mod records;
 mod settings;
 mod syncing;
@@ -39,6 +43,7 @@ pub use demo::*;
 pub use error::{Error, Result};
 pub use home::*;
 pub use households::*;
+pub use notes::NoteKeys;
 pub use records::*;
 pub use settings::*;
 pub use syncing::*;
@@ -55,11 +60,14 @@ use shouhu_core::ValidationErrors;
 /// scope (from the vault's [`account::Account`]) and the language setting.
 /// Every check that depends on the role is made here, so the UI only hides
 /// what would be refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Session {
     pub lang: Lang,
     pub role: Role,
     pub scope: Scope,
+    /// Sealing and opening psychological notes (see [`notes`]): who is
+    /// logged in, their reader keys and the readers this laptop knows.
+    pub notes: Option<std::sync::Arc<NoteKeys>>,
 }
 
 impl Session {
@@ -82,6 +90,7 @@ impl Default for Session {
             lang: Lang::ZhCn,
             role: Role::Teacher,
             scope: Scope::County,
+            notes: None,
         }
     }
 }
@@ -145,6 +154,7 @@ pub(crate) mod testutil {
     pub fn child(s: &mut Store, school: uuid::Uuid) -> uuid::Uuid {
         crate::save_child(
             s,
+            &crate::Session::default(),
             crate::SaveChild {
                 id: None,
                 card: card(school),

@@ -7,7 +7,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shouhu_core::{
-    with_entity_type, Entity, EntityKind, ScreeningEntry, ScreeningOutcome, ScreeningRound, Stored,
+    with_entity_type, Entity, EntityKind, PsychNote, ScreeningEntry, ScreeningOutcome,
+    ScreeningRound, Stored,
 };
 use shouhu_store::StoreError;
 use uuid::Uuid;
@@ -68,6 +69,9 @@ pub struct RecordRow {
     pub kind: EntityKind,
     pub updated_at: chrono::DateTime<chrono::Utc>,
     pub body: Value,
+    /// A psychological note sealed, but not for this reader: only its child
+    /// and date show (an existing reader can grant access).
+    pub locked: bool,
 }
 
 fn rows<T: Entity>(list: Vec<Stored<T>>) -> Result<Vec<RecordRow>> {
@@ -78,6 +82,25 @@ fn rows<T: Entity>(list: Vec<Stored<T>>) -> Result<Vec<RecordRow>> {
                 kind: T::KIND,
                 updated_at: s.meta.updated_at,
                 body: serde_json::to_value(&s.body).map_err(StoreError::from)?,
+                locked: false,
+            })
+        })
+        .collect()
+}
+
+/// Notes opened for the session's reader (see [`crate::notes`]).
+fn note_rows(session: &Session, list: Vec<Stored<PsychNote>>) -> Result<Vec<RecordRow>> {
+    list.into_iter()
+        .map(|s| {
+            let opened = crate::notes::open_note(session, s.meta.id, s.body)?;
+            let mut note = opened.note;
+            note.sealed = None;
+            Ok(RecordRow {
+                id: s.meta.id,
+                kind: EntityKind::PsychNote,
+                updated_at: s.meta.updated_at,
+                body: serde_json::to_value(&note).map_err(StoreError::from)?,
+                locked: !opened.readable,
             })
         })
         .collect()
@@ -92,6 +115,21 @@ pub fn list_child_records(
 ) -> Result<Vec<RecordRow>> {
     let kind = kind_of(kind)?;
     check_role(session, kind)?;
+    if kind == EntityKind::PsychNote {
+        let rows = note_rows(session, store.list_by_child::<PsychNote>(child_id)?)?;
+        // Reading a child's notes is audited (even an empty list: the
+        // attempt to look is what the county wants to see).
+        store.audit(
+            shouhu_store::AuditAction::ViewNote,
+            shouhu_store::AuditTarget {
+                entity: Some("child".into()),
+                record_id: Some(child_id),
+                school_id: None,
+            },
+            serde_json::json!({ "via": "app", "notes": rows.len() }),
+        )?;
+        return Ok(rows);
+    }
     with_entity_type!(kind, T => rows(store.list_by_child::<T>(child_id)?))
 }
 
@@ -104,6 +142,9 @@ pub fn list_school_records(
 ) -> Result<Vec<RecordRow>> {
     let kind = kind_of(kind)?;
     check_role(session, kind)?;
+    if kind == EntityKind::PsychNote {
+        return note_rows(session, store.list_by_school::<PsychNote>(school_id)?);
+    }
     with_entity_type!(kind, T => rows(store.list_by_school::<T>(school_id)?))
 }
 
@@ -123,9 +164,25 @@ fn save_typed<T: Entity>(store: &mut Store, id: Option<Uuid>, body: Value) -> Re
     Ok(s.meta.id)
 }
 
+/// A note is sealed for its readers before it is written: the store, its
+/// change log and the server only ever hold the sealed form.
+fn save_note(store: &mut Store, session: &Session, id: Option<Uuid>, body: Value) -> Result<Uuid> {
+    let note: PsychNote = serde_json::from_value(body).map_err(StoreError::from)?;
+    let new_id = id.unwrap_or_else(Uuid::now_v7);
+    let sealed = crate::notes::seal_note(store, session, new_id, note)?;
+    let s = store.write(|w| match id {
+        None => w.create_with_id(new_id, sealed),
+        Some(id) => w.update(id, sealed),
+    })?;
+    Ok(s.meta.id)
+}
+
 pub fn save_record(store: &mut Store, session: &Session, req: SaveRecord) -> Result<Uuid> {
     let kind = kind_of(&req.kind)?;
     check_write(session, kind)?;
+    if kind == EntityKind::PsychNote {
+        return save_note(store, session, req.id, req.body);
+    }
     with_entity_type!(kind, T => save_typed::<T>(store, req.id, req.body))
 }
 
@@ -216,11 +273,31 @@ mod tests {
                 .code(),
             "auth.forbidden"
         );
-        let counselor = Session {
-            role: Role::Counselor,
-            ..Session::default()
-        };
-        save_record(&mut s, &counselor, req).unwrap();
+        let keys = std::sync::Arc::new(shouhu_auth::ReaderKeyPair::generate().unwrap());
+        let me = Uuid::now_v7();
+        let counselor =
+            crate::notes::tests::reader_session(Role::Counselor, &keys, me, &[(me, keys.public())]);
+        let id = save_record(&mut s, &counselor, req).unwrap();
+        // Stored sealed: the text is nowhere in the store's row or log.
+        let stored = s.fetch::<PsychNote>(id).unwrap().body;
+        assert!(stored.is_sealed());
+        assert!(!serde_json::to_string(&stored).unwrap().contains("睡眠差"));
+        let outbox = serde_json::to_string(&s.outbox(100).unwrap()).unwrap();
+        assert!(!outbox.contains("睡眠差"), "{outbox}");
+        let rows = list_child_records(&s, &counselor, c, "psych_note").unwrap();
+        assert_eq!(rows[0].body["presenting_issue"], "睡眠差");
+        assert!(!rows[0].locked);
+        // Reading notes and opening the card are audited.
+        let seen: Vec<String> = s
+            .audit_entries(&shouhu_store::AuditFilter {
+                record_id: Some(c),
+                ..Default::default()
+            })
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action.as_str().to_string())
+            .collect();
+        assert!(seen.contains(&"view_note".to_string()), "{seen:?}");
         assert_eq!(
             list_child_records(&s, &counselor, c, "psych_note")
                 .unwrap()
@@ -230,6 +307,14 @@ mod tests {
         // The teacher's card shows no note in the timeline either.
         let view = crate::get_child(&s, &teacher, c).unwrap();
         assert!(view.timeline.iter().all(|t| t.kind != "psych_note"));
+        let views = s
+            .audit_entries(&shouhu_store::AuditFilter {
+                action: Some(shouhu_store::AuditAction::ViewChild),
+                record_id: Some(c),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(views.len(), 1);
         let view = crate::get_child(&s, &counselor, c).unwrap();
         assert!(view.timeline.iter().any(|t| t.kind == "psych_note"));
         // Every role by the one table: only note readers see notes, and of
@@ -237,6 +322,7 @@ mod tests {
         for role in Role::ALL {
             let session = Session {
                 role,
+                notes: counselor.notes.clone(),
                 ..Session::default()
             };
             let read = list_child_records(&s, &session, c, "psych_note").is_ok();
@@ -296,7 +382,12 @@ mod tests {
         let a = testutil::child(&mut s, school);
         let mut card = testutil::card(school);
         card.name = "李四".into();
-        save_child(&mut s, SaveChild { id: None, card }).unwrap();
+        save_child(
+            &mut s,
+            &crate::Session::default(),
+            SaveChild { id: None, card },
+        )
+        .unwrap();
         let session = Session::default();
         let round = save_record(&mut s, &session, SaveRecord {
             kind: "screening_round".into(), id: None,

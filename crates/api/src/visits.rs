@@ -227,6 +227,7 @@ mod tests {
         let school = testutil::school(s);
         save_child(
             s,
+            &crate::Session::default(),
             SaveChild {
                 id: None,
                 card: testutil::card(school),

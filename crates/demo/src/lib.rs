@@ -348,6 +348,18 @@ pub fn generate(
     spec: &DemoSpec,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<DemoReport, StoreError> {
+    generate_with(store, spec, progress, &mut |_, note| Ok(note))
+}
+
+/// [`generate`], with each psychological note passed through `note` before
+/// it is written (the app seals them for the demo's counselors, so no note
+/// is ever stored or logged in plain).
+pub fn generate_with<E: From<StoreError>>(
+    store: &mut Store,
+    spec: &DemoSpec,
+    progress: &mut dyn FnMut(Progress),
+    note: &mut dyn FnMut(Uuid, PsychNote) -> Result<PsychNote, E>,
+) -> Result<DemoReport, E> {
     let started = Instant::now();
     let today = store.today();
     let mut it = records(spec, today);
@@ -369,6 +381,11 @@ pub fn generate(
             break;
         }
         let mut children = 0;
+        for r in batch.iter_mut() {
+            if let Record::PsychNote(id, body) = r {
+                **body = note(*id, std::mem::take(&mut **body))?;
+            }
+        }
         for r in &batch {
             *counts.entry(r.kind()).or_insert(0) += 1;
             children += usize::from(matches!(r, Record::Child(..)));

@@ -1,6 +1,7 @@
 //! A laptop's data folder: set-up, log-in, and what a logged-in user may change.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -57,7 +58,7 @@ pub struct Session {
     store: Store,
     identity: Option<Identity>,
     /// The user's notes reader keys, opened at log-in (readers only).
-    reader: Option<ReaderKeyPair>,
+    reader: Option<Arc<ReaderKeyPair>>,
 }
 
 /// A new reader key pair for `role` (none for roles that do not read notes),
@@ -201,7 +202,7 @@ impl Vault {
             key,
             store,
             identity,
-            reader: reader.map(|(pair, _)| pair),
+            reader: reader.map(|(pair, _)| Arc::new(pair)),
         })
     }
 
@@ -236,12 +237,12 @@ impl Vault {
         // before notes were sealed gets a pair now (the password is at hand).
         let mut new_pair = None;
         let reader = match &user.reader {
-            Some(sealed) => Some(sealed.open(password)?),
+            Some(sealed) => Some(Arc::new(sealed.open(password)?)),
             None => match new_reader(user.role, password, self.kdf)? {
                 Some((pair, sealed)) => {
                     user.reader = Some(sealed);
                     new_pair = Some(user.clone());
-                    Some(pair)
+                    Some(Arc::new(pair))
                 }
                 None => None,
             },
@@ -301,7 +302,12 @@ impl Session {
 
     /// The logged-in user's notes reader keys (counselors and supervisors).
     pub fn reader_keys(&self) -> Option<&ReaderKeyPair> {
-        self.reader.as_ref()
+        self.reader.as_deref()
+    }
+
+    /// [`Session::reader_keys`], shared (the app hands them to each command).
+    pub fn reader_keys_shared(&self) -> Option<Arc<ReaderKeyPair>> {
+        self.reader.clone()
     }
 
     /// The notes readers on this laptop: every user of its keyring with a
@@ -374,6 +380,33 @@ impl Session {
     /// password here, and the data key is wrapped for it. Only a county admin,
     /// or a principal for their own school's staff.
     pub fn add_user(&mut self, new: NewUser) -> Result<(), VaultError> {
+        self.add_user_keyed(new, None)
+    }
+
+    /// [`Session::add_user`] for a notes reader whose key pair was made
+    /// beforehand (the demo seals its notes for its counselor while it is
+    /// generated, before the account exists). Refused for a role that does
+    /// not read notes.
+    pub fn add_user_with_reader(
+        &mut self,
+        new: NewUser,
+        pair: ReaderKeyPair,
+    ) -> Result<(), VaultError> {
+        if !new.role.reads_notes() {
+            return Err(AuthError::Forbidden {
+                role: new.role,
+                action: shouhu_auth::Action::ReadNotes,
+            }
+            .into());
+        }
+        self.add_user_keyed(new, Some(pair))
+    }
+
+    fn add_user_keyed(
+        &mut self,
+        new: NewUser,
+        pair: Option<ReaderKeyPair>,
+    ) -> Result<(), VaultError> {
         self.may_manage(new.role, new.scope)?;
         let login_name = check_login_name(&new.login_name)?;
         check_new_password(&new.password, &login_name)?;
@@ -386,7 +419,10 @@ impl Session {
             wrapped_key: WrappedKey::wrap(&self.key, new.user_id, &new.password, self.vault.kdf)?,
             throttle: Throttle::default(),
             failed_at: Vec::new(),
-            reader: new_reader(new.role, &new.password, self.vault.kdf)?.map(|(_, sealed)| sealed),
+            reader: match pair {
+                Some(p) => Some(SealedReaderKey::seal(&p, &new.password, self.vault.kdf)?),
+                None => new_reader(new.role, &new.password, self.vault.kdf)?.map(|(_, s)| s),
+            },
         };
         self.update_ring(|ring| {
             if ring.find(&login_name).is_some() {
