@@ -34,6 +34,9 @@ pub enum ApiError {
     NotFound,
     #[error("internal error: {0}")]
     Internal(String),
+    /// The server's certificate or key (`serve`, `fingerprint`, `enroll`).
+    #[error(transparent)]
+    Tls(#[from] shouhu_tls::TlsError),
 }
 
 impl ApiError {
@@ -51,6 +54,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "request.invalid",
             ApiError::NotFound => "request.not_found",
             ApiError::Internal(_) => "server.internal",
+            ApiError::Tls(e) => e.code(),
         }
     }
 
@@ -67,7 +71,7 @@ impl ApiError {
             ApiError::Revoked | ApiError::OutOfScope { .. } => StatusCode::FORBIDDEN,
             ApiError::SequenceReused { .. } => StatusCode::CONFLICT,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal(_) | ApiError::Tls(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
