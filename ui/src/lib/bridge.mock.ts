@@ -113,7 +113,16 @@ export function createMockBridge(
     status: String(c.status ?? 'active'),
   });
 
-  const sync: SyncStatus = { enrolled: false, server_url: null, device_id: 'dev', device_name: null, pending: 0, pull_cursor: 0, last_sync: null };
+  const sync: SyncStatus = {
+    enrolled: false,
+    server_url: null,
+    device_id: 'dev',
+    device_name: null,
+    server_fingerprint: null,
+    pending: 0,
+    pull_cursor: 0,
+    last_sync: null,
+  };
 
   return {
     calls,
@@ -251,10 +260,12 @@ export function createMockBridge(
     validateRecord: () => answer('validateRecord', () => []),
     screeningChecklist: () => answer('screeningChecklist', () => []),
     syncStatus: () => answer('syncStatus', () => sync),
-    enroll: (serverUrl) =>
+    enroll: (serverUrl, _code, fingerprint) =>
       answer('enroll', () => {
         sync.enrolled = true;
         sync.server_url = serverUrl;
+        // The Rust side pins the whole fingerprint of the certificate it was shown.
+        sync.server_fingerprint = fingerprint.trim() ? fingerprint.trim().toUpperCase() : null;
         return sync;
       }),
     runSync: (onProgress) =>
