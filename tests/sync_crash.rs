@@ -164,7 +164,7 @@ fn kill_9_of_the_server_during_a_push() -> Res<()> {
     let rt = tokio::runtime::Runtime::new()?;
     let mut s = Store::open(dir.path().join("device.db"))?;
     s.set_today(Some(today()));
-    rt.block_on(shouhu_sync::enroll(&mut s, &url, &codes[0], "laptop"))?;
+    rt.block_on(shouhu_sync::enroll(&mut s, &url, &codes[0], None, "laptop"))?;
     // The first sync brings the school record.
     rt.block_on(shouhu_sync::sync(
         &mut s,
@@ -242,7 +242,9 @@ fn kill_9_of_a_client_during_a_pull() -> Res<()> {
     // Device A fills the server.
     let mut a = Store::open(dir.path().join("a.db"))?;
     a.set_today(Some(today()));
-    rt.block_on(shouhu_sync::enroll(&mut a, &url, &codes[0], "laptop-a"))?;
+    rt.block_on(shouhu_sync::enroll(
+        &mut a, &url, &codes[0], None, "laptop-a",
+    ))?;
     rt.block_on(shouhu_sync::sync(
         &mut a,
         &SyncOptions::default(),
@@ -260,7 +262,9 @@ fn kill_9_of_a_client_during_a_pull() -> Res<()> {
     let b_path = dir.path().join("b.db");
     {
         let mut b = Store::open(&b_path)?;
-        rt.block_on(shouhu_sync::enroll(&mut b, &url, &codes[1], "laptop-b"))?;
+        rt.block_on(shouhu_sync::enroll(
+            &mut b, &url, &codes[1], None, "laptop-b",
+        ))?;
     }
     let mut client = spawn_role("kill_9_of_a_client_during_a_pull", "client", &b_path, 0)?;
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -1,5 +1,5 @@
-//! Two devices offline, then sync through a real server over HTTP on
-//! 127.0.0.1: different fields of one child, the same field, edit versus
+//! Two devices offline, then sync through a real server over HTTPS on
+//! 127.0.0.1 (its self-signed certificate pinned at enrollment): different fields of one child, the same field, edit versus
 //! delete, visits on both sides. Afterwards both devices and the server hold
 //! identical data, and every edit is either the value or in a conflict record.
 //! One device syncs through the `shouhu` CLI, as a township office would.
@@ -23,6 +23,8 @@ fn today() -> NaiveDate {
 
 struct County {
     url: String,
+    /// The server certificate's fingerprint, as `shouhu-server` prints it.
+    fingerprint: String,
     state: AppState,
     school: Uuid,
     _shutdown: tokio::sync::oneshot::Sender<()>,
@@ -34,18 +36,20 @@ async fn county() -> Res<County> {
     let mut db = ServerDb::open(&dir.path().join("server"))?;
     let school = db.add_school(None, "新寨小学", "织金县", "八步街道")?;
     let state = AppState::new(db);
+    let identity = shouhu_tls::load_or_create(&dir.path().join("server"), &[])?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
+    let url = format!("https://{}", listener.local_addr()?);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let st = state.clone();
     tokio::spawn(async move {
-        let _ = shouhu_server::run(listener, st, async {
+        let _ = shouhu_server::run_tls(listener, identity.config, st, async {
             let _ = rx.await;
         })
         .await;
     });
     Ok(County {
         url,
+        fingerprint: identity.fingerprint.to_string(),
         state,
         school,
         _shutdown: tx,
@@ -75,7 +79,7 @@ impl County {
         let mut s = Store::open(self.dir.path().join(format!("{name}.db")))?;
         s.set_today(Some(today()));
         let code = self.code().await?;
-        shouhu_sync::enroll(&mut s, &self.url, &code, name).await?;
+        shouhu_sync::enroll(&mut s, &self.url, &code, Some(&self.fingerprint), name).await?;
         Ok(s)
     }
 }
@@ -264,6 +268,7 @@ async fn the_cli_enrolls_and_syncs() -> Res<()> {
     let db = c.dir.path().join("township.db");
     let identity = c.dir.path().join("township-identity");
     let url = c.url.clone();
+    let fingerprint = c.fingerprint.clone();
     let run = move |args: Vec<String>| {
         let mut all = vec![
             "shouhu".to_string(),
@@ -282,6 +287,28 @@ async fn the_cli_enrolls_and_syncs() -> Res<()> {
             String::from_utf8_lossy(&err).into_owned(),
         )
     };
+    // A fingerprint that is not the server's: refused, coded, the code
+    // not spent.
+    let (code_, _, err) = tokio::task::spawn_blocking({
+        let run = run.clone();
+        let url = url.clone();
+        let code = code.clone();
+        let wrong = "00".repeat(32);
+        move || {
+            run(vec![
+                "enroll".into(),
+                "--server".into(),
+                url,
+                "--code".into(),
+                code,
+                "--fingerprint".into(),
+                wrong,
+            ])
+        }
+    })
+    .await?;
+    assert_eq!(code_, 1);
+    assert!(err.contains("[sync.certificate_mismatch]"), "{err}");
     let (code_, out, err) = tokio::task::spawn_blocking({
         let run = run.clone();
         let url = url.clone();
@@ -292,6 +319,8 @@ async fn the_cli_enrolls_and_syncs() -> Res<()> {
                 url,
                 "--code".into(),
                 code,
+                "--fingerprint".into(),
+                fingerprint,
                 "--json".into(),
             ])
         }

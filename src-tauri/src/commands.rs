@@ -303,19 +303,23 @@ pub fn sync_status(store: State<'_, AppStore>) -> Result<shouhu_sync::SyncStatus
     store.with(|s, _| api::sync_status(s))
 }
 
-/// Enroll with the server (network: on a blocking thread).
+/// Enroll with the server: address, one-time code and the certificate
+/// fingerprint to pin (network: on a blocking thread).
 #[tauri::command]
 pub async fn enroll(
     store: State<'_, AppStore>,
     server_url: String,
     code: String,
+    fingerprint: String,
 ) -> Result<shouhu_sync::SyncStatus, AppError> {
     let store = store.inner().clone();
     let name = std::env::var("HOSTNAME")
         .or_else(|_| std::env::var("COMPUTERNAME"))
         .unwrap_or_else(|_| "shouhu-desktop".into());
     tauri::async_runtime::spawn_blocking(move || {
-        store.with(|s, _| tauri::async_runtime::block_on(api::enroll(s, &server_url, &code, &name)))
+        store.with(|s, _| {
+            tauri::async_runtime::block_on(api::enroll(s, &server_url, &code, &fingerprint, &name))
+        })
     })
     .await
     .map_err(|e| AppError::internal(e.to_string()))?

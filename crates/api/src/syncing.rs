@@ -18,14 +18,28 @@ pub fn sync_status(store: &Store) -> Result<SyncStatus> {
     Ok(shouhu_sync::status(store)?)
 }
 
-/// Enroll this device with a server (one-time code), remembering it.
+/// Enroll this device with a server, remembering it: the address, the
+/// one-time code and the certificate fingerprint the county administrator
+/// gave (`shouhu-server enroll` prints both; all 64 hex digits or at least
+/// the first 16). The certificate is pinned: every later sync talks only to
+/// that certificate. An empty fingerprint is only accepted for a plain
+/// `http://` server on this computer (tests).
 pub async fn enroll(
     store: &mut Store,
     server_url: &str,
     code: &str,
+    fingerprint: &str,
     device_name: &str,
 ) -> Result<SyncStatus> {
-    shouhu_sync::enroll(store, server_url.trim(), code.trim(), device_name).await?;
+    let fingerprint = Some(fingerprint.trim()).filter(|f| !f.is_empty());
+    shouhu_sync::enroll(
+        store,
+        server_url.trim(),
+        code.trim(),
+        fingerprint,
+        device_name,
+    )
+    .await?;
     sync_status(store)
 }
 
@@ -138,6 +152,70 @@ pub fn resolve_conflict(store: &mut Store, req: ResolveConflict) -> Result<()> {
 mod tests {
     use super::*;
     use crate::testutil;
+
+    /// A county server on HTTPS (127.0.0.1) with one school; its address,
+    /// fingerprint and an enrollment code.
+    async fn county(dir: &std::path::Path) -> (String, shouhu_tls::Fingerprint, String) {
+        let mut db = shouhu_server::ServerDb::open_in_memory().unwrap();
+        let school = db.add_school(None, "青山小学", "", "青山镇").unwrap();
+        let code = db
+            .create_enrollment(
+                &shouhu_protocol::Scope {
+                    schools: vec![school],
+                    notes: false,
+                    local_users: true,
+                },
+                1,
+            )
+            .unwrap();
+        let id = shouhu_tls::load_or_create(dir, &[]).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let state = shouhu_server::AppState::new(db);
+        tokio::spawn(shouhu_server::run_tls(
+            listener,
+            id.config,
+            state,
+            std::future::pending(),
+        ));
+        (url, id.fingerprint, code)
+    }
+
+    #[tokio::test]
+    async fn enrollment_pins_the_fingerprint_the_admin_gave() {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, fp, code) = county(dir.path()).await;
+        let mut s = testutil::store();
+        // Required, and checked, before anything is sent.
+        let e = enroll(&mut s, &url, &code, "  ", "laptop")
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "sync.fingerprint_required");
+        let e = enroll(&mut s, &url, &code, "12:34", "laptop")
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "sync.bad_fingerprint");
+        let e = enroll(&mut s, "http://10.1.2.3:8470", &code, "", "laptop")
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "sync.https_required");
+        // Someone else's certificate.
+        let other = shouhu_tls::Fingerprint::of(b"another certificate").to_string();
+        let e = enroll(&mut s, &url, &code, &other, "laptop")
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "sync.certificate_mismatch");
+        assert!(!sync_status(&s).unwrap().enrolled);
+        // The first 16 digits, as typed from the admin's slip of paper.
+        let typed = fp.to_string()[..23].to_string();
+        let st = enroll(&mut s, &url, &code, &typed, "laptop").await.unwrap();
+        assert!(st.enrolled);
+        assert_eq!(st.server_fingerprint, Some(fp.to_string()));
+        let report = run_sync(&mut s, &mut |_| {}, &CancelToken::new())
+            .await
+            .unwrap();
+        assert_eq!(report.pulled, 1, "the school");
+    }
 
     #[test]
     fn status_of_a_new_store_and_no_conflicts() {

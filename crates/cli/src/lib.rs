@@ -149,10 +149,18 @@ pub enum Command {
     /// Enroll this store with the county server (a one-time code from the
     /// server's admin).
     Enroll {
+        /// The server address, https://… (http:// only for a test server on
+        /// this computer).
         #[arg(long)]
         server: String,
         #[arg(long)]
         code: String,
+        /// The server certificate's SHA-256 fingerprint, as the admin gave
+        /// it with the code (`shouhu-server enroll` prints it): all 64 hex
+        /// digits (colons optional) or at least the first 16. It is pinned:
+        /// later syncs accept that certificate only.
+        #[arg(long)]
+        fingerprint: Option<String>,
         /// A name for the server's device list (default: the host name).
         #[arg(long)]
         name: Option<String>,
@@ -167,6 +175,10 @@ pub enum Command {
         /// Enroll first with this one-time code.
         #[arg(long)]
         code: Option<String>,
+        /// With --code: the server certificate's fingerprint to pin (see
+        /// `enroll --fingerprint`).
+        #[arg(long, requires = "code")]
+        fingerprint: Option<String>,
         #[arg(long, default_value_t = 500)]
         push_batch: usize,
         #[arg(long, default_value_t = 1000)]
@@ -768,11 +780,22 @@ fn execute(
             }
             Ok(0)
         }
-        Command::Enroll { server, code, name } => {
+        Command::Enroll {
+            server,
+            code,
+            fingerprint,
+            name,
+        } => {
             let mut s = open_store(cli)?;
             let name = name.clone().unwrap_or_else(host_name);
             let rt = runtime()?;
-            let r = rt.block_on(shouhu_sync::enroll(&mut s, server, code, &name))?;
+            let r = rt.block_on(shouhu_sync::enroll(
+                &mut s,
+                server,
+                code,
+                fingerprint.as_deref(),
+                &name,
+            ))?;
             if zh {
                 writeln!(
                     out,
@@ -788,11 +811,19 @@ fn execute(
                     r.scope.schools.len()
                 )?;
             }
+            if let Some(fp) = shouhu_sync::status(&s)?.server_fingerprint {
+                if zh {
+                    writeln!(out, "已记录服务器证书指纹：{fp}")?;
+                } else {
+                    writeln!(out, "pinned server certificate: {fp}")?;
+                }
+            }
             Ok(0)
         }
         Command::Sync {
             server,
             code,
+            fingerprint,
             push_batch,
             pull_page,
             json,
@@ -803,7 +834,13 @@ fn execute(
                 let url = server
                     .clone()
                     .ok_or(CliError::Sync(shouhu_sync::SyncError::NotEnrolled))?;
-                rt.block_on(shouhu_sync::enroll(&mut s, &url, code, &host_name()))?;
+                rt.block_on(shouhu_sync::enroll(
+                    &mut s,
+                    &url,
+                    code,
+                    fingerprint.as_deref(),
+                    &host_name(),
+                ))?;
             } else if let Some(url) = server {
                 s.set_setting(shouhu_sync::SETTING_SERVER_URL, url)?;
             }

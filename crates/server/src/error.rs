@@ -60,6 +60,9 @@ pub enum ApiError {
     NotFound,
     #[error("internal error: {0}")]
     Internal(String),
+    /// The server's certificate or key (`serve`, `fingerprint`, `enroll`).
+    #[error(transparent)]
+    Tls(#[from] shouhu_tls::TlsError),
 }
 
 impl ApiError {
@@ -90,6 +93,7 @@ impl ApiError {
             ApiError::UnknownUser { .. } => "push.unknown_user",
             ApiError::NotFound => "request.not_found",
             ApiError::Internal(_) => "server.internal",
+            ApiError::Tls(e) => e.code(),
         }
     }
 
@@ -120,7 +124,7 @@ impl ApiError {
             ApiError::Revoked | ApiError::OutOfScope { .. } => StatusCode::FORBIDDEN,
             ApiError::SequenceReused { .. } => StatusCode::CONFLICT,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal(_) | ApiError::Tls(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

@@ -80,13 +80,29 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serve `app` on `listener` until `shutdown` completes; in-flight requests
-/// finish first.
+/// Serve `app` on `listener` over plain HTTP until `shutdown` completes;
+/// in-flight requests finish first. For tests and development on loopback:
+/// devices enroll only over HTTPS elsewhere ([`run_tls`]).
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// [`run`] over HTTPS: every connection's TLS handshake is done with `tls`
+/// (from [`shouhu_tls::load_or_create`] or [`shouhu_tls::load`]) in a task
+/// of its own, so a client that never finishes one holds up no one.
+pub async fn run_tls(
+    listener: TcpListener,
+    tls: Arc<shouhu_tls::rustls::ServerConfig>,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = shouhu_tls::TlsListener::new(listener, tls)?;
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await

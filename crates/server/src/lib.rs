@@ -9,8 +9,9 @@
 //! - `db`: the SQLite database ([`ServerDb`]): schools, enrollment codes,
 //!   devices, the change log, merged record state; push, pull and the admin
 //!   operations. No HTTP here, so the simulation tests drive it directly.
-//! - `http`: [`app`] (the axum `Router`, for tests) and [`run`] (serve a
-//!   listener until a shutdown future completes, for `main`), the JSON body
+//! - `http`: [`app`] (the axum `Router`, for tests), [`run_tls`] (serve a
+//!   listener over HTTPS until a shutdown future completes, for `main`) and
+//!   [`run`] (the same over plain HTTP, for tests and `--plain-http`), the JSON body
 //!   extractor that gives malformed and oversized bodies the usual error
 //!   shape, and authentication.
 //! - `accounts`: server users (created by county admins, synced down to the
@@ -20,6 +21,11 @@
 //! - `error`: [`ApiError`], the one error type, `IntoResponse` as
 //!   `{code, message, details}`.
 //! - `main.rs`: the `shouhu-server` binary (`serve` and admin subcommands).
+//!   `serve` speaks HTTPS with the certificate of `shouhu_tls::load_or_create`
+//!   (made in the data directory on first start) or the county's own
+//!   (`--cert`/`--key`), and prints its SHA-256 fingerprint, which devices pin
+//!   at enrollment (`fingerprint` prints it again; `enroll` prints it beside
+//!   the code).
 //!
 //! The merge rules themselves are in `shouhu_core::merge`.
 
@@ -34,4 +40,4 @@ pub use accounts::{
 };
 pub use db::{hash_secret, DeviceInfo, SchoolInfo, ServerDb, SCHEMA_VERSION};
 pub use error::ApiError;
-pub use http::{app, run, AppState, BODY_LIMIT};
+pub use http::{app, run, run_tls, AppState, BODY_LIMIT};

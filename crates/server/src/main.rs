@@ -1,18 +1,29 @@
 //! `shouhu-server`: serve the sync API, and the admin commands a county
 //! education bureau needs (schools, enrollment codes, devices, users, the
 //! audit log).
+//!
+//! `serve` speaks HTTPS. Its certificate is made once in the data directory
+//! (self-signed; devices pin its SHA-256 fingerprint at enrollment, so no
+//! certificate authority is involved) unless `--cert`/`--key` name the
+//! county's own. `fingerprint` prints the fingerprint; `enroll` prints it
+//! beside each code.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use clap::{Parser, Subcommand};
 use shouhu_auth::Role;
 use shouhu_protocol::Scope;
 use shouhu_server::{
-    audit_csv, run, ApiError, AppState, AuditQuery, Credentials, NewUser, NewUserScope, ServerDb,
+    audit_csv, run, run_tls, ApiError, AppState, AuditQuery, Credentials, NewUser, NewUserScope,
+    ServerDb,
 };
+use shouhu_tls::ServerIdentity;
 use uuid::Uuid;
+
+/// How `serve` and `enroll` label the fingerprint (scripts read the line).
+const FINGERPRINT_LABEL: &str = "certificate fingerprint (SHA-256):";
 
 #[derive(Parser)]
 #[command(
@@ -29,17 +40,33 @@ struct Cli {
         global = true
     )]
     data: PathBuf,
+    /// The county's own certificate (PEM, the server's first) instead of the
+    /// self-signed one made in the data directory; with --key. Give it to
+    /// `fingerprint` and `enroll` too (or set the variable once).
+    #[arg(long, env = "SHOUHU_SERVER_CERT", global = true, requires = "key")]
+    cert: Option<PathBuf>,
+    /// The private key (PEM) of --cert.
+    #[arg(long, env = "SHOUHU_SERVER_KEY", global = true, requires = "cert")]
+    key: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the sync API.
+    /// Serve the sync API over HTTPS (prints the address, then the
+    /// certificate's fingerprint).
     Serve {
         #[arg(long, default_value = "127.0.0.1:8470")]
         addr: SocketAddr,
+        /// Plain HTTP without TLS: only for tests and development on this
+        /// computer (devices accept plain HTTP only from a loopback address).
+        #[arg(long)]
+        plain_http: bool,
     },
+    /// Print the SHA-256 fingerprint of the server's certificate (making the
+    /// certificate if there is none yet), for devices to pin at enrollment.
+    Fingerprint,
     /// Add a school (its record syncs down to the devices of its scope).
     AddSchool {
         #[arg(long)]
@@ -162,8 +189,27 @@ fn print_json(v: &impl serde::Serialize) -> Result<(), ApiError> {
 }
 
 fn real_main(cli: Cli) -> Result<(), ApiError> {
+    let (cert, key) = (cli.cert.as_deref(), cli.key.as_deref());
     match cli.command {
-        Command::Serve { addr } => serve(cli.data, addr),
+        Command::Serve { addr, plain_http } => {
+            let tls = if plain_http {
+                None
+            } else {
+                Some(identity(&cli.data, cert, key)?)
+            };
+            serve(cli.data, addr, tls)
+        }
+        Command::Fingerprint => {
+            let id = identity(&cli.data, cert, key)?;
+            if id.created {
+                eprintln!(
+                    "made a new self-signed certificate: {}",
+                    cli.data.join(shouhu_tls::cert::CERT_FILE).display()
+                );
+            }
+            println!("{}", id.fingerprint);
+            Ok(())
+        }
         Command::AddSchool {
             name,
             township,
@@ -183,6 +229,8 @@ fn real_main(cli: Cli) -> Result<(), ApiError> {
             local_users,
             ttl_hours,
         } => {
+            // Before the code: a certificate that cannot be read spends none.
+            let fingerprint = identity(&cli.data, cert, key)?.fingerprint;
             let mut db = ServerDb::open(&cli.data)?;
             if let Some(t) = township {
                 school.extend(db.township_schools(&t)?);
@@ -196,6 +244,9 @@ fn real_main(cli: Cli) -> Result<(), ApiError> {
                 ttl_hours,
             )?;
             println!("{code}");
+            // The device's user types both: the code, and the fingerprint
+            // (or at least its first 16 hex digits) that it pins.
+            println!("{FINGERPRINT_LABEL} {fingerprint}");
             Ok(())
         }
         Command::Devices => print_json(&ServerDb::open(&cli.data)?.devices()?),
@@ -311,7 +362,24 @@ fn user_command(data: &std::path::Path, command: UserCommand) -> Result<(), ApiE
     }
 }
 
-fn serve(data: PathBuf, addr: SocketAddr) -> Result<(), ApiError> {
+/// The certificate `serve` uses: `--cert`/`--key`, or the one in the data
+/// directory (made there the first time).
+fn identity(
+    data: &Path,
+    cert: Option<&Path>,
+    key: Option<&Path>,
+) -> Result<ServerIdentity, ApiError> {
+    Ok(match (cert, key) {
+        (Some(cert), Some(key)) => shouhu_tls::load(cert, key)?,
+        _ => shouhu_tls::load_or_create(data, &[])?,
+    })
+}
+
+fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}
+
+fn serve(data: PathBuf, addr: SocketAddr, tls: Option<ServerIdentity>) -> Result<(), ApiError> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -328,9 +396,26 @@ fn serve(data: PathBuf, addr: SocketAddr) -> Result<(), ApiError> {
         let local = listener
             .local_addr()
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-        tracing::info!(%local, data = %data.display(), "shouhu-server listening");
-        // Tests and scripts read the bound address from the first line.
-        println!("listening on {local}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        // Tests and scripts read the server's address from the first line
+        // and the fingerprint from the second (before any log line).
+        println!("listening on {scheme}://{local}");
+        match &tls {
+            Some(id) => {
+                println!("{FINGERPRINT_LABEL} {}", id.fingerprint);
+                if id.created {
+                    println!(
+                        "(a new self-signed certificate, {}: give devices this fingerprint with their enrollment codes)",
+                        Path::new(&data).join(shouhu_tls::cert::CERT_FILE).display()
+                    );
+                }
+            }
+            None => warn_plain_http(&local),
+        }
+        tracing::info!(%local, scheme, data = %data.display(), "shouhu-server listening");
+        if let Some(id) = &tls {
+            tracing::info!(fingerprint = %id.fingerprint, created = id.created, "TLS certificate");
+        }
         let shutdown = async {
             let ctrl_c = tokio::signal::ctrl_c();
             #[cfg(unix)]
@@ -355,8 +440,24 @@ fn serve(data: PathBuf, addr: SocketAddr) -> Result<(), ApiError> {
             }
             tracing::info!("shutting down");
         };
-        run(listener, AppState::new(db), shutdown)
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))
+        let state = AppState::new(db);
+        match tls {
+            Some(id) => run_tls(listener, id.config, state, shutdown).await,
+            None => run(listener, state, shutdown).await,
+        }
+        .map_err(|e| ApiError::Internal(e.to_string()))
     })
+}
+
+fn warn_plain_http(local: &SocketAddr) {
+    eprintln!("**********************************************************************");
+    eprintln!("警告 WARNING: --plain-http: NO TLS. Children's records and device");
+    eprintln!("credentials cross the network unencrypted and unauthenticated.");
+    eprintln!("Only for tests and development on this computer; devices refuse");
+    eprintln!("plain HTTP from anything but a loopback address. Never in production.");
+    if !is_loopback(local) {
+        eprintln!("AND THIS ADDRESS ({local}) IS NOT LOOPBACK: other machines can listen in.");
+    }
+    eprintln!("**********************************************************************");
+    tracing::warn!(%local, "serving plain HTTP without TLS (--plain-http)");
 }

@@ -179,7 +179,7 @@ async fn main() -> Res<()> {
     };
 
     // 2. Initial push.
-    shouhu_sync::enroll(&mut a, &url, &code_a, "bench-a").await?;
+    shouhu_sync::enroll(&mut a, &url, &code_a, None, "bench-a").await?;
     let changes = a.pending_count()?;
     let first = timed_sync(&mut a, &opts).await?;
     eprintln!("initial push done");
@@ -187,7 +187,7 @@ async fn main() -> Res<()> {
     // 3. Initial pull into a fresh device.
     let mut b = Store::open(dir.path().join("b.db"))?;
     b.set_today(Some(today));
-    shouhu_sync::enroll(&mut b, &url, &code_b, "bench-b").await?;
+    shouhu_sync::enroll(&mut b, &url, &code_b, None, "bench-b").await?;
     let pull = timed_sync(&mut b, &opts).await?;
     eprintln!("initial pull done");
 
@@ -226,7 +226,7 @@ async fn main() -> Res<()> {
     for (i, code) in load_codes.iter().enumerate() {
         let mut s = Store::open(dir.path().join(format!("load-{i}.db")))?;
         s.set_today(Some(today));
-        shouhu_sync::enroll(&mut s, &url, code, &format!("load-{i}")).await?;
+        shouhu_sync::enroll(&mut s, &url, code, None, &format!("load-{i}")).await?;
         timed_sync(&mut s, &opts).await?; // its school record
         let school = load_schools[i];
         s.write(|w| {

@@ -21,13 +21,16 @@ use shouhu_protocol::{
     PROTOCOL_VERSION,
 };
 use shouhu_store::{ChangeEntry, PulledChange, Store};
+use shouhu_tls::{Fingerprint, Pin};
 use uuid::Uuid;
 
 use crate::accounts;
 use crate::error::SyncError;
 use crate::options::{CancelToken, SyncOptions};
 use crate::progress::{RetryNotice, SyncPhase, SyncProgress, SyncReport};
-use crate::transport::{decode, parse_base, Call, Counters, Payload, Retry, Transport};
+use crate::transport::{
+    decode, is_loopback, parse_base, Call, Counters, Payload, Retry, Transport, Trust,
+};
 use crate::wire::{from_wire, into_wire};
 
 /// Store setting: the server address (normalised, no trailing slash).
@@ -40,6 +43,10 @@ pub const SETTING_CREDENTIAL: &str = "credential";
 pub const SETTING_DEVICE_NAME: &str = "device_name";
 /// Store setting: when the last sync completed (RFC 3339, UTC).
 pub const SETTING_LAST_SYNC: &str = "last_sync";
+/// Store setting: the SHA-256 fingerprint of the server's certificate
+/// pinned at enrollment (`AB:CD:…`, all 64 digits; empty for a plain-HTTP
+/// server on loopback). Every sync accepts that certificate and no other.
+pub const SETTING_SERVER_CERT: &str = "server_cert_sha256";
 
 /// Batches in a row that the server answers without taking their first
 /// change (or pages that do not move the cursor) before giving up.
@@ -48,18 +55,29 @@ const MAX_STALLS: u32 = 3;
 const MAX_ROTATIONS: u32 = 2;
 
 /// Exchange a one-time enrollment code for a credential, and remember the
-/// server (address, credential, server id) in the store so that [`sync`]
-/// needs no arguments. Uses default options.
+/// server (address, certificate fingerprint, credential, server id) in the
+/// store so that [`sync`] needs no arguments. Uses default options.
+///
+/// `fingerprint` is the server certificate's SHA-256 fingerprint as the
+/// administrator gave it (`shouhu-server enroll` prints it beside the code):
+/// required for an `https://` address, where it is the only thing trusted.
+/// All 64 hex digits, or only the first 16 or more (see
+/// [`shouhu_tls::MIN_PREFIX_DIGITS`]); separators, case and full-width
+/// forms do not matter. Either way the store keeps the whole fingerprint of
+/// the certificate the server showed, and every sync checks all of it.
+/// Plain `http://` is accepted only on loopback (tests), without one.
 pub async fn enroll(
     store: &mut Store,
     server_url: &str,
     code: &str,
+    fingerprint: Option<&str>,
     device_name: &str,
 ) -> Result<EnrollResponse, SyncError> {
     enroll_with(
         store,
         server_url,
         code,
+        fingerprint,
         device_name,
         &SyncOptions::default(),
     )
@@ -73,21 +91,63 @@ pub async fn enroll(
 /// attempt after the server used it would fail with `enroll.invalid_code`.
 /// A store that already synced with another server is refused
 /// (`sync.server_mismatch`): its cursor means nothing on a different server.
+/// A certificate that does not match `fingerprint` is
+/// `sync.certificate_mismatch`, before the code is sent.
 pub async fn enroll_with(
     store: &mut Store,
     server_url: &str,
     code: &str,
+    fingerprint: Option<&str>,
     device_name: &str,
     opts: &SyncOptions,
 ) -> Result<EnrollResponse, SyncError> {
     let (base, normalised) = parse_base(server_url)?;
-    let mut t = Transport::new(base, None, opts)?;
+    let fingerprint = fingerprint.map(str::trim).filter(|f| !f.is_empty());
+    let pin = match (base.scheme(), fingerprint) {
+        ("https", Some(f)) => Some(Pin::parse(f).map_err(|_| SyncError::BadFingerprint {
+            input: f.chars().take(120).collect(),
+        })?),
+        ("https", None) => return Err(SyncError::FingerprintRequired),
+        (_, None) if is_loopback(&base) => None,
+        // Plain HTTP elsewhere; or a fingerprint with http://, which would
+        // not be checked: the address was surely meant to be https://.
+        _ => return Err(SyncError::HttpsRequired { url: normalised }),
+    };
+    let trust = match &pin {
+        Some(pin) => Trust::Pinned {
+            pin: pin.clone(),
+            enrolling: true,
+        },
+        None => Trust::Plain,
+    };
+    let mut t = Transport::new(base.clone(), None, trust, opts)?;
     let cancel = CancelToken::new();
     let mut quiet = |_: RetryNotice, _: Counters| {};
     let health: Health = decode(
         &t.call(&Call::get("v1/health", Vec::new()), &cancel, &mut quiet)
             .await?,
     )?;
+    // The whole fingerprint of the certificate that matched: what is pinned.
+    let pinned: Option<Fingerprint> = match &pin {
+        None => None,
+        Some(Pin::Exact(f)) => Some(*f),
+        Some(Pin::Prefix(_)) => {
+            let shown = t.presented().ok_or_else(|| SyncError::BadResponse {
+                detail: "no certificate was seen".into(),
+            })?;
+            // From here on only that exact certificate, also for the code.
+            t = Transport::new(
+                base,
+                None,
+                Trust::Pinned {
+                    pin: Pin::Exact(shown),
+                    enrolling: true,
+                },
+                opts,
+            )?;
+            Some(shown)
+        }
+    };
     let state = store.sync_state()?;
     if let Some(expected) = state.server_id {
         if expected != health.server_id {
@@ -123,10 +183,31 @@ pub async fn enroll_with(
     // The credential last: a store with an address but no credential is
     // simply "not enrolled".
     store.set_setting(SETTING_SERVER_URL, &normalised)?;
+    store.set_setting(
+        SETTING_SERVER_CERT,
+        &pinned.map(|f| f.to_string()).unwrap_or_default(),
+    )?;
     store.set_server_id(resp.server_id)?;
     store.set_setting(SETTING_DEVICE_NAME, &req.name)?;
     store.set_setting(SETTING_CREDENTIAL, &resp.credential)?;
     Ok(resp)
+}
+
+/// How a sync trusts the stored server: its pinned certificate for
+/// `https://`, nothing for `http://` on loopback, and otherwise refuse
+/// before connecting (a store enrolled before pinning enrolls again).
+fn stored_trust(base: &reqwest::Url, pin: Option<&str>) -> Result<Trust, SyncError> {
+    match (base.scheme(), pin) {
+        ("https", Some(p)) => Ok(Trust::Pinned {
+            pin: Pin::Exact(Fingerprint::parse(p).map_err(|_| SyncError::FingerprintRequired)?),
+            enrolling: false,
+        }),
+        ("https", None) => Err(SyncError::FingerprintRequired),
+        _ if is_loopback(base) => Ok(Trust::Plain),
+        _ => Err(SyncError::HttpsRequired {
+            url: base.as_str().trim_end_matches('/').to_string(),
+        }),
+    }
 }
 
 /// Where this store stands with its server (no network).
@@ -138,6 +219,9 @@ pub struct SyncStatus {
     pub server_id: Option<Uuid>,
     pub device_id: Uuid,
     pub device_name: Option<String>,
+    /// The server certificate's SHA-256 fingerprint pinned at enrollment
+    /// (`AB:CD:…`), for a person to compare with the administrator's.
+    pub server_fingerprint: Option<String>,
     /// Local changes the server has not acknowledged.
     pub pending: i64,
     /// The server sequence pulled up to.
@@ -156,6 +240,9 @@ pub fn status(store: &Store) -> Result<SyncStatus, SyncError> {
         server_id: state.server_id,
         device_id: state.device_id,
         device_name: store.setting(SETTING_DEVICE_NAME)?,
+        server_fingerprint: store
+            .setting(SETTING_SERVER_CERT)?
+            .filter(|f| !f.is_empty()),
         pending: store.pending_count()?,
         pull_cursor: state.pull_cursor,
         last_sync: store.setting(SETTING_LAST_SYNC)?,
@@ -183,8 +270,12 @@ pub async fn sync(
         return Err(SyncError::NotEnrolled);
     };
     let (base, _) = parse_base(&url)?;
+    let pin = store.setting(SETTING_SERVER_CERT)?;
+    let trust = stored_trust(&base, pin.as_deref().filter(|p| !p.is_empty()))?;
+    // One client (one connection pool, one TLS session) for the whole run;
+    // requests beside each other share it (`Transport::fork`).
     let mut run = Run {
-        t: Transport::new(base, Some(credential), opts)?,
+        t: Transport::new(base, Some(credential), trust, opts)?,
         store,
         opts,
         cancel,

@@ -62,6 +62,25 @@ pub enum SyncError {
     /// The server keeps answering without taking the next change or page.
     #[error("the server makes no progress ({phase} at {at})")]
     NoProgress { phase: &'static str, at: i64 },
+    /// The server showed a certificate that is not the pinned one (at
+    /// enrollment: not the one the administrator's fingerprint names).
+    /// Someone may stand between this device and its server: nothing was
+    /// sent, and it is never retried as a network failure.
+    #[error("the server's certificate {found:?} does not match the pinned fingerprint {expected}")]
+    CertificateMismatch {
+        expected: String,
+        found: Option<String>,
+        at_enrollment: bool,
+    },
+    /// An `https://` server without a fingerprint to pin (enrollment), or a
+    /// store enrolled before pinning (sync: enroll again).
+    #[error("the server's certificate fingerprint is needed for an https:// address")]
+    FingerprintRequired,
+    #[error("not a certificate fingerprint: {input:?}")]
+    BadFingerprint { input: String },
+    /// Plain `http://` to anything but this computer.
+    #[error("the address must use https:// (plain http:// only on loopback): {url}")]
+    HttpsRequired { url: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -115,6 +134,10 @@ impl SyncError {
             SyncError::ServerMismatch { .. } => "sync.server_mismatch",
             SyncError::ServerRewound { .. } => "sync.server_rewound",
             SyncError::NoProgress { .. } => "sync.no_progress",
+            SyncError::CertificateMismatch { .. } => "sync.certificate_mismatch",
+            SyncError::FingerprintRequired => "sync.fingerprint_required",
+            SyncError::BadFingerprint { .. } => "sync.bad_fingerprint",
+            SyncError::HttpsRequired { .. } => "sync.https_required",
             SyncError::Store(e) => e.code(),
         }
     }
@@ -224,6 +247,32 @@ impl SyncError {
                 "服务器一直没有接收数据，同步无法继续，请联系管理员",
                 "The server keeps not accepting the data, so sync cannot continue. Contact the administrator.",
             ),
+            SyncError::CertificateMismatch {
+                at_enrollment: false,
+                ..
+            } => s(
+                "服务器的证书变了，与本机登记时记录的不一致，可能有人冒充服务器。为保护儿童信息，本次没有同步，未发送的修改仍保存在本机。请不要继续同步，并联系县里的管理员核实",
+                "The server's certificate has changed: it is not the one recorded when this computer enrolled, and someone may be impersonating the server. Nothing was synced and unsent changes are kept on this computer. Do not sync; contact the county administrator.",
+            ),
+            SyncError::CertificateMismatch {
+                at_enrollment: true,
+                ..
+            } => s(
+                "服务器的证书与管理员给的证书指纹不一致，本机没有登记。请核对指纹是否抄错；如果没有抄错，请不要登记，并联系县里的管理员",
+                "The server's certificate does not match the fingerprint from the administrator, so this computer was not enrolled. Check the fingerprint you typed; if it is right, do not enroll, and contact the county administrator.",
+            ),
+            SyncError::FingerprintRequired => s(
+                "缺少服务器证书指纹：请填写管理员给的证书指纹（全部64位，或至少前16位），与加入码一起登记",
+                "The server's certificate fingerprint is missing: enter the fingerprint from the administrator (all 64 characters, or at least the first 16) and enroll with the code.",
+            ),
+            SyncError::BadFingerprint { .. } => s(
+                "证书指纹不正确：应为64位十六进制字符（0-9、A-F，可带冒号或空格），或至少前16位，请核对",
+                "The certificate fingerprint is not valid: it is 64 hexadecimal characters (0-9, A-F; colons or spaces allowed), or at least the first 16 of them. Check it.",
+            ),
+            SyncError::HttpsRequired { .. } => s(
+                "服务器地址必须以 https:// 开头（只有本机上的测试服务器可以用 http://）",
+                "The server address must start with https:// (plain http:// only for a test server on this computer).",
+            ),
             SyncError::Store(e) => e.message(lang),
         }
     }
@@ -249,6 +298,13 @@ impl SyncError {
             }
             SyncError::ServerRewound { head, cursor } => json!({ "head": head, "cursor": cursor }),
             SyncError::NoProgress { phase, at } => json!({ "phase": phase, "at": at }),
+            SyncError::CertificateMismatch {
+                expected,
+                found,
+                at_enrollment,
+            } => json!({ "expected": expected, "found": found, "at_enrollment": at_enrollment }),
+            SyncError::BadFingerprint { input } => json!({ "input": input }),
+            SyncError::HttpsRequired { url } => json!({ "url": url }),
             SyncError::Store(e) => e.details(lang),
             _ => Value::Null,
         }
@@ -312,10 +368,33 @@ mod tests {
             SyncError::AuthInvalid,
             SyncError::AuthRevoked,
             SyncError::EnrollInvalidCode,
+            SyncError::FingerprintRequired,
+            SyncError::BadFingerprint { input: "x".into() },
+            SyncError::HttpsRequired {
+                url: "http://10.0.0.5".into(),
+            },
         ] {
             assert_ne!(e.message(Lang::ZhCn), e.message(Lang::En));
             assert!(!e.message(Lang::ZhCn).is_ascii(), "{}", e.code());
         }
+        // A changed certificate says so, says what to do, and is no blip.
+        let changed = SyncError::CertificateMismatch {
+            expected: "AB:CD".into(),
+            found: Some("EF:01".into()),
+            at_enrollment: false,
+        };
+        assert_eq!(changed.code(), "sync.certificate_mismatch");
+        assert!(!changed.is_temporary());
+        let zh = changed.message(Lang::ZhCn);
+        assert!(zh.contains("证书变了") && zh.contains("不要继续同步") && zh.contains("管理员"));
+        assert_eq!(changed.details(Lang::En)["found"], "EF:01");
+        let at_enrollment = SyncError::CertificateMismatch {
+            expected: "AB:CD".into(),
+            found: None,
+            at_enrollment: true,
+        };
+        assert_ne!(at_enrollment.message(Lang::ZhCn), zh);
+        assert!(at_enrollment.message(Lang::ZhCn).contains("核对指纹"));
         let store = SyncError::from(StoreError::DeleteReasonRequired);
         assert_eq!(store.code(), "record.delete_reason_required");
         assert_eq!(store.message(Lang::ZhCn), "删除记录必须填写原因");

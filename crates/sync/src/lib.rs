@@ -8,12 +8,20 @@
 //! ```no_run
 //! # async fn demo(store: &mut shouhu_store::Store) -> Result<(), shouhu_sync::SyncError> {
 //! use shouhu_sync::{enroll, sync, CancelToken, SyncOptions};
-//! enroll(store, "https://shouhu.example.cn", "K7M2-QX9P", "laptop-1").await?;
+//! // The code and the certificate fingerprint both come from the county admin.
+//! let fingerprint = "96:71:A0:10:E9:95:3B:B0:26:74:DF:70:C9:85:61:EC:93:3B:F7:2B:D7:50:77:CE:AF:0E:26:35:52:70:D9:82";
+//! enroll(store, "https://shouhu.example.cn", "K7M2-QX9P", Some(fingerprint), "laptop-1").await?;
 //! let cancel = CancelToken::new(); // a clone goes to the Cancel button
 //! let report = sync(store, &SyncOptions::default(), &mut |p| println!("{p:?}"), &cancel).await?;
 //! println!("sent {}, received {}", report.pushed, report.pulled);
 //! # Ok(()) }
 //! ```
+//!
+//! The server is trusted by the SHA-256 fingerprint of its certificate,
+//! pinned at enrollment (`shouhu-tls`), never by root certificates: a county
+//! server's certificate is normally self-signed. A different certificate
+//! later is `sync.certificate_mismatch` and nothing is sent. Plain `http://`
+//! is accepted only on loopback (tests).
 //!
 //! Failures are [`SyncError`]s with stable codes and zh-CN/en messages.
 //! Transient ones (no connection, dropped connection, timeout, 5xx, 429) are
@@ -28,9 +36,10 @@
 //!   `applied_through`, taking a new device id after `sync.sequence_reused`)
 //!   and the pull loop (pages applied with their cursor in one transaction).
 //!   The only module that touches the store.
-//! - `transport`: HTTP: headers, gzip both ways, byte counting, error answers
-//!   to [`SyncError`], retries with backoff, cancellation of a request in
-//!   flight. The only module that touches reqwest.
+//! - `transport`: HTTP: one client per run with the pinned certificate,
+//!   headers, gzip both ways, byte counting, error answers to [`SyncError`],
+//!   retries with backoff, cancellation of a request in flight. The only
+//!   module that sends requests.
 //! - `accounts`: after push and pull, the audit upload (`POST /v1/audit`,
 //!   batches, the store's `audit_sent_through` cursor moved by the answer)
 //!   and the users of the device's scope (`GET /v1/users`, returned in
@@ -55,7 +64,7 @@ mod wire;
 
 pub use engine::{
     enroll, enroll_with, status, sync, SyncStatus, SETTING_CREDENTIAL, SETTING_DEVICE_NAME,
-    SETTING_LAST_SYNC, SETTING_SERVER_URL,
+    SETTING_LAST_SYNC, SETTING_SERVER_CERT, SETTING_SERVER_URL,
 };
 pub use error::SyncError;
 pub use options::{CancelToken, SyncOptions};

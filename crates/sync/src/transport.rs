@@ -1,8 +1,15 @@
-//! HTTP for the protocol: one [`Transport`] per sync or enrollment. It adds
-//! the protocol and credential headers, gzips large request bodies, inflates
-//! gzip answers itself (so the byte counts are what crossed the wire), turns
-//! error answers into [`SyncError`]s, and retries transient failures with
-//! backoff while watching the cancel token.
+//! HTTP for the protocol: one [`Transport`] (one HTTP client, one connection
+//! pool) per sync or enrollment. It adds the protocol and credential
+//! headers, gzips large request bodies, inflates gzip answers itself (so the
+//! byte counts are what crossed the wire), turns error answers into
+//! [`SyncError`]s, and retries transient failures with backoff while
+//! watching the cancel token.
+//!
+//! TLS ([`Trust`]): an `https://` server is trusted by its pinned certificate
+//! fingerprint alone (`shouhu_tls`), never by the system's root
+//! certificates; a certificate that does not match is
+//! [`SyncError::CertificateMismatch`] at once, never retried. Plain
+//! `http://` is only for a server on this computer (loopback: tests).
 
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -19,6 +26,7 @@ use serde::Serialize;
 use serde_json::Value;
 use shouhu_protocol::{PROTOCOL_HEADER, PROTOCOL_VERSION};
 use shouhu_store::StoreError;
+use shouhu_tls::{is_pin_mismatch, pin_client_config, Fingerprint, Pin, Presented};
 
 use crate::backoff;
 use crate::error::{SyncError, WireError};
@@ -54,6 +62,42 @@ pub(crate) fn parse_base(input: &str) -> Result<(Url, String), SyncError> {
     }
     let stored = url.as_str().trim_end_matches('/').to_string();
     Ok((url, stored))
+}
+
+/// Whether `url` names this computer (`localhost`, `127.0.0.0/8`, `::1`):
+/// the only place plain `http://` is accepted.
+pub(crate) fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// How a transport trusts the server.
+#[derive(Debug, Clone)]
+pub(crate) enum Trust {
+    /// Plain `http://` (loopback only; the caller checked).
+    Plain,
+    /// `https://`, accepting only a certificate that matches `pin`.
+    Pinned {
+        pin: Pin,
+        /// For the error message: enrolling (the admin's fingerprint) or
+        /// syncing (the one stored at enrollment).
+        enrolling: bool,
+    },
+}
+
+/// A pinned transport's state: what it expects and what it was shown.
+#[derive(Debug, Clone)]
+struct PinState {
+    expected: String,
+    presented: Presented,
+    enrolling: bool,
 }
 
 /// Which transient failures a request may be retried after.
@@ -158,6 +202,7 @@ pub(crate) struct Transport {
     client: reqwest::Client,
     base: Url,
     credential: Option<String>,
+    pin: Option<PinState>,
     pub(crate) counters: Counters,
     max_retries: u32,
     backoff_base: Duration,
@@ -168,21 +213,44 @@ impl Transport {
     pub(crate) fn new(
         base: Url,
         credential: Option<String>,
+        trust: Trust,
         opts: &SyncOptions,
     ) -> Result<Transport, SyncError> {
-        let client = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .connect_timeout(opts.connect_timeout)
             .timeout(opts.request_timeout)
             .pool_idle_timeout(Duration::from_secs(30))
-            .user_agent(concat!("shouhu-sync/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| SyncError::Network {
-                detail: error_chain(&e),
-            })?;
+            // The protocol has no redirects; following one could leave the
+            // pinned server (or TLS) with the credential.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("shouhu-sync/", env!("CARGO_PKG_VERSION")));
+        let (builder, pin) = match trust {
+            Trust::Plain => (builder, None),
+            Trust::Pinned { pin, enrolling } => {
+                let presented = Presented::default();
+                let expected = pin.to_string();
+                let config =
+                    pin_client_config(pin, presented.clone()).map_err(|e| SyncError::Network {
+                        detail: e.to_string(),
+                    })?;
+                (
+                    builder.use_preconfigured_tls(config).https_only(true),
+                    Some(PinState {
+                        expected,
+                        presented,
+                        enrolling,
+                    }),
+                )
+            }
+        };
+        let client = builder.build().map_err(|e| SyncError::Network {
+            detail: error_chain(&e),
+        })?;
         Ok(Transport {
             client,
             base,
             credential,
+            pin,
             counters: Counters::default(),
             max_retries: opts.max_retries,
             backoff_base: opts.backoff_base,
@@ -198,11 +266,17 @@ impl Transport {
             client: self.client.clone(),
             base: self.base.clone(),
             credential: self.credential.clone(),
+            pin: self.pin.clone(),
             counters: Counters::default(),
             max_retries: self.max_retries,
             backoff_base: self.backoff_base,
             backoff_max: self.backoff_max,
         }
+    }
+
+    /// The certificate the server last showed (pinned transports).
+    pub(crate) fn presented(&self) -> Option<Fingerprint> {
+        self.pin.as_ref().and_then(|p| p.presented.last())
     }
 
     /// Run `call`, retrying transient failures; the answer's body (inflated).
@@ -294,6 +368,16 @@ impl Transport {
         let resp = match rb.send().await {
             Ok(r) => r,
             Err(e) => {
+                if let Some(pin) = &self.pin {
+                    if is_pin_mismatch(&e) {
+                        // Not a network blip: never retried, nothing sent.
+                        return Err(Failure::Fatal(SyncError::CertificateMismatch {
+                            expected: pin.expected.clone(),
+                            found: pin.presented.last().map(|f| f.to_string()),
+                            at_enrollment: pin.enrolling,
+                        }));
+                    }
+                }
                 let unsent = e.is_connect();
                 if !unsent {
                     self.counters.up += sent;
@@ -439,6 +523,22 @@ mod tests {
         ] {
             let e = parse_base(bad).err();
             assert_eq!(e.map(|e| e.code()), Some("sync.invalid_url"), "{bad}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn only_this_computer_is_loopback() -> Result<(), SyncError> {
+        for (url, local) in [
+            ("http://127.0.0.1:8470", true),
+            ("http://127.8.0.1", true),
+            ("http://LOCALHOST:1", true),
+            ("http://[::1]:8470", true),
+            ("http://10.0.0.5:8470", false),
+            ("http://localhost.example.cn", false),
+            ("https://shouhu.example.cn", false),
+        ] {
+            assert_eq!(is_loopback(&parse_base(url)?.0), local, "{url}");
         }
         Ok(())
     }

@@ -250,14 +250,30 @@ async fn run_logged(
 /// A store enrolled with the server that has pulled its school.
 async fn device(srv: &Server, name: &str) -> R<Store> {
     let mut store = Store::open_in_memory()?;
-    enroll_with(&mut store, &srv.url, &srv.code().await?, name, &fast()).await?;
+    enroll_with(
+        &mut store,
+        &srv.url,
+        &srv.code().await?,
+        None,
+        name,
+        &fast(),
+    )
+    .await?;
     run(&mut store, &fast()).await?;
     Ok(store)
 }
 
 async fn device_at(srv: &Server, path: &Path) -> R<Store> {
     let mut store = Store::open(path)?;
-    enroll_with(&mut store, &srv.url, &srv.code().await?, "laptop", &fast()).await?;
+    enroll_with(
+        &mut store,
+        &srv.url,
+        &srv.code().await?,
+        None,
+        "laptop",
+        &fast(),
+    )
+    .await?;
     run(&mut store, &fast()).await?;
     Ok(store)
 }
@@ -638,14 +654,14 @@ async fn credential_and_enrollment_errors_are_coded() -> R {
     // Enrollment codes are one-time.
     let mut c = Store::open_in_memory()?;
     let code = srv.code().await?;
-    enroll_with(&mut c, &srv.url, &code, "c", &fast()).await?;
+    enroll_with(&mut c, &srv.url, &code, None, "c", &fast()).await?;
     let mut d = Store::open_in_memory()?;
-    let e = enroll_with(&mut d, &srv.url, &code, "d", &fast())
+    let e = enroll_with(&mut d, &srv.url, &code, None, "d", &fast())
         .await
         .err();
     assert_eq!(e.as_ref().map(SyncError::code), Some("enroll.invalid_code"));
     assert!(!status(&d)?.enrolled);
-    let e = enroll_with(&mut d, "shouhu.example.cn", &code, "d", &fast())
+    let e = enroll_with(&mut d, "shouhu.example.cn", &code, None, "d", &fast())
         .await
         .err();
     assert_eq!(e.as_ref().map(SyncError::code), Some("sync.invalid_url"));
@@ -679,7 +695,7 @@ async fn enrollment_retries_only_when_the_server_did_not_act() -> R {
     // the request went out may have spent it: not retried.
     srv.plan("/v1/enroll", [Fault::Status(503, None), Fault::DropBefore]);
     let mut a = Store::open_in_memory()?;
-    let e = enroll_with(&mut a, &srv.url, &srv.code().await?, "a", &fast())
+    let e = enroll_with(&mut a, &srv.url, &srv.code().await?, None, "a", &fast())
         .await
         .err();
     assert_eq!(e.as_ref().map(SyncError::code), Some("sync.network"));
@@ -689,7 +705,7 @@ async fn enrollment_retries_only_when_the_server_did_not_act() -> R {
         "/v1/enroll",
         [Fault::Status(503, None), Fault::Status(429, None)],
     );
-    let r = enroll_with(&mut a, &srv.url, &srv.code().await?, "a", &fast()).await?;
+    let r = enroll_with(&mut a, &srv.url, &srv.code().await?, None, "a", &fast()).await?;
     assert_eq!(r.device_id, a.device_id());
     assert_eq!(srv.seen("/v1/enroll").len(), 5);
     assert!(status(&a)?.enrolled);
@@ -881,7 +897,7 @@ async fn another_server_or_a_login_page_is_refused() -> R {
         Some("sync.server_mismatch")
     );
     let code = other.code().await?;
-    let e = enroll_with(&mut a, &other.url, &code, "a", &fast())
+    let e = enroll_with(&mut a, &other.url, &code, None, "a", &fast())
         .await
         .err();
     assert_eq!(
@@ -1049,7 +1065,7 @@ async fn a_change_by_an_unknown_user_blocks_the_push_but_not_the_pull() -> R {
     run(&mut other, &fast()).await?;
 
     let mut a = Store::open_in_memory()?;
-    enroll_with(&mut a, &srv.url, &srv.strict_code().await?, "a", &fast()).await?;
+    enroll_with(&mut a, &srv.url, &srv.strict_code().await?, None, "a", &fast()).await?;
     run(&mut a, &fast()).await?;
     add_child(&mut a, srv.school, "张三")?;
     a.audit(AuditAction::Login, AuditTarget::default(), json!({}))?;
@@ -1066,7 +1082,7 @@ async fn a_change_by_an_unknown_user_blocks_the_push_but_not_the_pull() -> R {
 
     // Work by the server's teacher goes through on the same device.
     let mut b = Store::open_in_memory()?;
-    enroll_with(&mut b, &srv.url, &srv.strict_code().await?, "b", &fast()).await?;
+    enroll_with(&mut b, &srv.url, &srv.strict_code().await?, None, "b", &fast()).await?;
     run(&mut b, &fast()).await?;
     b.set_user(teacher);
     add_child(&mut b, srv.school, "李四")?;

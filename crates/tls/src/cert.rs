@@ -23,24 +23,65 @@ impl Fingerprint {
         Fingerprint(Sha256::digest(cert_der).into())
     }
 
-    /// Parses 64 hex digits, with or without `:` separators, any case.
+    /// Parses 64 hex digits, with or without `:`, `-` or space separators,
+    /// any case, full-width characters (typed with a Chinese input method)
+    /// included, optionally after `SHA256:` or `SHA-256`.
     pub fn parse(text: &str) -> Result<Fingerprint, TlsError> {
-        let hex: String = text
-            .trim()
-            .trim_start_matches("SHA256:")
-            .chars()
-            .filter(|c| *c != ':' && !c.is_whitespace())
-            .collect();
-        let bad = || TlsError::BadFingerprint(text.chars().take(120).collect());
-        if hex.len() != 64 || !hex.is_ascii() {
-            return Err(bad());
+        let hex = hex_digits(text)?;
+        if hex.len() != 64 {
+            return Err(bad_fingerprint(text));
         }
         let mut out = [0u8; 32];
         for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+                .map_err(|_| bad_fingerprint(text))?;
         }
         Ok(Fingerprint(out))
     }
+
+    /// The 64 hex digits in lower case, without separators.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+pub(crate) fn bad_fingerprint(text: &str) -> TlsError {
+    TlsError::BadFingerprint(text.chars().take(120).collect())
+}
+
+/// The hex digits of a typed fingerprint (lower case), or an error if
+/// anything but hex digits and separators is there.
+pub(crate) fn hex_digits(text: &str) -> Result<String, TlsError> {
+    // Full-width forms (U+FF01..U+FF5E, e.g. `：` and `Ａ`) to ASCII.
+    let ascii: String = text
+        .chars()
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            '\u{3000}' => ' ',
+            c => c,
+        })
+        .collect();
+    let mut rest = ascii.trim();
+    for label in ["sha256:", "sha-256:", "sha256", "sha-256"] {
+        if rest.len() >= label.len()
+            && rest.is_char_boundary(label.len())
+            && rest[..label.len()].eq_ignore_ascii_case(label)
+        {
+            rest = &rest[label.len()..];
+            break;
+        }
+    }
+    let mut hex = String::with_capacity(64);
+    for c in rest.chars() {
+        if c == ':' || c == '-' || c.is_whitespace() {
+            continue;
+        }
+        if !c.is_ascii_hexdigit() {
+            return Err(bad_fingerprint(text));
+        }
+        hex.push(c.to_ascii_lowercase());
+    }
+    Ok(hex)
 }
 
 impl fmt::Display for Fingerprint {
@@ -79,7 +120,8 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
 /// Loads `tls-cert.pem` and `tls-key.pem` from `dir`, or makes a self-signed
 /// certificate for `names` (host names or IP addresses; `localhost` and
 /// `127.0.0.1` are always added) and saves it there (the key readable by the
-/// owner only).
+/// owner only). The certificate made here is valid until the year 4096: a
+/// device pins it, so it must never need renewing.
 pub fn load_or_create(dir: &Path, names: &[String]) -> Result<ServerIdentity, TlsError> {
     let cert_path = dir.join(CERT_FILE);
     let key_path = dir.join(KEY_FILE);
@@ -98,8 +140,18 @@ pub fn load_or_create(dir: &Path, names: &[String]) -> Result<ServerIdentity, Tl
         std::fs::write(&cert_path, made.cert.pem()).map_err(io_err(&cert_path))?;
         created = true;
     }
-    let cert_pem = std::fs::read(&cert_path).map_err(io_err(&cert_path))?;
-    let key_pem = std::fs::read(&key_path).map_err(io_err(&key_path))?;
+    let mut identity = load(&cert_path, &key_path)?;
+    identity.created = created;
+    Ok(identity)
+}
+
+/// Loads a certificate chain (PEM, the server's own certificate first) and
+/// its private key (PEM): a county's own certificate instead of the one
+/// [`load_or_create`] makes. The fingerprint is that of the first
+/// certificate, the one a device pins.
+pub fn load(cert_path: &Path, key_path: &Path) -> Result<ServerIdentity, TlsError> {
+    let cert_pem = std::fs::read(cert_path).map_err(io_err(cert_path))?;
+    let key_pem = std::fs::read(key_path).map_err(io_err(key_path))?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<_, _>>()
         .map_err(|_| TlsError::BadPem {
@@ -123,8 +175,22 @@ pub fn load_or_create(dir: &Path, names: &[String]) -> Result<ServerIdentity, Tl
     Ok(ServerIdentity {
         config: Arc::new(config),
         fingerprint,
-        created,
+        created: false,
     })
+}
+
+/// The fingerprint of a certificate file (PEM; the first certificate), for
+/// printing without the key.
+pub fn fingerprint_of_file(cert_path: &Path) -> Result<Fingerprint, TlsError> {
+    let cert_pem = std::fs::read(cert_path).map_err(io_err(cert_path))?;
+    let bad = || TlsError::BadPem {
+        path: cert_path.display().to_string(),
+    };
+    let leaf = CertificateDer::pem_slice_iter(&cert_pem)
+        .next()
+        .ok_or_else(bad)?
+        .map_err(|_| bad())?;
+    Ok(Fingerprint::of(leaf.as_ref()))
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
@@ -155,6 +221,19 @@ mod tests {
             Fingerprint::parse(&shown.replace(':', "").to_lowercase())?,
             fp
         );
+        assert_eq!(Fingerprint::parse(&format!("SHA256:{shown}"))?, fp);
+        assert_eq!(Fingerprint::parse(&format!("sha-256 {}", fp.to_hex()))?, fp);
+        // As typed with a Chinese input method: full-width colons and letters.
+        let full_width: String = shown
+            .chars()
+            .map(|c| match c {
+                ':' => '：',
+                'A'..='F' => char::from_u32(c as u32 + 0xFEE0).unwrap_or(c),
+                c => c,
+            })
+            .collect();
+        assert_eq!(Fingerprint::parse(&full_width)?, fp);
+        assert_eq!(fp.to_hex(), shown.replace(':', "").to_lowercase());
         let with_g = format!("G{}", &shown[1..]);
         for bad in ["", "AB:CD", &shown[..94], &with_g] {
             assert_eq!(
@@ -174,6 +253,13 @@ mod tests {
         let again = load_or_create(dir.path(), &[])?;
         assert!(!again.created);
         assert_eq!(first.fingerprint, again.fingerprint);
+        let cert = dir.path().join(CERT_FILE);
+        assert_eq!(fingerprint_of_file(&cert)?, first.fingerprint);
+        let own = load(&cert, &dir.path().join(KEY_FILE))?;
+        assert_eq!(own.fingerprint, first.fingerprint);
+        assert!(!own.created);
+        let missing = load(&dir.path().join("none.pem"), &dir.path().join(KEY_FILE));
+        assert_eq!(missing.err().map(|e| e.code()), Some("tls.io"));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

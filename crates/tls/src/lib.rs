@@ -6,16 +6,21 @@
 //! SHA-256 fingerprint, and a device records that fingerprint at enrollment
 //! (it comes with the enrollment code). From then on the device accepts exactly
 //! that certificate ([`pinned_client_config`]) and nothing else, whatever
-//! the operating system's trust store says.
+//! the operating system's trust store says. At enrollment a person may type
+//! only the first [`MIN_PREFIX_DIGITS`] hex digits ([`Pin::Prefix`]); the
+//! device then keeps the whole fingerprint of the certificate it was shown
+//! ([`Presented`]).
 //!
 //! # Layout
 //!
-//! - [`cert`]: making, saving and loading the certificate and key; fingerprints.
+//! - [`cert`]: making, saving and loading the certificate and key (or a
+//!   county's own, [`load`]); fingerprints.
 //! - [`listener`]: [`listener::TlsListener`], an `axum::serve::Listener` that
 //!   does each TLS handshake in its own task (a slow or silent client cannot
 //!   hold up the others) with a timeout.
 //! - [`pin`]: the client side — a rustls verifier that compares the server's
-//!   certificate with the pinned fingerprint.
+//!   certificate with the pin ([`Pin`]: the whole fingerprint, or a typed
+//!   prefix at enrollment) and records what it was shown.
 //!
 //! Every configuration names the `ring` provider explicitly, so the process
 //! needs no global default provider.
@@ -24,9 +29,14 @@ pub mod cert;
 pub mod listener;
 pub mod pin;
 
-pub use cert::{load_or_create, Fingerprint, ServerIdentity};
+pub use cert::{fingerprint_of_file, load, load_or_create, Fingerprint, ServerIdentity};
 pub use listener::TlsListener;
-pub use pin::{is_pin_mismatch, pinned_client_config};
+pub use pin::{
+    is_pin_mismatch, pin_client_config, pinned_client_config, Pin, Presented, MIN_PREFIX_DIGITS,
+};
+/// The rustls these configurations are made with (servers and clients must
+/// name the same version's types).
+pub use rustls;
 
 use std::sync::Arc;
 

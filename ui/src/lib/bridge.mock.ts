@@ -12,6 +12,7 @@ import {
   type ChildCard,
   type ChildSummary,
   type CurrentUser,
+  type RecordRow,
   type Role,
   type FieldProblem,
   type FollowUp,
@@ -28,6 +29,8 @@ export interface MockBridgeOptions {
   settings?: Partial<Settings>;
   /** Children already in the mock store. */
   children?: { id?: string; card: ChildCard }[];
+  /** What `listChildRecords` answers (by kind), e.g. a note sealed for others. */
+  records?: RecordRow[];
   /**
    * The laptop's accounts. Default: one teacher `liming` (password
    * `qingshan2026`), logged in, so screens can be tested directly.
@@ -169,7 +172,16 @@ export function createMockBridge(
     status: String(c.status ?? 'active'),
   });
 
-  const sync: SyncStatus = { enrolled: false, server_url: null, device_id: 'dev', device_name: null, pending: 0, pull_cursor: 0, last_sync: null };
+  const sync: SyncStatus = {
+    enrolled: false,
+    server_url: null,
+    device_id: 'dev',
+    device_name: null,
+    server_fingerprint: null,
+    pending: 0,
+    pull_cursor: 0,
+    last_sync: null,
+  };
 
   return {
     calls,
@@ -222,6 +234,13 @@ export function createMockBridge(
       answer('saveChild', () => {
         const problems = mockValidateChild(card);
         if (problems.length) throw invalid(problems);
+        // As the API: only a counselor changes the counseling flag.
+        const none = { active: false, since: null, alert: 'none', alert_text: '' };
+        const before = JSON.stringify((id && children.get(id)?.counseling) || none);
+        const after = JSON.stringify(card.counseling ?? none);
+        if (before !== after && current?.role !== 'counselor') {
+          throw fail('auth.forbidden', '您的角色无权进行此操作', { action: 'set the counseling flag' });
+        }
         const key = id ?? newId();
         children.set(key, structuredClone(card));
         return key;
@@ -371,17 +390,19 @@ export function createMockBridge(
         if (kind === 'psych_note' && !me(current!).reads_notes) {
           throw new BridgeError({ code: 'auth.forbidden', message: 'forbidden', details: null });
         }
-        return [];
+        return structuredClone((options.records ?? []).filter((r) => r.kind === kind));
       }),
     listSchoolRecords: () => answer('listSchoolRecords', () => []),
     saveRecord: () => answer('saveRecord', () => newId()),
     validateRecord: () => answer('validateRecord', () => []),
     screeningChecklist: () => answer('screeningChecklist', () => []),
     syncStatus: () => answer('syncStatus', () => sync),
-    enroll: (serverUrl) =>
+    enroll: (serverUrl, _code, fingerprint) =>
       answer('enroll', () => {
         sync.enrolled = true;
         sync.server_url = serverUrl;
+        // The Rust side pins the whole fingerprint of the certificate it was shown.
+        sync.server_fingerprint = fingerprint.trim() ? fingerprint.trim().toUpperCase() : null;
         return sync;
       }),
     runSync: (onProgress) =>

@@ -320,6 +320,8 @@ export interface RecordRow {
   kind: string;
   updated_at: string;
   body: Record<string, unknown>;
+  /** A psychological note sealed for other readers: only its date shows. */
+  locked?: boolean;
 }
 
 export interface ChecklistLine {
@@ -336,6 +338,8 @@ export interface SyncStatus {
   server_url: string | null;
   device_id: string;
   device_name: string | null;
+  /** The server certificate's SHA-256 fingerprint pinned at enrollment (`AB:CD:…`). */
+  server_fingerprint: string | null;
   pending: number;
   pull_cursor: number;
   last_sync: string | null;
@@ -429,7 +433,12 @@ export interface Bridge {
   validateRecord(kind: string, body: Record<string, unknown>): Promise<FieldProblem[]>;
   screeningChecklist(roundId: string): Promise<ChecklistLine[]>;
   syncStatus(): Promise<SyncStatus>;
-  enroll(serverUrl: string, code: string): Promise<SyncStatus>;
+  /**
+   * Enroll with the county server: its address, the one-time code and the
+   * certificate fingerprint the administrator gave (all 64 hex digits or at
+   * least the first 16; empty only for a test server on this computer).
+   */
+  enroll(serverUrl: string, code: string, fingerprint: string): Promise<SyncStatus>;
   runSync(onProgress: (p: SyncProgress) => void): Promise<SyncReport>;
   listConflicts(): Promise<ConflictView[]>;
   resolveConflict(id: string, choice: ResolutionChoice, merged: unknown): Promise<void>;
@@ -519,7 +528,7 @@ export const bridge: Bridge = {
   validateRecord: (kind, body) => call('validate_record', { kind, body }),
   screeningChecklist: (roundId) => call('screening_checklist', { roundId }),
   syncStatus: () => call('sync_status'),
-  enroll: (serverUrl, code) => call('enroll', { serverUrl, code }),
+  enroll: (serverUrl, code, fingerprint) => call('enroll', { serverUrl, code, fingerprint }),
   runSync: (onProgress) => call('run_sync', { onProgress: channel(onProgress) }),
   listConflicts: () => call('list_conflicts'),
   resolveConflict: (id, choice, merged) => call('resolve_conflict', { req: { id, choice, merged } }),

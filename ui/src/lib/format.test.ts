@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDate, maskId, maskPhone, parseDate } from './format';
+import { fingerprintDigits, formatDate, maskId, maskPhone, parseDate } from './format';
 
 describe('format', () => {
   it('shows dates the Chinese way', () => {
@@ -23,5 +23,19 @@ describe('format', () => {
     expect(maskId('5205**********0036')).toBe('5205**********0036');
     expect(maskPhone('13812345678')).toBe('138****5678');
     expect(maskPhone('0851-82345678')).toBe('0851-****5678');
+  });
+
+  it('reads a certificate fingerprint as the Rust side does', () => {
+    const full = '96:71:A0:10:E9:95:3B:B0:26:74:DF:70:C9:85:61:EC:93:3B:F7:2B:D7:50:77:CE:AF:0E:26:35:52:70:D9:82';
+    const hex = full.replaceAll(':', '').toLowerCase();
+    expect(fingerprintDigits(full)).toBe(hex);
+    expect(fingerprintDigits(`SHA256:${hex.toUpperCase()}`)).toBe(hex);
+    expect(fingerprintDigits('96:71:A0:10 E9:95:3B:B0')).toBe(hex.slice(0, 16));
+    // Typed with a Chinese input method: full-width colons and letters.
+    expect(fingerprintDigits('96：71：Ａ0：10：E9：95：3B：B0')).toBe(hex.slice(0, 16));
+    expect(fingerprintDigits('96:71:A0:10:E9:95:3B')).toBeNull();
+    expect(fingerprintDigits(`${hex}00`)).toBeNull();
+    expect(fingerprintDigits('96:71:A0:10:E9:95:3B:BG')).toBeNull();
+    expect(fingerprintDigits('')).toBeNull();
   });
 });

@@ -64,3 +64,25 @@ export function formatBytes(n: number): string {
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
   return `${(n / 1024 / 1024).toFixed(1)} MB`;
 }
+
+/**
+ * The hex digits of a typed certificate fingerprint (lower case), or null when
+ * it cannot be one: the same reading as the Rust side (`shouhu_tls::Pin`) —
+ * separators (`:`, `-`, spaces), case, full-width forms and a `SHA256:` label
+ * do not matter; all 64 digits, or at least the first 16.
+ */
+export function fingerprintDigits(text: string): string | null {
+  let s = [...text]
+    .map((c) => {
+      const code = c.codePointAt(0) ?? 0;
+      if (code >= 0xff01 && code <= 0xff5e) return String.fromCodePoint(code - 0xfee0);
+      if (code === 0x3000) return ' ';
+      return c;
+    })
+    .join('')
+    .trim();
+  s = s.replace(/^sha-?256:?/i, '');
+  const hex = s.replace(/[:\-\s]/g, '').toLowerCase();
+  if (!/^[0-9a-f]*$/.test(hex) || hex.length < 16 || hex.length > 64) return null;
+  return hex;
+}

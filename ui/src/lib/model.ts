@@ -40,6 +40,7 @@ export const ENUMS = {
   measure_kind: ['tutoring', 'counseling', 'aid', 'guardian_training', 'family_contact', 'other'],
   session_kind: ['individual', 'group', 'crisis'],
   risk_level: ['low', 'medium', 'high', 'crisis'],
+  safety_alert: ['none', 'watch', 'urgent'],
   aid_kind: ['cash', 'goods', 'boarding_subsidy', 'other'],
   absence_reason: ['sick', 'personal', 'unexcused', 'other'],
   dropout_reason: ['school_weary', 'learning_difficulty', 'family_hardship', 'went_to_work', 'illness', 'marriage', 'other'],
@@ -242,6 +243,7 @@ export function emptyCard(schoolId: string | null): Record<string, unknown> {
     status_date: null,
     status_reason: null,
     notes: '',
+    counseling: { active: false, since: null, alert: 'none', alert_text: '' },
   };
 }
 

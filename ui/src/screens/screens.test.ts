@@ -4,6 +4,8 @@ import Child from './Child.svelte';
 import Children from './Children.svelte';
 import Visit from './Visit.svelte';
 import Settings from './Settings.svelte';
+import Records from './Records.svelte';
+import Sync from './Sync.svelte';
 import { createMockBridge } from '../lib/bridge.mock';
 import { app, go, toastState } from '../lib/app.svelte';
 import App from '../App.svelte';
@@ -108,5 +110,150 @@ describe('settings', () => {
     expect(app.settings.text_size).toBe('large');
     expect((await mock.getSettings()).text_size).toBe('large');
     await waitFor(() => expect(screen.getByTestId('settings-version').textContent).toBe('0.0.0-mock'));
+  });
+});
+
+describe('sync enrollment', () => {
+  const FP = '96:71:A0:10:E9:95:3B:B0:26:74:DF:70:C9:85:61:EC:93:3B:F7:2B:D7:50:77:CE:AF:0E:26:35:52:70:D9:82';
+
+  it('takes the certificate fingerprint with the code, checks it as typed and shows the pinned one', async () => {
+    const mock = createMockBridge();
+    const sent: string[][] = [];
+    const enroll = mock.enroll;
+    mock.enroll = (server, code, fingerprint) => {
+      sent.push([server, code, fingerprint]);
+      return enroll(server, code, fingerprint);
+    };
+    render(Sync, { props: { bridge: mock } });
+    expect((await screen.findByTestId('sync-fingerprint-help')).textContent).toContain('前16位');
+    await fireEvent.input(screen.getByTestId('sync-server'), { target: { value: 'https://10.0.0.5:8470' } });
+    await fireEvent.input(screen.getByTestId('sync-code'), { target: { value: 'K7MQ2XRT9B' } });
+    const fp = screen.getByTestId('sync-fingerprint') as HTMLInputElement;
+    // Too short so far: said under the field, and what was typed stays.
+    await fireEvent.input(fp, { target: { value: '96:71:A0' } });
+    expect((await screen.findByTestId('sync-fingerprint-error')).textContent).toContain('至少前16位');
+    expect(fp.value).toBe('96:71:A0');
+    expect(fp.getAttribute('aria-invalid')).toBe('true');
+    await fireEvent.input(fp, { target: { value: FP.slice(0, 23) } });
+    await waitFor(() => expect(screen.queryByTestId('sync-fingerprint-error')).toBeNull());
+    await fireEvent.input(fp, { target: { value: FP } });
+    await fireEvent.click(screen.getByTestId('sync-run'));
+    await screen.findByTestId('sync-result');
+    expect(sent).toEqual([['https://10.0.0.5:8470', 'K7MQ2XRT9B', FP]]);
+    expect((await screen.findByTestId('sync-pinned-fingerprint')).textContent).toContain(FP);
+    expect(fp.value).toBe('');
+    expect((screen.getByTestId('sync-code') as HTMLInputElement).value).toBe('');
+  });
+
+  it('a wrong fingerprint at enrollment asks to check it, and nothing typed is lost', async () => {
+    const mock = createMockBridge({
+      failWith: {
+        enroll: {
+          code: 'sync.certificate_mismatch',
+          message: 'mismatch',
+          details: { expected: '00:11:22:33:44:55:66:77…', found: FP, at_enrollment: true },
+        },
+      },
+    });
+    render(Sync, { props: { bridge: mock } });
+    await fireEvent.input(screen.getByTestId('sync-server'), { target: { value: 'https://10.0.0.5:8470' } });
+    await fireEvent.input(screen.getByTestId('sync-code'), { target: { value: 'K7MQ2XRT9B' } });
+    await fireEvent.input(screen.getByTestId('sync-fingerprint'), { target: { value: '0011223344556677' } });
+    await fireEvent.click(screen.getByTestId('sync-run'));
+    const error = await screen.findByTestId('sync-error');
+    expect(error.dataset.code).toBe('sync.certificate_mismatch');
+    expect(error.textContent).toContain('核对指纹');
+    expect(error.textContent).toContain('没有注册');
+    expect(screen.getByTestId('sync-cert-detail').textContent).toContain(FP);
+    expect((screen.getByTestId('sync-fingerprint') as HTMLInputElement).value).toBe('0011223344556677');
+    expect(mock.calls).not.toContain('runSync');
+  });
+
+  it('a changed certificate at sync time says not to sync and shows both fingerprints', async () => {
+    const found = 'AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89';
+    const mock = createMockBridge({
+      failWith: {
+        runSync: {
+          code: 'sync.certificate_mismatch',
+          message: 'mismatch',
+          details: { expected: FP, found, at_enrollment: false },
+        },
+      },
+    });
+    render(Sync, { props: { bridge: mock } });
+    await fireEvent.input(screen.getByTestId('sync-server'), { target: { value: 'https://10.0.0.5:8470' } });
+    await fireEvent.input(screen.getByTestId('sync-code'), { target: { value: 'K7MQ2XRT9B' } });
+    await fireEvent.input(screen.getByTestId('sync-fingerprint'), { target: { value: FP } });
+    await fireEvent.click(screen.getByTestId('sync-run'));
+    const error = await screen.findByTestId('sync-error');
+    expect(error.textContent).toContain('证书变了');
+    expect(error.textContent).toContain('不要继续同步');
+    const detail = screen.getByTestId('sync-cert-detail').textContent ?? '';
+    expect(detail).toContain(FP);
+    expect(detail).toContain(found);
+  });
+});
+
+describe('counseling flag and sealed notes', () => {
+  const FLAGGED = {
+    id: 'child-2',
+    card: {
+      ...CHILD.card,
+      name: '王小红',
+      counseling: { active: true, since: '2026-11-01', alert: 'urgent', alert_text: '放学后请确认有人接送' },
+    },
+  };
+
+  it('shows a teacher the flag and the alert, read-only, and never the notes', async () => {
+    const { account } = await import('../lib/app.svelte');
+    account.user = null;
+    render(Child, { props: { bridge: createMockBridge({ children: [FLAGGED] }), id: 'child-2' } });
+    const box = await screen.findByTestId('child-counseling');
+    await waitFor(() => expect(box.dataset.active).toBe('true'));
+    expect(screen.getByTestId('child-counseling-status').textContent).toContain('心理辅导中');
+    expect(screen.getByTestId('child-counseling-alert').textContent).toContain('紧急');
+    expect(screen.getByTestId('child-counseling-alert').textContent).toContain('放学后请确认有人接送');
+    expect(screen.queryByTestId('child-field-counseling.active')).toBeNull();
+  });
+
+  it('lets a counselor set the flag and save it', async () => {
+    const { account } = await import('../lib/app.svelte');
+    const mock = createMockBridge({
+      children: [CHILD],
+      vault: { users: [{ login_name: 'xinli', display_name: '心理老师', role: 'counselor', password: 'xinli2026ok' }] },
+    });
+    account.user = await mock.logIn('xinli', 'xinli2026ok');
+    render(Child, { props: { bridge: mock, id: 'child-1' } });
+    const active = (await screen.findByTestId('child-field-counseling.active')) as HTMLInputElement;
+    await fireEvent.click(active);
+    const text = (await screen.findByTestId('child-field-counseling.alert_text')) as HTMLTextAreaElement;
+    await fireEvent.input(text, { target: { value: '情绪低落时请多陪伴' } });
+    await fireEvent.click(screen.getByTestId('child-save'));
+    await waitFor(() => expect(toastState.text).toBe('已保存'));
+    const saved = (await mock.getChild('child-1')).card.counseling as { active: boolean; alert_text: string };
+    expect(saved.active).toBe(true);
+    expect(saved.alert_text).toBe('情绪低落时请多陪伴');
+    account.user = null;
+  });
+
+  it('shows a note sealed for other readers as locked, the readable one in full', async () => {
+    const { account } = await import('../lib/app.svelte');
+    const mock = createMockBridge({
+      children: [CHILD],
+      vault: { users: [{ login_name: 'xinli', display_name: '心理老师', role: 'counselor', password: 'xinli2026ok' }] },
+      records: [
+        { id: 'n1', kind: 'psych_note', updated_at: '2026-11-20T08:00:00Z', locked: false,
+          body: { child_id: 'child-1', session_date: '2026-11-20', presenting_issue: '想念妈妈', risk_level: 'medium' } },
+        { id: 'n2', kind: 'psych_note', updated_at: '2026-11-21T08:00:00Z', locked: true,
+          body: { child_id: 'child-1', session_date: '2026-11-21', presenting_issue: '', risk_level: 'low' } },
+      ],
+    });
+    account.user = await mock.logIn('xinli', 'xinli2026ok');
+    render(Records, { props: { bridge: mock, child: 'child-1', childName: '张小明' } });
+    const rows = await screen.findAllByTestId('record-row');
+    expect(rows.map((r) => r.dataset.locked)).toEqual(['false', 'true']);
+    expect(rows[1].textContent).toContain('已加密');
+    expect(rows[1].textContent).not.toContain('想念妈妈');
+    account.user = null;
   });
 });
