@@ -439,3 +439,87 @@ fn an_encrypted_store_needs_a_log_in_and_audits_what_is_read() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn a_counselor_reads_sealed_notes_through_the_cli() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("school.db");
+    let ident = dir.path().join("identity").display().to_string();
+    let file = mixed_file(dir.path())?;
+    assert_eq!(
+        shouhu(
+            &db,
+            &[
+                "--identity-dir",
+                &ident,
+                "import",
+                &file.display().to_string()
+            ]
+        )
+        .code,
+        2
+    );
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "xinli2026ok\n")?;
+    let pw = pw.display().to_string();
+    let r = shouhu(
+        &db,
+        &[
+            "--identity-dir",
+            &ident,
+            "encrypt",
+            "--login",
+            "xinli",
+            "--name",
+            "心理老师",
+            "--role",
+            "counselor",
+            "--school",
+            SCHOOL,
+            "--township",
+            SCHOOL,
+            "--password-file",
+            &pw,
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.err);
+    // The counselor's note, sealed for the laptop's readers (as the app does).
+    let note_id = uuid::Uuid::now_v7();
+    {
+        let vault = shouhu_vault::Vault::new(&db).with_identity_dir(&ident);
+        let mut session = vault.log_in("xinli", "xinli2026ok", chrono::Utc::now())?;
+        let readers = session.local_readers()?;
+        let note = shouhu_core::PsychNote {
+            child_id: CHILD_A.parse()?,
+            session_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 20),
+            presenting_issue: "夜里想妈妈睡不着".into(),
+            ..Default::default()
+        };
+        let sealed = shouhu_auth::note::seal_value(note_id, &note.content(), &readers)?;
+        let body = note.into_sealed(sealed);
+        session
+            .store_mut()
+            .write(|w| w.create_with_id(note_id, body.clone()))?;
+    }
+    let r = shouhu(
+        &db,
+        &[
+            "--identity-dir",
+            &ident,
+            "--user",
+            "xinli",
+            "--password-file",
+            &pw,
+            "show",
+            CHILD_A,
+            "--notes",
+            "--json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(r.out.contains("夜里想妈妈睡不着"), "{}", r.out);
+    // On disk and in the change log it is ciphertext only.
+    let bytes = std::fs::read(&db)?;
+    assert!(!bytes.windows("夜里".len()).any(|w| w == "夜里".as_bytes()));
+    Ok(())
+}

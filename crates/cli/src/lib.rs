@@ -412,17 +412,50 @@ fn sealed_io(e: std::io::Error) -> CliError {
 
 /// The store, and who opened it (`None` for a plain store, which has no users).
 fn open_session(cli: &Cli) -> Result<(Store, Option<shouhu_vault::LocalUser>), CliError> {
+    let (store, who, _) = open_session_keys(cli)?;
+    Ok((store, who))
+}
+
+type ReaderKeys = Option<std::sync::Arc<shouhu_auth::ReaderKeyPair>>;
+
+/// [`open_session`], with the user's notes reader keys (readers only).
+fn open_session_keys(
+    cli: &Cli,
+) -> Result<(Store, Option<shouhu_vault::LocalUser>, ReaderKeys), CliError> {
     let vault = shouhu_vault::Vault::new(&cli.db).with_identity_dir(identity_dir(cli));
     match vault.state()? {
         shouhu_vault::VaultState::Ready { .. } => {
             let user = cli.user.as_deref().ok_or(CliError::LoginRequired)?;
             let session = vault.log_in(user, &password(cli)?, chrono::Utc::now())?;
             let who = session.user().clone();
-            Ok((session.into_store(), Some(who)))
+            let keys = session.reader_keys_shared();
+            Ok((session.into_store(), Some(who), keys))
         }
         _ => {
             let (store, _) = Store::open_with_identity(&cli.db, &identity_dir(cli))?;
-            Ok((store, None))
+            Ok((store, None, None))
+        }
+    }
+}
+
+/// Opens the sealed notes `reader` may read, in place (the others stay
+/// sealed: only their child and date show).
+fn open_notes(
+    notes: &mut [shouhu_core::Stored<shouhu_core::PsychNote>],
+    reader: Option<(uuid::Uuid, &shouhu_auth::ReaderKeyPair)>,
+) {
+    let Some((me, keys)) = reader else {
+        return;
+    };
+    for n in notes {
+        let Some(sealed) = &n.body.sealed else {
+            continue;
+        };
+        if let Ok(content) = shouhu_auth::note::open_value::<shouhu_core::PsychNoteContent>(
+            n.meta.id, sealed, me, keys,
+        ) {
+            n.body.set_content(content);
+            n.body.sealed = None;
         }
     }
 }
@@ -745,11 +778,14 @@ fn execute(
             Ok(0)
         }
         Command::Show { id, notes, json } => {
-            let (s, who) = open_session(cli)?;
+            let (s, who, keys) = open_session_keys(cli)?;
             if *notes && who.as_ref().is_some_and(|u| !u.role.reads_notes()) {
                 return Err(CliError::NotesForbidden);
             }
-            let h = s.child_history(*id, *notes)?;
+            let mut h = s.child_history(*id, *notes)?;
+            if let (Some(u), Some(k)) = (&who, &keys) {
+                open_notes(&mut h.psych_notes, Some((u.user_id, k)));
+            }
             let target = AuditTarget {
                 entity: Some("child".into()),
                 record_id: Some(*id),
