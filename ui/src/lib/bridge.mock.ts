@@ -146,6 +146,7 @@ export function createMockBridge(
   const children = new Map<string, ChildCard>();
   for (const c of options.children ?? []) children.set(c.id ?? newId(), structuredClone(c.card));
   const visits = new Map<string, { visit: HomeVisit; updated_at: string }>();
+  const records: RecordRow[] = structuredClone(options.records ?? []);
   const followUps = new Map<string, Stored<FollowUp>>();
   let beforeClose: (() => Promise<void>) | null = null;
 
@@ -390,10 +391,20 @@ export function createMockBridge(
         if (kind === 'psych_note' && !me(current!).reads_notes) {
           throw new BridgeError({ code: 'auth.forbidden', message: 'forbidden', details: null });
         }
-        return structuredClone((options.records ?? []).filter((r) => r.kind === kind));
+        return structuredClone(records.filter((r) => r.kind === kind));
       }),
     listSchoolRecords: () => answer('listSchoolRecords', () => []),
-    saveRecord: () => answer('saveRecord', () => newId()),
+    saveRecord: (kind, id, body) =>
+      answer('saveRecord', () => {
+        const found = id ? records.find((r) => r.id === id) : undefined;
+        if (id && !found) throw fail('record.not_found', 'not found', { id });
+        if (found?.locked) throw fail('crypto.not_a_reader', 'not a reader');
+        const key = id ?? newId();
+        const row: RecordRow = { id: key, kind, updated_at: now(), body: structuredClone(body), locked: false };
+        if (found) records.splice(records.indexOf(found), 1, row);
+        else records.push(row);
+        return key;
+      }),
     validateRecord: () => answer('validateRecord', () => []),
     screeningChecklist: () => answer('screeningChecklist', () => []),
     syncStatus: () => answer('syncStatus', () => sync),

@@ -254,6 +254,19 @@ describe('counseling flag and sealed notes', () => {
     expect(rows.map((r) => r.dataset.locked)).toEqual(['false', 'true']);
     expect(rows[1].textContent).toContain('已加密');
     expect(rows[1].textContent).not.toContain('想念妈妈');
+    // The readable note can be changed; the locked one offers no edit.
+    expect(rows[1].querySelector('[data-testid="record-edit"]')).toBeNull();
+    await fireEvent.click(rows[0].querySelector('[data-testid="record-edit"]') as HTMLElement);
+    expect(screen.getByTestId('records-form-title').textContent).toContain('修改');
+    const issue = screen.getByTestId('record-field-presenting_issue') as HTMLTextAreaElement;
+    expect(issue.value).toBe('想念妈妈');
+    await fireEvent.input(issue, { target: { value: '想念妈妈，已好转' } });
+    await fireEvent.click(screen.getByTestId('record-save'));
+    await waitFor(async () => {
+      const list = await mock.listChildRecords('child-1', 'psych_note');
+      expect(list.find((r) => r.id === 'n1')?.body.presenting_issue).toBe('想念妈妈，已好转');
+    });
+    expect((await mock.listChildRecords('child-1', 'psych_note')).length).toBe(2);
     account.user = null;
   });
 });
