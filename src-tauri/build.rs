@@ -22,6 +22,8 @@ const COMMANDS: &[&str] = &[
     "get_child",
     "validate_child",
     "save_child",
+    "delete_child",
+    "save_household",
     "save_visit_draft",
     "finalise_visit",
     "amend_visit",

@@ -104,6 +104,19 @@ pub fn save_child(store: State<'_, AppStore>, req: api::SaveChild) -> Result<Uui
 }
 
 #[tauri::command]
+pub fn delete_child(store: State<'_, AppStore>, id: Uuid, reason: String) -> Result<(), AppError> {
+    store.with_write(|s, _| api::delete_child(s, id, &reason))
+}
+
+#[tauri::command]
+pub fn save_household(
+    store: State<'_, AppStore>,
+    req: api::SaveHousehold,
+) -> Result<Uuid, AppError> {
+    store.with_write(|s, _| api::save_household(s, req))
+}
+
+#[tauri::command]
 pub fn save_visit_draft(
     store: State<'_, AppStore>,
     req: api::SaveVisit,

@@ -43,6 +43,8 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::get_child,
         commands::validate_child,
         commands::save_child,
+        commands::delete_child,
+        commands::save_household,
         commands::save_visit_draft,
         commands::finalise_visit,
         commands::amend_visit,

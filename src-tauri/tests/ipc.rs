@@ -242,3 +242,21 @@ fn store_summary_counts_the_local_store() {
     assert_eq!(value["pending_changes"], 1, "{value}");
     assert!(value["home_visits"].is_number());
 }
+
+#[test]
+fn a_household_is_created_and_a_card_is_deleted_only_with_a_reason() {
+    let id = invoke_with(
+        MAIN_WINDOW,
+        "save_household",
+        serde_json::json!({ "req": { "id": null, "household": { "label": "张家", "head_name": "张建国" } } }),
+    )
+    .expect("a household is saved");
+    assert!(id.as_str().is_some_and(|s| s.len() == 36), "{id}");
+    let err = invoke_with(
+        MAIN_WINDOW,
+        "delete_child",
+        serde_json::json!({ "id": "01934b6e-0000-7000-8000-0000000000a1", "reason": "  " }),
+    )
+    .expect_err("a reason is required");
+    assert_eq!(err["code"], "record.delete_reason_required");
+}

@@ -147,6 +147,7 @@ export function createMockBridge(
   for (const c of options.children ?? []) children.set(c.id ?? newId(), structuredClone(c.card));
   const visits = new Map<string, { visit: HomeVisit; updated_at: string }>();
   const records: RecordRow[] = structuredClone(options.records ?? []);
+  const households = new Map<string, Record<string, unknown>>();
   const followUps = new Map<string, Stored<FollowUp>>();
   let beforeClose: (() => Promise<void>) | null = null;
 
@@ -382,9 +383,38 @@ export function createMockBridge(
         failures.delete(login);
       }),
     listUsers: () => answer('listUsers', () => users.map((u) => ({ login_name: u.login_name, display_name: u.display_name, role: u.role }))),
-    listHouseholds: () => answer('listHouseholds', () => []),
+    listHouseholds: () =>
+      answer('listHouseholds', () =>
+        [...households.entries()].map(([id, h]) => ({
+          id,
+          label: String(h.label ?? ''),
+          head_name: String(h.head_name ?? ''),
+          village: String((h.address as Record<string, unknown> | undefined)?.village ?? ''),
+          children: 0,
+          review_date: null,
+        })),
+      ),
     getHousehold: (id) =>
-      answer('getHousehold', () => ({ id, household: { label: '张家', head_name: '张建国' }, members: [], plans: [], versions: [] })),
+      answer('getHousehold', () => ({
+        id,
+        household: structuredClone(households.get(id) ?? { label: '张家', head_name: '张建国' }),
+        members: [],
+        plans: [],
+        versions: [],
+      })),
+    saveHousehold: (id, household) =>
+      answer('saveHousehold', () => {
+        if (!String(household.label ?? '').trim()) throw invalid([{ field: 'label', code: 'field.required', message: '家庭名称不能为空，请填写' }]);
+        if (!String(household.head_name ?? '').trim()) throw invalid([{ field: 'head_name', code: 'field.required', message: '户主姓名不能为空，请填写' }]);
+        const key = id ?? newId();
+        households.set(key, structuredClone(household));
+        return key;
+      }),
+    deleteChild: (id, reason) =>
+      answer('deleteChild', () => {
+        if (!reason.trim()) throw fail('record.delete_reason_required', '删除必须填写原因');
+        if (!children.delete(id)) throw fail('record.not_found', 'not found', { id });
+      }),
     savePlan: () => answer('savePlan', () => newId()),
     listChildRecords: (_childId, kind) =>
       answer('listChildRecords', () => {

@@ -406,6 +406,9 @@ export interface Bridge {
   getChild(id: string): Promise<ChildView>;
   validateChild(card: ChildCard): Promise<FieldProblem[]>;
   saveChild(id: string | null, card: ChildCard): Promise<string>;
+  /** A tombstone with a reason (the card stays in history and sync). */
+  deleteChild(id: string, reason: string): Promise<void>;
+  saveHousehold(id: string | null, household: Record<string, unknown>): Promise<string>;
   saveVisitDraft(id: string | null, visit: HomeVisit): Promise<VisitSaved>;
   finaliseVisit(id: string, visit: HomeVisit): Promise<VisitSaved>;
   amendVisit(visitId: string, field: string, newValue: unknown, reason: string): Promise<string>;
@@ -500,6 +503,8 @@ export const bridge: Bridge = {
   getChild: (id) => call('get_child', { id }),
   validateChild: (card) => call('validate_child', { card }),
   saveChild: (id, card) => call('save_child', { req: { id, card } }),
+  deleteChild: (id, reason) => call('delete_child', { id, reason }),
+  saveHousehold: (id, household) => call('save_household', { req: { id, household } }),
   saveVisitDraft: (id, visit) => call('save_visit_draft', { req: { id, visit } }),
   finaliseVisit: (id, visit) => call('finalise_visit', { id, visit }),
   amendVisit: (visitId, field, newValue, reason) =>

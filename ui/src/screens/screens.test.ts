@@ -5,6 +5,7 @@ import Children from './Children.svelte';
 import Visit from './Visit.svelte';
 import Settings from './Settings.svelte';
 import Records from './Records.svelte';
+import Households from './Households.svelte';
 import Sync from './Sync.svelte';
 import { createMockBridge } from '../lib/bridge.mock';
 import { app, go, toastState } from '../lib/app.svelte';
@@ -267,6 +268,38 @@ describe('counseling flag and sealed notes', () => {
       expect(list.find((r) => r.id === 'n1')?.body.presenting_issue).toBe('想念妈妈，已好转');
     });
     expect((await mock.listChildRecords('child-1', 'psych_note')).length).toBe(2);
+    account.user = null;
+  });
+});
+
+describe('households and deleting a card', () => {
+  it('creates a household, refusing a missing head of household in Chinese', async () => {
+    const mock = createMockBridge();
+    render(Households, { props: { bridge: mock } });
+    await fireEvent.click(await screen.findByTestId('households-new'));
+    await fireEvent.input(screen.getByTestId('household-field-label'), { target: { value: '张家' } });
+    await fireEvent.click(screen.getByTestId('household-create'));
+    await waitFor(() => expect(toastState.text).toContain('户主姓名不能为空'));
+    expect((screen.getByTestId('household-field-label') as HTMLInputElement).value).toBe('张家');
+    await fireEvent.input(screen.getByTestId('household-field-head_name'), { target: { value: '张建国' } });
+    await fireEvent.click(screen.getByTestId('household-create'));
+    await waitFor(() => expect(mock.calls.filter((c) => c === 'saveHousehold').length).toBe(2));
+    const list = await mock.listHouseholds(null, '');
+    expect(list.map((h) => h.head_name)).toEqual(['张建国']);
+  });
+
+  it('deletes a card only with a reason', async () => {
+    const { account } = await import('../lib/app.svelte');
+    const mock = createMockBridge({ children: [CHILD] });
+    account.user = await mock.logIn('liming', 'qingshan2026');
+    render(Child, { props: { bridge: mock, id: 'child-1' } });
+    await fireEvent.click(await screen.findByTestId('child-delete'));
+    await fireEvent.click(screen.getByTestId('child-delete-confirm'));
+    expect(mock.calls).not.toContain('deleteChild');
+    await fireEvent.input(screen.getByTestId('child-delete-reason'), { target: { value: '重复建档' } });
+    await fireEvent.click(screen.getByTestId('child-delete-confirm'));
+    await waitFor(() => expect(mock.calls).toContain('deleteChild'));
+    await expect(mock.getChild('child-1')).rejects.toBeTruthy();
     account.user = null;
   });
 });
