@@ -193,6 +193,48 @@ pub async fn enroll_with(
     Ok(resp)
 }
 
+/// A transport to the enrolled server, with its credential and pin.
+fn stored_transport(store: &Store, opts: &SyncOptions) -> Result<Transport, SyncError> {
+    let (Some(url), Some(credential)) = (
+        store.setting(SETTING_SERVER_URL)?,
+        store.setting(SETTING_CREDENTIAL)?,
+    ) else {
+        return Err(SyncError::NotEnrolled);
+    };
+    let (base, _) = parse_base(&url)?;
+    let pin = store.setting(SETTING_SERVER_CERT)?;
+    let trust = stored_trust(&base, pin.as_deref().filter(|p| !p.is_empty()))?;
+    Transport::new(base, Some(credential), trust, opts)
+}
+
+/// Registers a notes reader's public key with the server
+/// (`POST /v1/users/{id}/reader-key`, base64 of 32 bytes), for a counselor or
+/// supervisor logged in on this device; the server's record of the user
+/// comes back. The same key again is harmless; another key the server
+/// already holds for the user is [`SyncError::ReaderKeyExists`] (the server
+/// keeps the first; nothing is retried).
+pub async fn register_reader_key(
+    store: &mut Store,
+    user_id: Uuid,
+    public_key: &str,
+    opts: &SyncOptions,
+    cancel: &CancelToken,
+) -> Result<shouhu_protocol::UserRecord, SyncError> {
+    cancel.check()?;
+    let mut t = stored_transport(store, opts)?;
+    let req = shouhu_protocol::ReaderKeyRequest {
+        protocol: PROTOCOL_VERSION,
+        public_key: public_key.to_string(),
+    };
+    let call = Call::post(
+        format!("v1/users/{user_id}/reader-key"),
+        Payload::json(&req, opts.gzip_above)?,
+        Retry::Always,
+    );
+    let body = t.call(&call, cancel, &mut |_, _| {}).await?;
+    decode(&body)
+}
+
 /// How a sync trusts the stored server: its pinned certificate for
 /// `https://`, nothing for `http://` on loopback, and otherwise refuse
 /// before connecting (a store enrolled before pinning enrolls again).
@@ -263,19 +305,10 @@ pub async fn sync(
 ) -> Result<SyncReport, SyncError> {
     let started = Instant::now();
     cancel.check()?;
-    let (Some(url), Some(credential)) = (
-        store.setting(SETTING_SERVER_URL)?,
-        store.setting(SETTING_CREDENTIAL)?,
-    ) else {
-        return Err(SyncError::NotEnrolled);
-    };
-    let (base, _) = parse_base(&url)?;
-    let pin = store.setting(SETTING_SERVER_CERT)?;
-    let trust = stored_trust(&base, pin.as_deref().filter(|p| !p.is_empty()))?;
     // One client (one connection pool, one TLS session) for the whole run;
     // requests beside each other share it (`Transport::fork`).
     let mut run = Run {
-        t: Transport::new(base, Some(credential), trust, opts)?,
+        t: stored_transport(store, opts)?,
         store,
         opts,
         cancel,

@@ -1065,7 +1065,15 @@ async fn a_change_by_an_unknown_user_blocks_the_push_but_not_the_pull() -> R {
     run(&mut other, &fast()).await?;
 
     let mut a = Store::open_in_memory()?;
-    enroll_with(&mut a, &srv.url, &srv.strict_code().await?, None, "a", &fast()).await?;
+    enroll_with(
+        &mut a,
+        &srv.url,
+        &srv.strict_code().await?,
+        None,
+        "a",
+        &fast(),
+    )
+    .await?;
     run(&mut a, &fast()).await?;
     add_child(&mut a, srv.school, "张三")?;
     a.audit(AuditAction::Login, AuditTarget::default(), json!({}))?;
@@ -1082,7 +1090,15 @@ async fn a_change_by_an_unknown_user_blocks_the_push_but_not_the_pull() -> R {
 
     // Work by the server's teacher goes through on the same device.
     let mut b = Store::open_in_memory()?;
-    enroll_with(&mut b, &srv.url, &srv.strict_code().await?, None, "b", &fast()).await?;
+    enroll_with(
+        &mut b,
+        &srv.url,
+        &srv.strict_code().await?,
+        None,
+        "b",
+        &fast(),
+    )
+    .await?;
     run(&mut b, &fast()).await?;
     b.set_user(teacher);
     add_child(&mut b, srv.school, "李四")?;
