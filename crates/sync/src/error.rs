@@ -345,6 +345,10 @@ mod tests {
             SyncError::from_server(401, w("auth.invalid")).code(),
             "auth.invalid"
         );
+        let exists = SyncError::from_server(409, w("user.reader_key_exists"));
+        assert_eq!(exists.code(), "user.reader_key_exists");
+        assert!(!exists.is_temporary());
+        assert!(exists.message(Lang::ZhCn).contains("阅读密钥"));
         assert_eq!(
             SyncError::from_server(403, w("auth.revoked")).code(),
             "auth.revoked"

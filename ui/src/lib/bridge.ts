@@ -91,6 +91,8 @@ export interface CurrentUser {
   /** A principal or county admin: may add laptop users and reset passwords. */
   manages_users: boolean;
   auto_lock_minutes: number;
+  /** Logged in with an initial password from the county server: a new password first. */
+  must_change_password: boolean;
 }
 
 /** What the first screen needs: set-up (`empty`, `plain`) or log-in (`ready`). */

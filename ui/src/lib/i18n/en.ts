@@ -562,6 +562,7 @@ const en: Catalog = {
   'login.demo_hint': "Demo data. Every demo account's password is: {password}",
   'account.read_only': 'Read-only account: you can view but not change records',
   'account.signed_in_as': '{name} ({role})',
+  'account.must_change_password': 'You are using the initial password from the county administrator. Set your own new password before using the program.',
   'settings.auto_lock': 'Lock when idle for',
   'settings.minutes': '{n} minutes',
   'settings.account': 'Account',

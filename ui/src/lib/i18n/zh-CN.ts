@@ -565,6 +565,7 @@ const zhCN = {
   'login.demo_hint': '这是演示数据。所有演示账号的密码都是：{password}',
   'account.read_only': '只读账号：可以查看，不能修改记录',
   'account.signed_in_as': '{name}（{role}）',
+  'account.must_change_password': '您用的是县里管理员给的初始密码。请先设置您自己的新密码，之后才能使用本软件。',
   'settings.auto_lock': '无操作自动锁定',
   'settings.minutes': '{n} 分钟',
   'settings.account': '当前账号',
