@@ -582,7 +582,9 @@ impl Account {
     ///
     /// 1. plain psychological notes are sealed for the known readers first
     ///    (the server refuses a note in plain);
-    /// 2. push, pull, audit up, users down (`shouhu_sync::sync`);
+    /// 2. push, pull, audit up, users down (`shouhu_sync::sync_reporting`:
+    ///    a push the server blocked still pulls and brings the users, and
+    ///    step 3 runs before its error is returned);
     /// 3. the server users of this laptop's scope go into the keyring
     ///    ([`shouhu_vault::Session::apply_server_users`]: new ones pending,
     ///    resets replaced, removed ones dropped), the readers the server
@@ -614,8 +616,17 @@ impl Account {
             Err(e) => return Err(e),
         }
         let opts = shouhu_sync::SyncOptions::default();
-        let mut report =
-            shouhu_sync::sync(open.session.store_mut(), &opts, progress, cancel).await?;
+        let (mut report, failed) =
+            shouhu_sync::sync_reporting(open.session.store_mut(), &opts, progress, cancel).await;
+        // A sync that stopped before the users came back changes nothing
+        // here; one whose push the server blocked still brings them (and
+        // with them, say, the readers a plain note waits for).
+        if report.users.is_empty() {
+            return match failed {
+                Some(e) => Err(e.into()),
+                None => Ok(report),
+            };
+        }
         let server_users: Vec<_> = report
             .users
             .iter()
@@ -625,6 +636,9 @@ impl Account {
         let mut published = crate::syncing::published_readers(&report.users);
         crate::notes::set_server_readers(open.session.store_mut(), &published)?;
         open.notes = note_keys(&open.session);
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
 
         let me = open.session.user().user_id;
         let mine = open.session.reader_keys().map(|k| k.public());

@@ -578,6 +578,61 @@ mod tests {
         assert!(!names.contains(&"li".to_string()), "{names:?}");
     }
 
+    /// A plain note on a laptop that knows no reader yet cannot be sealed:
+    /// the server refuses it and the outbox waits, but the sync still brings
+    /// the users; once a counselor from the server logs in, the next sync
+    /// seals the note for them and it goes through.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_plain_note_waits_for_a_reader_then_goes_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, fp, server, school, codes) = county_with_users(dir.path()).await;
+        let mut a = laptop(dir.path(), &url, &fp, &codes[0]);
+        sync(&mut a).await.unwrap();
+        // Zhao's password is reset on the server: only the blocked sync
+        // below can bring the new credential.
+        server
+            .with_db(|db| {
+                db.reset_password("zhao", Some("chongzhi2026".into()))
+                    .map(|_| ())
+            })
+            .await
+            .unwrap();
+        let note = a
+            .with(now(), |s, _| {
+                let child = s.write(|w| w.create(testutil::card(school)))?.meta.id;
+                let note: shouhu_core::PsychNote =
+                    serde_json::from_value(note_body(child, "旧的未加密记录")).unwrap();
+                Ok(s.write(|w| w.create(note))?.meta.id)
+            })
+            .unwrap();
+        let e = sync(&mut a).await.unwrap_err();
+        assert_eq!(e.code(), "push.forbidden");
+        assert_eq!(
+            e.body(crate::Lang::ZhCn).details["reason"],
+            "note_not_sealed"
+        );
+        a.log_out();
+        // The users came anyway: Zhao logs in with the new initial password.
+        assert_eq!(
+            a.log_in(log_in("zhao", "xinli2026a"), now())
+                .unwrap_err()
+                .code(),
+            "auth.wrong_password"
+        );
+        a.log_in(log_in("zhao", "chongzhi2026"), now()).unwrap();
+        let report = sync(&mut a).await.unwrap();
+        assert_eq!(report.pushed, 3);
+        let rows = a
+            .with(now(), |s, session| {
+                let child = s.fetch::<shouhu_core::PsychNote>(note)?.body.child_id;
+                crate::list_child_records(s, session, child, "psych_note")
+            })
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert!(!rows[0].locked);
+        assert_eq!(rows[0].body["presenting_issue"], "旧的未加密记录");
+    }
+
     #[test]
     fn status_of_a_new_store_and_no_conflicts() {
         let s = testutil::store();

@@ -303,12 +303,51 @@ pub async fn sync(
     progress: &mut (dyn FnMut(SyncProgress) + Send),
     cancel: &CancelToken,
 ) -> Result<SyncReport, SyncError> {
+    let (report, error) = sync_reporting(store, opts, progress, cancel).await;
+    match error {
+        None => Ok(report),
+        Some(e) => Err(e),
+    }
+}
+
+/// [`sync`], keeping what a failed sync did: the report comes back with the
+/// error too. A push blocked by the server (`push.forbidden`,
+/// `push.unknown_user`, `sync.out_of_scope`) still pulls and fetches the
+/// users, which the app needs to fix the cause (the readers of a note that
+/// must be sealed, say).
+pub async fn sync_reporting(
+    store: &mut Store,
+    opts: &SyncOptions,
+    progress: &mut (dyn FnMut(SyncProgress) + Send),
+    cancel: &CancelToken,
+) -> (SyncReport, Option<SyncError>) {
     let started = Instant::now();
-    cancel.check()?;
+    let mut report = SyncReport::default();
+    match sync_inner(store, opts, progress, cancel, started).await {
+        Ok(r) => (r, None),
+        Err((e, partial)) => {
+            if let Some(r) = partial {
+                report = r;
+            }
+            report.duration = started.elapsed();
+            (report, Some(e))
+        }
+    }
+}
+
+async fn sync_inner(
+    store: &mut Store,
+    opts: &SyncOptions,
+    progress: &mut (dyn FnMut(SyncProgress) + Send),
+    cancel: &CancelToken,
+    started: Instant,
+) -> Result<SyncReport, (SyncError, Option<SyncReport>)> {
+    let fail = |e: SyncError| (e, None);
+    cancel.check().map_err(fail)?;
     // One client (one connection pool, one TLS session) for the whole run;
     // requests beside each other share it (`Transport::fork`).
     let mut run = Run {
-        t: stored_transport(store, opts)?,
+        t: stored_transport(store, opts).map_err(fail)?,
         store,
         opts,
         cancel,
@@ -325,7 +364,10 @@ pub async fn sync(
     report.bytes_down = c.down;
     report.retries = c.retries;
     report.duration = started.elapsed();
-    result.map(|()| report)
+    match result {
+        Ok(()) => Ok(report),
+        Err(e) => Err((e, Some(report))),
+    }
 }
 
 struct Run<'a> {
