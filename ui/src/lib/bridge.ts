@@ -365,6 +365,8 @@ export interface SyncReport {
   bytes_down: number;
   retries: number;
   duration_ms: number;
+  /** The server holds another notes key for this reader (registered on another laptop). */
+  reader_key_mismatch?: boolean;
 }
 
 export interface Stamp {

@@ -222,6 +222,7 @@ const en: Catalog = {
   'sync.phase.pull': 'Receiving changes',
   'sync.progress': '{phase}: {done} / {total} entries, {sent} sent, {received} received',
   'sync.retry': 'Unstable network, retry {attempt}…',
+  'sync.reader_key_mismatch': 'You registered your notes key on another computer: notes written on other computers do not open here. Read them on that computer, or contact the administrator.',
   'sync.result': 'Sync done: {pushed} sent, {pulled} received, {conflicts} conflicts to review, {seconds} s',
   'sync.pending': 'Changes to sync: {count}',
   'sync.last': 'Last sync: {at}',

@@ -225,6 +225,7 @@ const zhCN = {
   'sync.phase.pull': '下载其他人的修改',
   'sync.progress': '{phase}：{done} / {total} 条，已发送 {sent}，已接收 {received}',
   'sync.retry': '网络不稳定，第 {attempt} 次重试…',
+  'sync.reader_key_mismatch': '您在另一台电脑上登记过心理记录阅读密钥：其他电脑写的心理记录在本机打不开，请在那台电脑上查看，或联系管理员。',
   'sync.result': '同步完成：上传 {pushed} 条，下载 {pulled} 条，待处理冲突 {conflicts} 条，用时 {seconds} 秒',
   'sync.pending': '待同步修改：{count} 条',
   'sync.last': '上次同步：{at}',
