@@ -345,13 +345,15 @@ pub async fn run_sync(
     on_progress: Channel<shouhu_sync::SyncProgress>,
 ) -> Result<shouhu_sync::SyncReport, AppError> {
     let store = store.inner().clone();
+    // Through the account: plain notes are sealed before the push, and the
+    // server's users and readers reach the keyring after it.
     tauri::async_runtime::spawn_blocking(move || {
-        store.with(|s, _| {
+        store.account(|a| {
             let cancel = shouhu_sync::CancelToken::new();
             let mut progress = |p: shouhu_sync::SyncProgress| {
                 let _ = on_progress.send(p);
             };
-            tauri::async_runtime::block_on(api::run_sync(s, &mut progress, &cancel))
+            tauri::async_runtime::block_on(a.sync(Utc::now(), &mut progress, &cancel))
         })
     })
     .await

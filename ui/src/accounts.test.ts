@@ -90,6 +90,28 @@ describe('log-in', () => {
   });
 });
 
+describe('a county server user', () => {
+  it('logging in with the initial password sets a new one before anything else', async () => {
+    const fromServer = { login_name: 'wangfang', display_name: '王芳', role: 'teacher' as const, password: 'chushi2026', must_change: true };
+    const mock = createMockBridge({ vault: { users: [MOCK_TEACHER, fromServer], loggedIn: null } });
+    render(App, { props: { bridge: mock } });
+    await logIn('wangfang', 'chushi2026');
+    expect(await screen.findByTestId('must-change-password')).toBeTruthy();
+    expect(screen.queryByTestId('screen-home')).toBeNull();
+    // Other screens wait too.
+    await go('children');
+    expect(screen.queryByTestId('screen-children')).toBeNull();
+    expect(screen.getByTestId('must-change-password')).toBeTruthy();
+    await fireEvent.input(screen.getByTestId('password-old'), { target: { value: 'chushi2026' } });
+    await fireEvent.input(screen.getByTestId('password-new'), { target: { value: 'wode2026' } });
+    await fireEvent.input(screen.getByTestId('password-again'), { target: { value: 'wode2026' } });
+    await fireEvent.click(screen.getByTestId('password-save'));
+    expect(await screen.findByTestId('screen-children')).toBeTruthy();
+    expect(screen.queryByTestId('must-change-password')).toBeNull();
+    expect(mock.calls).toContain('changePassword');
+  });
+});
+
 describe('lock', () => {
   it('keeps a visit draft being typed through lock and the same user’s log-in', async () => {
     const mock = createMockBridge({ children: [CHILD] });

@@ -87,6 +87,9 @@ pub struct CurrentUser {
     /// A principal or county admin: may add laptop users and reset passwords.
     pub manages_users: bool,
     pub auto_lock_minutes: u32,
+    /// Logged in with an initial password from the county server: the UI
+    /// asks for a new password before anything else.
+    pub must_change_password: bool,
 }
 
 /// The first account of this laptop.
@@ -237,6 +240,7 @@ impl Account {
             ),
             manages_users: matches!(u.role, Role::Principal | Role::CountyAdmin),
             auto_lock_minutes,
+            must_change_password: u.must_change_password,
         }
     }
 
@@ -259,13 +263,21 @@ impl Account {
     fn users(&self) -> Result<Vec<UserItem>> {
         let ring = Keyring::load(&keyring::path_for(self.vault.store_path()))?
             .ok_or(VaultError::NotSetUp)?;
+        // Server users not logged in here yet log in with their initial
+        // password like anyone else.
         Ok(ring
             .users
             .iter()
-            .map(|u| UserItem {
-                login_name: u.login_name.clone(),
-                display_name: u.display_name.clone(),
-                role: u.role,
+            .map(|u| (&u.login_name, &u.display_name, u.role))
+            .chain(
+                ring.pending
+                    .iter()
+                    .map(|u| (&u.login_name, &u.display_name, u.role)),
+            )
+            .map(|(login_name, display_name, role)| UserItem {
+                login_name: login_name.clone(),
+                display_name: display_name.clone(),
+                role,
             })
             .collect())
     }
@@ -564,6 +576,107 @@ impl Account {
     pub fn current(&mut self, now: DateTime<Utc>) -> Result<CurrentUser> {
         let open = self.active(now)?;
         Ok(Self::current_of(&open.session))
+    }
+
+    /// Sync from the app (the "同步" button), in the logged-in session:
+    ///
+    /// 1. plain psychological notes are sealed for the known readers first
+    ///    (the server refuses a note in plain);
+    /// 2. push, pull, audit up, users down (`shouhu_sync::sync_reporting`:
+    ///    a push the server blocked still pulls and brings the users, and
+    ///    step 3 runs before its error is returned);
+    /// 3. the server users of this laptop's scope go into the keyring
+    ///    ([`shouhu_vault::Session::apply_server_users`]: new ones pending,
+    ///    resets replaced, removed ones dropped), the readers the server
+    ///    published into the store's settings, and the session's note keys
+    ///    are refreshed;
+    /// 4. a logged-in reader who is a server user without a reader key on
+    ///    the server registers this laptop's key. The server keeps a key it
+    ///    already has: `user.reader_key_exists` is returned once (steps 1-3
+    ///    are done by then), and later syncs report
+    ///    `SyncReport::reader_key_mismatch` without asking again.
+    pub async fn sync(
+        &mut self,
+        now: DateTime<Utc>,
+        progress: &mut (dyn FnMut(shouhu_sync::SyncProgress) + Send),
+        cancel: &shouhu_sync::CancelToken,
+    ) -> Result<shouhu_sync::SyncReport> {
+        let lang = lang(self.active(now)?.session.store())?;
+        let open = self.open.as_mut().ok_or(Error::Locked)?;
+        let session = Session {
+            lang,
+            role: open.session.user().role,
+            scope: open.session.user().scope,
+            notes: Some(open.notes.clone()),
+        };
+        match crate::notes::seal_plain_notes(open.session.store_mut(), &session) {
+            // With no reader known yet, the server refuses the plain notes
+            // (the outbox waits) and the users below bring readers.
+            Ok(_) | Err(Error::NoNoteReaders) => {}
+            Err(e) => return Err(e),
+        }
+        let opts = shouhu_sync::SyncOptions::default();
+        let (mut report, failed) =
+            shouhu_sync::sync_reporting(open.session.store_mut(), &opts, progress, cancel).await;
+        // A sync that stopped before the users came back changes nothing
+        // here; one whose push the server blocked still brings them (and
+        // with them, say, the readers a plain note waits for).
+        if report.users.is_empty() {
+            return match failed {
+                Some(e) => Err(e.into()),
+                None => Ok(report),
+            };
+        }
+        let server_users: Vec<_> = report
+            .users
+            .iter()
+            .filter_map(crate::syncing::server_user)
+            .collect();
+        open.session.apply_server_users(&server_users)?;
+        let mut published = crate::syncing::published_readers(&report.users);
+        crate::notes::set_server_readers(open.session.store_mut(), &published)?;
+        open.notes = note_keys(&open.session);
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+
+        let me = open.session.user().user_id;
+        let mine = open.session.reader_keys().map(|k| k.public());
+        let record = report
+            .users
+            .iter()
+            .find(|u| u.id == me && u.removed_at.is_none());
+        if let (Some(public), Some(record)) = (mine, record) {
+            let text = crate::syncing::key_text(public);
+            match &record.reader_public_key {
+                Some(k) if *k == text => {}
+                Some(_) => report.reader_key_mismatch = true,
+                None => {
+                    match shouhu_sync::register_reader_key(
+                        open.session.store_mut(),
+                        me,
+                        &text,
+                        &opts,
+                        cancel,
+                    )
+                    .await
+                    {
+                        Ok(_) => {
+                            published.push(crate::notes::PublishedReader {
+                                user_id: me,
+                                public,
+                            });
+                            crate::notes::set_server_readers(open.session.store_mut(), &published)?;
+                        }
+                        // A device without notes may not register; it holds
+                        // no notes to read either.
+                        Err(e) if e.server_code() == Some("user.out_of_scope") => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+        }
+        Ok(report)
     }
 
     pub fn change_password(&mut self, req: ChangePassword, now: DateTime<Utc>) -> Result<()> {

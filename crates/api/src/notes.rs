@@ -156,13 +156,54 @@ pub fn seal_plain_notes(store: &mut Store, session: &Session) -> Result<usize> {
         sealed.push((n.meta.id, n.body.into_sealed(v)));
     }
     let count = sealed.len();
+    let mut blobs = Vec::with_capacity(count);
     store.write(|w| {
         for (id, body) in sealed {
+            blobs.push((id, body.sealed.clone()));
             w.update(id, body)?;
         }
         Ok(())
     })?;
+    // The note's earlier entries still to be pushed carry its text: they go
+    // to the server without it (the create with the sealed blob).
+    let empty = serde_json::to_value(PsychNoteContent::default())
+        .map_err(shouhu_store::StoreError::from)?;
+    for (id, blob) in blobs {
+        store.rewrite_unsent_fields(id, |op, fields| {
+            scrub_note_change(op, fields, &empty, blob.as_ref())
+        })?;
+    }
     Ok(count)
+}
+
+/// A note's change-log fields without its confidential part: each content
+/// field back to its empty value, and a create given the sealed blob.
+fn scrub_note_change(
+    op: shouhu_core::Op,
+    fields: &mut serde_json::Value,
+    empty: &serde_json::Value,
+    sealed: Option<&serde_json::Value>,
+) {
+    let Some(map) = fields.as_object_mut() else {
+        return;
+    };
+    let keys: Vec<String> = map.keys().cloned().collect();
+    for k in keys {
+        let top = k.split('.').next().unwrap_or(&k).to_string();
+        let Some(blank) = empty.get(&top) else {
+            continue;
+        };
+        if k == top {
+            map.insert(k, blank.clone());
+        } else {
+            map.remove(&k);
+        }
+    }
+    if op == shouhu_core::Op::Create {
+        if let Some(sealed) = sealed {
+            map.insert("sealed".into(), sealed.clone());
+        }
+    }
 }
 
 /// The logged-in reader gives `reader` (a new counselor, a supervisor)
@@ -346,6 +387,19 @@ pub(crate) mod tests {
         };
         assert_eq!(seal_plain_notes(&mut s, &teacher).unwrap(), 1);
         assert_eq!(seal_plain_notes(&mut s, &teacher).unwrap(), 0);
+        // Nothing still to be pushed carries the text: the create goes out
+        // with the sealed blob.
+        let outbox: Vec<_> = s
+            .outbox(100)
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.record_id == id)
+            .collect();
+        assert_eq!(outbox.len(), 2);
+        for c in &outbox {
+            assert!(!c.fields.to_string().contains("妈妈"), "{:?}", c.fields);
+            assert!(PsychNote::plaintext_in_change(c.op, &c.fields).is_empty());
+        }
         let stored = s.fetch::<PsychNote>(id).unwrap().body;
         assert!(stored.is_sealed());
         let counselor = reader_session(Role::Counselor, &a, ida, &[]);

@@ -4,15 +4,20 @@
 use chrono::{TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use shouhu_auth::{ReaderPublicKey, SealedReaderKey};
 use shouhu_core::hlc::Hlc;
 use shouhu_core::{
     ChangeStamp, ChildCard, Conflict, ConflictKind, ConflictStatus, EntityKind, Household,
     ResolutionChoice,
 };
-use shouhu_sync::{CancelToken, SyncOptions, SyncProgress, SyncReport, SyncStatus};
+use shouhu_sync::{
+    CancelToken, SyncOptions, SyncProgress, SyncReport, SyncStatus, UserRecord, UserScope,
+};
+use shouhu_vault::ServerUser;
 use uuid::Uuid;
 
-use crate::{who, Result, Store};
+use crate::notes::PublishedReader;
+use crate::{who, Result, Role, Scope, Store};
 
 pub fn sync_status(store: &Store) -> Result<SyncStatus> {
     Ok(shouhu_sync::status(store)?)
@@ -43,7 +48,70 @@ pub async fn enroll(
     sync_status(store)
 }
 
-/// Push and pull; `progress` hears about every request.
+/// The vault's form of a server user (`None`: a role this program does not
+/// know).
+pub fn server_user(u: &UserRecord) -> Option<ServerUser> {
+    let role = Role::parse(&u.role)?;
+    let scope = match &u.scope {
+        UserScope::School {
+            school_id,
+            township_id,
+            ..
+        } => Scope::School {
+            school_id: *school_id,
+            township_id: *township_id,
+        },
+        UserScope::Township { township_id, .. } => Scope::Township {
+            township_id: *township_id,
+        },
+        UserScope::County => Scope::County,
+    };
+    let login_key = match (&u.login_public_key, &u.login_secret_sealed) {
+        (Some(public), Some(secret)) => SealedReaderKey::from_base64(public, secret).ok(),
+        _ => None,
+    };
+    Some(ServerUser {
+        user_id: u.id,
+        login_name: u.login_name.clone(),
+        display_name: u.display_name.clone(),
+        role,
+        scope,
+        login_key,
+        must_change_password: u.must_change_password,
+        removed: u.removed_at.is_some(),
+    })
+}
+
+/// The notes readers the server published: users whose role reads notes,
+/// not removed, with a registered reader key.
+pub fn published_readers(users: &[UserRecord]) -> Vec<PublishedReader> {
+    users
+        .iter()
+        .filter(|u| u.removed_at.is_none())
+        .filter(|u| Role::parse(&u.role).is_some_and(Role::reads_notes))
+        .filter_map(|u| {
+            let key = u.reader_public_key.as_deref()?;
+            let public: ReaderPublicKey = serde_json::from_value(Value::from(key)).ok()?;
+            Some(PublishedReader {
+                user_id: u.id,
+                public,
+            })
+        })
+        .collect()
+}
+
+/// A reader public key as the protocol carries it (base64).
+pub(crate) fn key_text(public: ReaderPublicKey) -> String {
+    serde_json::to_value(public)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Push and pull on a bare store (no keyring: the CLI, tests); the app syncs
+/// through [`crate::account::Account::sync`], which also seals plain notes
+/// first and brings the keyring up to date after. `progress` hears about
+/// every request.
 pub async fn run_sync(
     store: &mut Store,
     progress: &mut (dyn FnMut(SyncProgress) + Send),
@@ -151,6 +219,7 @@ pub fn resolve_conflict(store: &mut Store, req: ResolveConflict) -> Result<()> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::account::Account;
     use crate::testutil;
 
     /// A county server on HTTPS (127.0.0.1) with one school; its address,
@@ -215,6 +284,353 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(report.pulled, 1, "the school");
+    }
+
+    const FAST: shouhu_auth::password::KdfParams = shouhu_auth::password::KdfParams {
+        m_kib: 64,
+        t: 1,
+        p: 1,
+    };
+
+    /// A county server on HTTPS with one school, a teacher and two
+    /// counselors made by the admin (initial passwords given), and two
+    /// enrollment codes for notes laptops.
+    async fn county_with_users(
+        dir: &std::path::Path,
+    ) -> (String, String, shouhu_server::AppState, Uuid, Vec<String>) {
+        use shouhu_server::{NewUser, NewUserScope};
+        let mut db = shouhu_server::ServerDb::open_in_memory().unwrap();
+        let school = db.add_school(None, "青山小学", "", "青山镇").unwrap();
+        for (login, role, password) in [
+            ("li", Role::Teacher, "chushi2026"),
+            ("zhao", Role::Counselor, "xinli2026a"),
+            ("qian", Role::Counselor, "xinli2026b"),
+        ] {
+            db.add_user(NewUser {
+                login_name: login.into(),
+                display_name: format!("{login}老师"),
+                role,
+                scope: NewUserScope::School(school),
+                password: Some(password.into()),
+            })
+            .unwrap();
+        }
+        let scope = shouhu_protocol::Scope {
+            schools: vec![school],
+            notes: true,
+            local_users: true,
+        };
+        let codes = (0..2)
+            .map(|_| db.create_enrollment(&scope, 1).unwrap())
+            .collect();
+        let id = shouhu_tls::load_or_create(dir, &[]).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let state = shouhu_server::AppState::new(db);
+        tokio::spawn(shouhu_server::run_tls(
+            listener,
+            id.config,
+            state.clone(),
+            std::future::pending(),
+        ));
+        (url, id.fingerprint.to_string(), state, school, codes)
+    }
+
+    fn now() -> chrono::DateTime<Utc> {
+        Utc::now()
+    }
+
+    fn log_in(name: &str, password: &str) -> crate::account::LogIn {
+        crate::account::LogIn {
+            login_name: name.into(),
+            password: password.into(),
+        }
+    }
+
+    /// A laptop set up by a local county admin account and enrolled.
+    fn laptop(dir: &std::path::Path, url: &str, fp: &str, code: &str) -> Account {
+        let mut a = Account::new(shouhu_vault::Vault::new(dir.join("shouhu.db")).with_kdf(FAST));
+        a.set_up(
+            crate::account::SetUp {
+                login_name: "admin".into(),
+                display_name: "管理员".into(),
+                role: Role::CountyAdmin,
+                school_name: String::new(),
+                township: String::new(),
+                password: "guanli2026".into(),
+                password_again: "guanli2026".into(),
+            },
+            now(),
+        )
+        .unwrap();
+        a.with(now(), |s, _| {
+            tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(enroll(s, url, code, fp, "laptop"))
+            })
+        })
+        .unwrap();
+        a
+    }
+
+    async fn sync(a: &mut Account) -> Result<SyncReport> {
+        a.sync(now(), &mut |_| {}, &CancelToken::new()).await
+    }
+
+    fn note_body(child: Uuid, issue: &str) -> Value {
+        serde_json::to_value(shouhu_core::PsychNote {
+            child_id: child,
+            session_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 20),
+            presenting_issue: issue.into(),
+            risk_level: shouhu_core::RiskLevel::Medium,
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    /// Users made on the county server log in on a laptop of their school
+    /// after it synced, offline, with their initial password (then asked for
+    /// a new one); a counselor's reader key is registered on the server, so
+    /// notes written on another laptop are sealed for them; a plain note is
+    /// sealed before the push; a user removed on the server leaves the
+    /// keyring.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn server_users_log_in_on_the_laptop_and_readers_reach_other_laptops() {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, fp, server, school, codes) = county_with_users(dir.path()).await;
+        let (dir_a, dir_b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&dir_a).unwrap();
+        std::fs::create_dir_all(&dir_b).unwrap();
+
+        // Laptop A: before a sync, nobody from the server can log in.
+        let mut a = laptop(&dir_a, &url, &fp, &codes[0]);
+        a.lock();
+        assert_eq!(
+            a.log_in(log_in("li", "chushi2026"), now())
+                .unwrap_err()
+                .code(),
+            "auth.wrong_password"
+        );
+        a.log_in(log_in("admin", "guanli2026"), now()).unwrap();
+        sync(&mut a).await.unwrap();
+        let names: Vec<String> = a
+            .list_users(now())
+            .unwrap()
+            .into_iter()
+            .map(|u| u.login_name)
+            .collect();
+        assert_eq!(names, ["admin", "li", "qian", "zhao"]);
+        a.log_out();
+
+        // The teacher logs in offline (the server is not asked), with the
+        // initial password only, and is asked for a new one.
+        assert_eq!(
+            a.log_in(log_in("li", "chushi2027"), now())
+                .unwrap_err()
+                .code(),
+            "auth.wrong_password"
+        );
+        let li = a.log_in(log_in("li", "chushi2026"), now()).unwrap();
+        assert_eq!(li.role, Role::Teacher);
+        assert!(li.must_change_password);
+        assert!(matches!(li.scope, Scope::School { school_id, .. } if school_id == school));
+        a.change_password(
+            crate::account::ChangePassword {
+                old: "chushi2026".into(),
+                new: "wode2026li".into(),
+                new_again: "wode2026li".into(),
+            },
+            now(),
+        )
+        .unwrap();
+        assert!(!a.current(now()).unwrap().must_change_password);
+        a.log_out();
+        let li = a.log_in(log_in("li", "wode2026li"), now()).unwrap();
+        assert!(!li.must_change_password);
+        a.log_out();
+
+        // The counselor Zhao logs in on A and syncs: their reader key is
+        // registered on the server.
+        a.log_in(log_in("zhao", "xinli2026a"), now()).unwrap();
+        let zhao_key = a
+            .with(now(), |_, s| {
+                Ok(s.notes.as_ref().unwrap().keys.as_ref().unwrap().public())
+            })
+            .unwrap();
+        sync(&mut a).await.unwrap();
+        let on_server = server
+            .with_db(move |db| {
+                db.users_for_scope(&shouhu_protocol::Scope {
+                    schools: vec![school],
+                    notes: true,
+                    local_users: false,
+                })
+            })
+            .await
+            .unwrap();
+        let zhao = on_server.iter().find(|u| u.login_name == "zhao").unwrap();
+        assert_eq!(
+            zhao.reader_public_key.as_deref(),
+            Some(key_text(zhao_key).as_str())
+        );
+        let zhao_id = zhao.id;
+        a.log_out();
+
+        // Laptop B: its admin has a plain note (from before sealing); the
+        // sync seals it for the readers the server published, and the
+        // server takes it.
+        let mut b = laptop(&dir_b, &url, &fp, &codes[1]);
+        sync(&mut b).await.unwrap();
+        let (plain_child, plain_note) = b
+            .with(now(), |s, _| {
+                let child = s.write(|w| w.create(testutil::card(school)))?.meta.id;
+                let note: shouhu_core::PsychNote =
+                    serde_json::from_value(note_body(child, "旧的未加密记录")).unwrap();
+                let id = s.write(|w| w.create(note))?.meta.id;
+                Ok((child, id))
+            })
+            .unwrap();
+        let report = sync(&mut b).await.unwrap();
+        // The child, the note's create (sent sealed) and its sealing.
+        assert_eq!(report.pushed, 3);
+        let sealed = b
+            .with(now(), |s, _| {
+                Ok(s.fetch::<shouhu_core::PsychNote>(plain_note)?.body)
+            })
+            .unwrap();
+        assert!(sealed.is_sealed());
+        let readers: Vec<Uuid> =
+            shouhu_auth::note::parse_sealed(plain_note, sealed.sealed.as_ref().unwrap())
+                .unwrap()
+                .reader_ids()
+                .collect();
+        assert_eq!(readers, [zhao_id]);
+        b.log_out();
+
+        // Qian, a counselor, logs in on B and writes a note: sealed for Qian
+        // and for Zhao (known from the server), pushed.
+        let qian = b.log_in(log_in("qian", "xinli2026b"), now()).unwrap();
+        assert!(qian.must_change_password && qian.reads_notes);
+        sync(&mut b).await.unwrap();
+        let note = b
+            .with_write(now(), |s, session| {
+                crate::save_record(
+                    s,
+                    session,
+                    crate::SaveRecord {
+                        kind: "psych_note".into(),
+                        id: None,
+                        body: note_body(plain_child, "夜里常梦见妈妈"),
+                    },
+                )
+            })
+            .unwrap();
+        assert_eq!(sync(&mut b).await.unwrap().pushed, 1);
+        b.log_out();
+
+        // Zhao on laptop A opens both notes written on B.
+        a.log_in(log_in("zhao", "xinli2026a"), now()).unwrap();
+        sync(&mut a).await.unwrap();
+        let rows = a
+            .with(now(), |s, session| {
+                crate::list_child_records(s, session, plain_child, "psych_note")
+            })
+            .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|r| !r.locked), "{rows:?}");
+        let issues: Vec<&str> = rows
+            .iter()
+            .map(|r| r.body["presenting_issue"].as_str().unwrap_or_default())
+            .collect();
+        assert!(issues.contains(&"夜里常梦见妈妈"), "{issues:?}");
+        assert!(issues.contains(&"旧的未加密记录"), "{issues:?}");
+        assert!(rows.iter().any(|r| r.id == note));
+
+        // Zhao on laptop B (pending there) gets another reader pair: the
+        // server keeps the first; the sync says so and does not ask again.
+        a.log_out();
+        b.log_in(log_in("zhao", "xinli2026a"), now()).unwrap();
+        let report = sync(&mut b).await.unwrap();
+        assert!(report.reader_key_mismatch);
+        b.log_out();
+
+        // Li is removed on the server: A's next sync takes Li off the
+        // keyring (Li's changes stay in the store).
+        server
+            .with_db(|db| db.remove_user("li").map(|_| ()))
+            .await
+            .unwrap();
+        a.log_in(log_in("admin", "guanli2026"), now()).unwrap();
+        sync(&mut a).await.unwrap();
+        a.log_out();
+        assert_eq!(
+            a.log_in(log_in("li", "wode2026li"), now())
+                .unwrap_err()
+                .code(),
+            "auth.wrong_password"
+        );
+        let names: Vec<String> = a
+            .state()
+            .unwrap()
+            .users
+            .into_iter()
+            .map(|u| u.login_name)
+            .collect();
+        assert!(!names.contains(&"li".to_string()), "{names:?}");
+    }
+
+    /// A plain note on a laptop that knows no reader yet cannot be sealed:
+    /// the server refuses it and the outbox waits, but the sync still brings
+    /// the users; once a counselor from the server logs in, the next sync
+    /// seals the note for them and it goes through.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_plain_note_waits_for_a_reader_then_goes_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, fp, server, school, codes) = county_with_users(dir.path()).await;
+        let mut a = laptop(dir.path(), &url, &fp, &codes[0]);
+        sync(&mut a).await.unwrap();
+        // Zhao's password is reset on the server: only the blocked sync
+        // below can bring the new credential.
+        server
+            .with_db(|db| {
+                db.reset_password("zhao", Some("chongzhi2026".into()))
+                    .map(|_| ())
+            })
+            .await
+            .unwrap();
+        let note = a
+            .with(now(), |s, _| {
+                let child = s.write(|w| w.create(testutil::card(school)))?.meta.id;
+                let note: shouhu_core::PsychNote =
+                    serde_json::from_value(note_body(child, "旧的未加密记录")).unwrap();
+                Ok(s.write(|w| w.create(note))?.meta.id)
+            })
+            .unwrap();
+        let e = sync(&mut a).await.unwrap_err();
+        assert_eq!(e.code(), "push.forbidden");
+        assert_eq!(
+            e.body(crate::Lang::ZhCn).details["reason"],
+            "note_not_sealed"
+        );
+        a.log_out();
+        // The users came anyway: Zhao logs in with the new initial password.
+        assert_eq!(
+            a.log_in(log_in("zhao", "xinli2026a"), now())
+                .unwrap_err()
+                .code(),
+            "auth.wrong_password"
+        );
+        a.log_in(log_in("zhao", "chongzhi2026"), now()).unwrap();
+        let report = sync(&mut a).await.unwrap();
+        assert_eq!(report.pushed, 3);
+        let rows = a
+            .with(now(), |s, session| {
+                let child = s.fetch::<shouhu_core::PsychNote>(note)?.body.child_id;
+                crate::list_child_records(s, session, child, "psych_note")
+            })
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert!(!rows[0].locked);
+        assert_eq!(rows[0].body["presenting_issue"], "旧的未加密记录");
     }
 
     #[test]

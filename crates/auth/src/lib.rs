@@ -40,5 +40,5 @@ mod b64;
 
 pub use error::AuthError;
 pub use keys::{DataKey, WrappedKey};
-pub use note::{EncryptedNote, ReaderKeyPair, ReaderPublicKey, SealedReaderKey};
+pub use note::{EncryptedNote, ReaderKeyPair, ReaderPublicKey, SealedDataKey, SealedReaderKey};
 pub use role::{Action, Role, Scope, Target};

@@ -124,6 +124,45 @@ impl SealedReaderKey {
         })
     }
 
+    /// A new key pair sealed with `password`: a server user's log-in key (see
+    /// [`SealedDataKey`]), made by the county server at `user add` and
+    /// `reset-password`.
+    pub fn generate_sealed(
+        password: &str,
+        kdf: crate::password::KdfParams,
+    ) -> Result<SealedReaderKey, AuthError> {
+        SealedReaderKey::seal(&ReaderKeyPair::generate()?, password, kdf)
+    }
+
+    /// The two halves as base64 text (public key, sealed secret), as the
+    /// protocol's `UserRecord` carries a log-in key.
+    pub fn to_base64(&self) -> (String, String) {
+        use base64::Engine;
+        let e = base64::engine::general_purpose::STANDARD;
+        (e.encode(self.public.0), e.encode(&self.sealed_secret))
+    }
+
+    /// [`SealedReaderKey::to_base64`] read back (`crypto.malformed` for text
+    /// that is not base64, or a public key that is not 32 bytes).
+    pub fn from_base64(public: &str, sealed_secret: &str) -> Result<SealedReaderKey, AuthError> {
+        use base64::Engine;
+        let e = base64::engine::general_purpose::STANDARD;
+        let bad = || AuthError::Malformed { what: "login_key" };
+        let public: [u8; 32] = e
+            .decode(public.trim())
+            .map_err(|_| bad())?
+            .try_into()
+            .map_err(|_| bad())?;
+        let sealed_secret = e.decode(sealed_secret.trim()).map_err(|_| bad())?;
+        if !crate::keys::is_sealed(&sealed_secret) {
+            return Err(bad());
+        }
+        Ok(SealedReaderKey {
+            public: ReaderPublicKey(public),
+            sealed_secret,
+        })
+    }
+
     /// The key pair, with the reader's password; `auth.wrong_password` for
     /// another password, `crypto.malformed` when the secret does not match
     /// the public half.
@@ -196,42 +235,141 @@ fn kek(
     Ok(out)
 }
 
-fn wrap_for(
-    note_id: Uuid,
-    note_key: &[u8; NOTE_KEY_LEN],
-    reader_id: Uuid,
-    reader: ReaderPublicKey,
-) -> Result<WrappedNoteKey, AuthError> {
+/// A 32-byte secret sealed to an X25519 public key: an ephemeral key agrees a
+/// secret with `to`, HKDF-SHA256 turns it into a key-encryption key, and
+/// XChaCha20-Poly1305 seals `secret` with `aad` as associated data. Returns
+/// the ephemeral public key, the nonce and the ciphertext.
+fn seal_to(
+    secret: &[u8; 32],
+    aad: &[u8],
+    to: ReaderPublicKey,
+) -> Result<(ReaderPublicKey, Vec<u8>, Vec<u8>), AuthError> {
     let eph = ReaderKeyPair::generate()?;
-    let shared = Zeroizing::new(
-        eph.secret
-            .diffie_hellman(&PublicKey::from(reader.0))
-            .to_bytes(),
-    );
+    let shared = Zeroizing::new(eph.secret.diffie_hellman(&PublicKey::from(to.0)).to_bytes());
     // A low-order public key gives an all-zero secret: refuse it.
     if shared.iter().all(|b| *b == 0) {
         return Err(AuthError::Malformed {
             what: "reader_public_key",
         });
     }
-    let k = kek(&shared, &eph.public.0, &reader.0)?;
+    let k = kek(&shared, &eph.public.0, &to.0)?;
     let cipher = XChaCha20Poly1305::new(k.as_ref().into());
     let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
     let wrapped = cipher
-        .encrypt(
-            &nonce,
-            Payload {
-                msg: note_key,
-                aad: &key_aad(note_id, reader_id),
-            },
-        )
+        .encrypt(&nonce, Payload { msg: secret, aad })
         .map_err(|_| AuthError::Malformed { what: "wrap" })?;
+    Ok((eph.public, nonce.to_vec(), wrapped))
+}
+
+/// Opens what [`seal_to`] sealed, with the recipient's key pair
+/// (`crypto.decrypt_failed` for other keys or altered bytes).
+fn open_from(
+    keys: &ReaderKeyPair,
+    ephemeral: ReaderPublicKey,
+    nonce: &[u8],
+    wrapped: &[u8],
+    aad: &[u8],
+) -> Result<Zeroizing<[u8; 32]>, AuthError> {
+    if nonce.len() != NONCE_LEN {
+        return Err(AuthError::Malformed { what: "sealed_key" });
+    }
+    let shared = Zeroizing::new(
+        keys.secret
+            .diffie_hellman(&PublicKey::from(ephemeral.0))
+            .to_bytes(),
+    );
+    let k = kek(&shared, &ephemeral.0, &keys.public.0)?;
+    let cipher = XChaCha20Poly1305::new(k.as_ref().into());
+    let plain = Zeroizing::new(
+        cipher
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: wrapped, aad })
+            .map_err(|_| AuthError::DecryptFailed)?,
+    );
+    if plain.len() != 32 {
+        return Err(AuthError::Malformed { what: "sealed_key" });
+    }
+    let mut out = Zeroizing::new([0u8; 32]);
+    out.copy_from_slice(&plain);
+    Ok(out)
+}
+
+fn wrap_for(
+    note_id: Uuid,
+    note_key: &[u8; NOTE_KEY_LEN],
+    reader_id: Uuid,
+    reader: ReaderPublicKey,
+) -> Result<WrappedNoteKey, AuthError> {
+    let (ephemeral_public, nonce, wrapped) =
+        seal_to(note_key, &key_aad(note_id, reader_id), reader)?;
     Ok(WrappedNoteKey {
         reader_id,
-        ephemeral_public: eph.public,
-        nonce: nonce.to_vec(),
+        ephemeral_public,
+        nonce,
         wrapped,
     })
+}
+
+fn data_key_aad(user_id: Uuid) -> Vec<u8> {
+    let mut aad = b"shouhu data key to log-in key v1 ".to_vec();
+    aad.extend_from_slice(user_id.as_bytes());
+    aad
+}
+
+/// A laptop's [`DataKey`] sealed to a server user's **log-in key**: the
+/// X25519 pair the county server makes at `user add` / `reset-password`,
+/// whose secret travels only sealed with the user's initial password (a
+/// [`SealedReaderKey`]). A laptop that synced seals its data key this way for
+/// each server user of its scope (it does not know their password); the
+/// user's first log-in there opens the log-in secret with the password, then
+/// this, and wraps the data key by the password like any other user's
+/// ([`crate::WrappedKey`]). Bound to the user id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedDataKey {
+    pub version: u32,
+    pub user_id: Uuid,
+    /// The log-in public key it was sealed to.
+    pub login_public: ReaderPublicKey,
+    pub ephemeral_public: ReaderPublicKey,
+    #[serde(with = "crate::b64")]
+    pub nonce: Vec<u8>,
+    #[serde(with = "crate::b64")]
+    pub wrapped: Vec<u8>,
+}
+
+impl SealedDataKey {
+    pub fn seal(
+        key: &crate::DataKey,
+        user_id: Uuid,
+        login_public: ReaderPublicKey,
+    ) -> Result<SealedDataKey, AuthError> {
+        let (ephemeral_public, nonce, wrapped) =
+            seal_to(key.as_bytes(), &data_key_aad(user_id), login_public)?;
+        Ok(SealedDataKey {
+            version: 1,
+            user_id,
+            login_public,
+            ephemeral_public,
+            nonce,
+            wrapped,
+        })
+    }
+
+    /// The data key, with the opened log-in key pair.
+    pub fn open(&self, login: &ReaderKeyPair) -> Result<crate::DataKey, AuthError> {
+        if self.version != 1 {
+            return Err(AuthError::Malformed {
+                what: "sealed_data_key_version",
+            });
+        }
+        let bytes = open_from(
+            login,
+            self.ephemeral_public,
+            &self.nonce,
+            &self.wrapped,
+            &data_key_aad(self.user_id),
+        )?;
+        Ok(crate::DataKey::from_bytes(*bytes))
+    }
 }
 
 impl EncryptedNote {
@@ -303,33 +441,13 @@ impl EncryptedNote {
             .iter()
             .find(|w| w.reader_id == reader_id)
             .ok_or(AuthError::NotAReader)?;
-        if w.nonce.len() != NONCE_LEN {
-            return Err(AuthError::Malformed { what: "note_key" });
-        }
-        let shared = Zeroizing::new(
-            keys.secret
-                .diffie_hellman(&PublicKey::from(w.ephemeral_public.0))
-                .to_bytes(),
-        );
-        let k = kek(&shared, &w.ephemeral_public.0, &keys.public.0)?;
-        let cipher = XChaCha20Poly1305::new(k.as_ref().into());
-        let plain = Zeroizing::new(
-            cipher
-                .decrypt(
-                    XNonce::from_slice(&w.nonce),
-                    Payload {
-                        msg: &w.wrapped,
-                        aad: &key_aad(self.note_id, reader_id),
-                    },
-                )
-                .map_err(|_| AuthError::DecryptFailed)?,
-        );
-        let mut out = Zeroizing::new([0u8; NOTE_KEY_LEN]);
-        if plain.len() != NOTE_KEY_LEN {
-            return Err(AuthError::Malformed { what: "note_key" });
-        }
-        out.copy_from_slice(&plain);
-        Ok(out)
+        open_from(
+            keys,
+            w.ephemeral_public,
+            &w.nonce,
+            &w.wrapped,
+            &key_aad(self.note_id, reader_id),
+        )
     }
 
     /// Decrypts the text as `reader_id` holding `keys`.
@@ -487,6 +605,49 @@ mod tests {
             mixed.open("xinli-2026").map(|p| p.public()),
             Err(AuthError::Malformed { .. })
         ));
+        Ok(())
+    }
+
+    #[test]
+    fn a_data_key_sealed_to_a_log_in_key_opens_with_that_key_and_user_only() -> Result<(), AuthError>
+    {
+        let kdf = crate::password::TEST_PARAMS;
+        let login = ReaderKeyPair::generate()?;
+        let sealed_login = SealedReaderKey::seal(&login, "chushi-2026", kdf)?;
+        let key = crate::DataKey::generate()?;
+        let user = Uuid::now_v7();
+        let sealed = SealedDataKey::seal(&key, user, login.public())?;
+        let text = serde_json::to_string(&sealed).map_err(|_| AuthError::Random)?;
+        {
+            use base64::Engine;
+            let b64 = base64::engine::general_purpose::STANDARD.encode(key.as_bytes());
+            assert!(!text.contains(&b64));
+        }
+        let back: SealedDataKey = serde_json::from_str(&text).map_err(|_| AuthError::Random)?;
+        // The initial password opens the log-in key, which opens the data key.
+        let opened = sealed_login.open("chushi-2026")?;
+        // As the protocol carries it.
+        let (public, secret) = sealed_login.to_base64();
+        assert_eq!(
+            SealedReaderKey::from_base64(&public, &secret)?,
+            sealed_login
+        );
+        assert!(SealedReaderKey::from_base64("QUJD", &secret).is_err());
+        assert!(SealedReaderKey::from_base64(&public, "QUJD").is_err());
+        assert_eq!(back.open(&opened)?, key);
+        assert_eq!(
+            sealed_login.open("chushi-2027").map(|p| p.public()),
+            Err(AuthError::WrongPassword)
+        );
+        // Another key pair, another user, or altered bytes: refused.
+        let other = ReaderKeyPair::generate()?;
+        assert_eq!(back.open(&other), Err(AuthError::DecryptFailed));
+        let mut moved = back.clone();
+        moved.user_id = Uuid::now_v7();
+        assert_eq!(moved.open(&opened), Err(AuthError::DecryptFailed));
+        let mut bad = back.clone();
+        bad.wrapped[0] ^= 1;
+        assert_eq!(bad.open(&opened), Err(AuthError::DecryptFailed));
         Ok(())
     }
 

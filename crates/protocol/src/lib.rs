@@ -337,6 +337,17 @@ pub struct UserRecord {
     /// X25519 public key (base64, 32 bytes) of a note reader (counselors,
     /// psychology supervisors), once a device registered it.
     pub reader_public_key: Option<String>,
+    /// The user's **log-in key**, made by the server at `user add` and
+    /// `reset-password`: an X25519 public key (base64, 32 bytes). A device
+    /// seals its data key to it so the user's first log-in there works
+    /// offline with the initial password. Absent for users from before
+    /// (server schema 2) until their next reset, and from older servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_public_key: Option<String>,
+    /// The log-in key's secret sealed with the initial password
+    /// (`shouhu_auth::keys::seal_with_password`, base64). Never a password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_secret_sealed: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -163,11 +163,20 @@ fn hash(password: &str) -> Result<String, ApiError> {
         .map_err(|e| ApiError::Internal(format!("cannot hash a password: {e}")))
 }
 
+/// A new log-in key pair, its secret sealed with `password` (public key,
+/// sealed secret; base64): the device-side first log-in of this password
+/// (see `shouhu_auth::SealedDataKey`).
+fn login_key(password: &str) -> Result<(String, String), ApiError> {
+    shouhu_auth::SealedReaderKey::generate_sealed(password, KdfParams::INTERACTIVE)
+        .map(|k| k.to_base64())
+        .map_err(|e| ApiError::Internal(format!("cannot make a log-in key: {e}")))
+}
+
 fn check_password(password: &str, login: &str) -> Result<(), ApiError> {
     check_new_password(password, login).map_err(|e| ApiError::PasswordRejected(e.code()))
 }
 
-const USER_COLS: &str = "id, login_name, display_name, role, scope_kind, school_id, township, password_hash, must_change_password, reader_public_key, created_at, password_changed_at, removed_at, (SELECT township FROM school WHERE school.id = user.school_id)";
+const USER_COLS: &str = "id, login_name, display_name, role, scope_kind, school_id, township, password_hash, must_change_password, reader_public_key, created_at, password_changed_at, removed_at, (SELECT township FROM school WHERE school.id = user.school_id), login_public_key, login_secret_sealed";
 
 /// A `user` row.
 struct UserRow {
@@ -185,6 +194,8 @@ struct UserRow {
     password_changed_at: String,
     removed_at: Option<String>,
     school_township: Option<String>,
+    login_public_key: Option<String>,
+    login_secret_sealed: Option<String>,
 }
 
 fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
@@ -203,6 +214,8 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
         password_changed_at: r.get(11)?,
         removed_at: r.get(12)?,
         school_township: r.get(13)?,
+        login_public_key: r.get(14)?,
+        login_secret_sealed: r.get(15)?,
     })
 }
 
@@ -264,6 +277,8 @@ impl UserRow {
             password_changed_at: self.password_changed_at,
             removed_at: self.removed_at,
             reader_public_key: self.reader_public_key,
+            login_public_key: self.login_public_key,
+            login_secret_sealed: self.login_secret_sealed,
         })
     }
 }
@@ -388,6 +403,7 @@ impl ServerDb {
             None => (initial_password(&login), true),
         };
         let hash = hash(&password)?;
+        let (login_public, login_secret) = login_key(&password)?;
         let id = Uuid::now_v7();
         let now = now_text();
         let tx = self
@@ -402,9 +418,9 @@ impl ServerDb {
             return Err(ApiError::LoginTaken { login });
         }
         tx.execute(
-            "INSERT INTO user (id, login_name, display_name, role, scope_kind, school_id, township, password_hash, must_change_password, created_at, password_changed_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9)",
-            params![id.to_string(), login, name, new.role.as_str(), kind, school, township, hash, now],
+            "INSERT INTO user (id, login_name, display_name, role, scope_kind, school_id, township, password_hash, must_change_password, created_at, password_changed_at, login_public_key, login_secret_sealed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9, ?10, ?11)",
+            params![id.to_string(), login, name, new.role.as_str(), kind, school, township, hash, now, login_public, login_secret],
         )?;
         tx.commit()?;
         Ok(Credentials {
@@ -448,9 +464,15 @@ impl ServerDb {
             }
             None => (initial_password(&user.login_name), true),
         };
+        let (login_public, login_secret) = login_key(&password)?;
+        // The reader secret of the old password cannot open any more on the
+        // user's devices: the key is cleared, so the pair made at the next
+        // log-in registers (an existing reader then re-grants the notes).
         self.conn.execute(
-            "UPDATE user SET password_hash = ?2, must_change_password = 1, password_changed_at = ?3 WHERE id = ?1",
-            params![user.id, hash(&password)?, now_text()],
+            "UPDATE user SET password_hash = ?2, must_change_password = 1, password_changed_at = ?3,
+                             login_public_key = ?4, login_secret_sealed = ?5, reader_public_key = NULL
+             WHERE id = ?1",
+            params![user.id, hash(&password)?, now_text(), login_public, login_secret],
         )?;
         Ok(Credentials {
             user: self.user_by_login(&user.login_name)?.info()?,

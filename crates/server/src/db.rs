@@ -115,8 +115,17 @@ WHERE entity = 'psych_note'
         WHERE entity = 'conflict' AND json_extract(state, '$.body.entity') = 'psych_note'));
 "#;
 
+/// Migration 3: each user's log-in key (made at `user add` and
+/// `reset-password`): the X25519 public key and its secret sealed with the
+/// initial password, both base64. Users from before have none until their
+/// next reset.
+const SCHEMA_V3: &str = r#"
+ALTER TABLE user ADD COLUMN login_public_key TEXT;
+ALTER TABLE user ADD COLUMN login_secret_sealed TEXT;
+"#;
+
 /// The migrations, in order: number `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: [&str; 2] = [SCHEMA_V1, SCHEMA_V2];
+const MIGRATIONS: [&str; 3] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
 
 /// The schema version this server writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

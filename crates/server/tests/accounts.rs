@@ -176,7 +176,7 @@ fn migrate_from(version: i64) -> TestResult {
         .connection()
         .query_row("PRAGMA user_version", [], |r| r.get(0))?;
     assert_eq!(v, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(SCHEMA_VERSION, 3);
     // The old data is all there; the old scope (no `local_users`) reads.
     assert_eq!(db.head()?, 3);
     // Notes and the conflict about one reach only devices holding notes.
@@ -201,6 +201,107 @@ fn migrate_from(version: i64) -> TestResult {
     // Opening again runs nothing twice.
     let db = ServerDb::open(dir.path())?;
     assert_eq!(db.users()?.len(), 1);
+    Ok(())
+}
+
+/// A database of schema 2 with a user (from before log-in keys) migrates: the
+/// user keeps everything and has no log-in key until a reset makes one.
+#[test]
+fn a_version_2_database_with_users_migrates() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (school, wang) = {
+        let mut db = ServerDb::open(dir.path())?;
+        let school = db.add_school(None, "新寨小学", "织金县", "八步街道")?;
+        let wang = add(&mut db, "wang", Role::Teacher, NewUserScope::School(school))?;
+        (school, wang)
+    };
+    {
+        // Back to schema 2: the columns of migration 3 did not exist.
+        let conn = Connection::open(dir.path().join("shouhu-server.db"))?;
+        conn.execute_batch(
+            "ALTER TABLE user DROP COLUMN login_public_key;
+             ALTER TABLE user DROP COLUMN login_secret_sealed;
+             PRAGMA user_version = 2;",
+        )?;
+    }
+    let mut db = ServerDb::open(dir.path())?;
+    let v: i64 = db
+        .connection()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    assert_eq!(v, SCHEMA_VERSION);
+    let users = db.users_for_scope(&scope(&[school], false))?;
+    assert_eq!(users.len(), 1);
+    assert_eq!((users[0].id, users[0].login_name.as_str()), (wang, "wang"));
+    assert!(users[0].password_hash.starts_with("$argon2id$"));
+    assert_eq!(users[0].login_public_key, None);
+    assert_eq!(users[0].login_secret_sealed, None);
+    // A reset gives the old user a log-in key.
+    db.reset_password("wang", Some("xinmima2026".into()))?;
+    let users = db.users_for_scope(&scope(&[school], false))?;
+    let key = shouhu_auth::SealedReaderKey::from_base64(
+        users[0].login_public_key.as_deref().ok_or("no key")?,
+        users[0].login_secret_sealed.as_deref().ok_or("no secret")?,
+    )?;
+    assert_eq!(key.open("xinmima2026")?.public(), key.public);
+    Ok(())
+}
+
+/// `user add` and `reset-password` make a log-in key pair: its public half
+/// and its secret sealed with the initial password travel in `UserRecord`,
+/// never the password itself.
+#[test]
+fn users_carry_a_log_in_key_sealed_with_the_initial_password() -> TestResult {
+    let County { mut db, a, .. } = county()?;
+    let mut new = new_user("li", Role::Counselor, NewUserScope::School(a));
+    new.password = Some("chushi2026".into());
+    db.add_user(new)?;
+    let generated = db.add_user(new_user("zhao", Role::Teacher, NewUserScope::School(a)))?;
+    let generated_pw = generated.initial_password.ok_or("no password")?;
+    let records = db.users_for_scope(&scope(&[a], false))?;
+    let login_key =
+        |r: &UserRecord| -> Result<shouhu_auth::SealedReaderKey, Box<dyn std::error::Error>> {
+            Ok(shouhu_auth::SealedReaderKey::from_base64(
+                r.login_public_key.as_deref().ok_or("no key")?,
+                r.login_secret_sealed.as_deref().ok_or("no secret")?,
+            )?)
+        };
+    let li = records.iter().find(|r| r.login_name == "li").ok_or("li")?;
+    let zhao = records
+        .iter()
+        .find(|r| r.login_name == "zhao")
+        .ok_or("zhao")?;
+    let li_key = login_key(li)?;
+    assert_eq!(li_key.open("chushi2026")?.public(), li_key.public);
+    assert_eq!(
+        li_key
+            .open("chushi2027")
+            .map(|p| p.public())
+            .map_err(|e| e.code()),
+        Err("auth.wrong_password")
+    );
+    let zhao_key = login_key(zhao)?;
+    assert_eq!(zhao_key.open(&generated_pw)?.public(), zhao_key.public);
+    assert_ne!(li_key.public, zhao_key.public);
+    // Nothing that goes to devices holds a password.
+    let wire = serde_json::to_string(&records)?;
+    assert!(!wire.contains("chushi2026") && !wire.contains(&generated_pw));
+    // A reset: a new log-in key, and the reader key of the old password is
+    // cleared (its secret cannot open on the user's devices any more).
+    let key = shouhu_auth::ReaderKeyPair::generate()?.public();
+    let text = serde_json::to_value(key)?
+        .as_str()
+        .ok_or("key")?
+        .to_string();
+    db.set_reader_key(&scope(&[a], true), li.id, &text)?;
+    db.reset_password("li", Some("chongzhi2026".into()))?;
+    let after = db.users_for_scope(&scope(&[a], false))?;
+    let li2 = after.iter().find(|r| r.login_name == "li").ok_or("li")?;
+    let li2_key = login_key(li2)?;
+    assert_ne!(li2_key.public, li_key.public);
+    assert_eq!(li2_key.open("chongzhi2026")?.public(), li2_key.public);
+    assert!(li2_key.open("chushi2026").is_err());
+    assert_eq!(li2.reader_public_key, None);
+    assert_ne!(li2.password_changed_at, li.password_changed_at);
     Ok(())
 }
 

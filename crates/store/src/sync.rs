@@ -290,3 +290,51 @@ impl Writer<'_> {
         Ok(out)
     }
 }
+
+impl Store {
+    /// Rewrites the fields of this device's unacknowledged change-log
+    /// entries of `record_id` with `f` (oldest first, in one transaction);
+    /// returns how many changed. For a psychological note written in plain
+    /// and sealed before it was pushed: the server refuses note text in
+    /// plain, so the entries still to be sent must not carry it either.
+    /// Entries the server holds are never touched.
+    pub fn rewrite_unsent_fields(
+        &mut self,
+        record_id: Uuid,
+        mut f: impl FnMut(Op, &mut serde_json::Value),
+    ) -> Result<usize> {
+        let device = self.ctx.device_id.to_string();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let acked = meta_i64(&tx, "acked_seq")?;
+        let rows: Vec<(i64, String, Option<String>)> = {
+            let mut st = tx.prepare(
+                "SELECT seq, op, fields FROM change_log
+                 WHERE device_id = ?1 AND seq > ?2 AND record_id = ?3 ORDER BY seq",
+            )?;
+            let rows = st.query_map(params![device, acked, record_id.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let mut changed = 0;
+        for (seq, op, fields) in rows {
+            let (Some(op), Some(text)) = (Op::parse(&op), fields) else {
+                continue;
+            };
+            let mut value: serde_json::Value = serde_json::from_str(&text)?;
+            let before = value.clone();
+            f(op, &mut value);
+            if value != before {
+                tx.execute(
+                    "UPDATE change_log SET fields = ?3 WHERE device_id = ?1 AND seq = ?2",
+                    params![device, seq, serde_json::to_string(&value)?],
+                )?;
+                changed += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(changed)
+    }
+}

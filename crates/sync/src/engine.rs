@@ -193,6 +193,48 @@ pub async fn enroll_with(
     Ok(resp)
 }
 
+/// A transport to the enrolled server, with its credential and pin.
+fn stored_transport(store: &Store, opts: &SyncOptions) -> Result<Transport, SyncError> {
+    let (Some(url), Some(credential)) = (
+        store.setting(SETTING_SERVER_URL)?,
+        store.setting(SETTING_CREDENTIAL)?,
+    ) else {
+        return Err(SyncError::NotEnrolled);
+    };
+    let (base, _) = parse_base(&url)?;
+    let pin = store.setting(SETTING_SERVER_CERT)?;
+    let trust = stored_trust(&base, pin.as_deref().filter(|p| !p.is_empty()))?;
+    Transport::new(base, Some(credential), trust, opts)
+}
+
+/// Registers a notes reader's public key with the server
+/// (`POST /v1/users/{id}/reader-key`, base64 of 32 bytes), for a counselor or
+/// supervisor logged in on this device; the server's record of the user
+/// comes back. The same key again is harmless; another key the server
+/// already holds for the user is [`SyncError::ReaderKeyExists`] (the server
+/// keeps the first; nothing is retried).
+pub async fn register_reader_key(
+    store: &mut Store,
+    user_id: Uuid,
+    public_key: &str,
+    opts: &SyncOptions,
+    cancel: &CancelToken,
+) -> Result<shouhu_protocol::UserRecord, SyncError> {
+    cancel.check()?;
+    let mut t = stored_transport(store, opts)?;
+    let req = shouhu_protocol::ReaderKeyRequest {
+        protocol: PROTOCOL_VERSION,
+        public_key: public_key.to_string(),
+    };
+    let call = Call::post(
+        format!("v1/users/{user_id}/reader-key"),
+        Payload::json(&req, opts.gzip_above)?,
+        Retry::Always,
+    );
+    let body = t.call(&call, cancel, &mut |_, _| {}).await?;
+    decode(&body)
+}
+
 /// How a sync trusts the stored server: its pinned certificate for
 /// `https://`, nothing for `http://` on loopback, and otherwise refuse
 /// before connecting (a store enrolled before pinning enrolls again).
@@ -261,21 +303,51 @@ pub async fn sync(
     progress: &mut (dyn FnMut(SyncProgress) + Send),
     cancel: &CancelToken,
 ) -> Result<SyncReport, SyncError> {
+    let (report, error) = sync_reporting(store, opts, progress, cancel).await;
+    match error {
+        None => Ok(report),
+        Some(e) => Err(e),
+    }
+}
+
+/// [`sync`], keeping what a failed sync did: the report comes back with the
+/// error too. A push blocked by the server (`push.forbidden`,
+/// `push.unknown_user`, `sync.out_of_scope`) still pulls and fetches the
+/// users, which the app needs to fix the cause (the readers of a note that
+/// must be sealed, say).
+pub async fn sync_reporting(
+    store: &mut Store,
+    opts: &SyncOptions,
+    progress: &mut (dyn FnMut(SyncProgress) + Send),
+    cancel: &CancelToken,
+) -> (SyncReport, Option<SyncError>) {
     let started = Instant::now();
-    cancel.check()?;
-    let (Some(url), Some(credential)) = (
-        store.setting(SETTING_SERVER_URL)?,
-        store.setting(SETTING_CREDENTIAL)?,
-    ) else {
-        return Err(SyncError::NotEnrolled);
-    };
-    let (base, _) = parse_base(&url)?;
-    let pin = store.setting(SETTING_SERVER_CERT)?;
-    let trust = stored_trust(&base, pin.as_deref().filter(|p| !p.is_empty()))?;
+    let mut report = SyncReport::default();
+    match sync_inner(store, opts, progress, cancel, started).await {
+        Ok(r) => (r, None),
+        Err((e, partial)) => {
+            if let Some(r) = partial {
+                report = r;
+            }
+            report.duration = started.elapsed();
+            (report, Some(e))
+        }
+    }
+}
+
+async fn sync_inner(
+    store: &mut Store,
+    opts: &SyncOptions,
+    progress: &mut (dyn FnMut(SyncProgress) + Send),
+    cancel: &CancelToken,
+    started: Instant,
+) -> Result<SyncReport, (SyncError, Option<SyncReport>)> {
+    let fail = |e: SyncError| (e, None);
+    cancel.check().map_err(fail)?;
     // One client (one connection pool, one TLS session) for the whole run;
     // requests beside each other share it (`Transport::fork`).
     let mut run = Run {
-        t: Transport::new(base, Some(credential), trust, opts)?,
+        t: stored_transport(store, opts).map_err(fail)?,
         store,
         opts,
         cancel,
@@ -292,7 +364,10 @@ pub async fn sync(
     report.bytes_down = c.down;
     report.retries = c.retries;
     report.duration = started.elapsed();
-    result.map(|()| report)
+    match result {
+        Ok(()) => Ok(report),
+        Err(e) => Err((e, Some(report))),
+    }
 }
 
 struct Run<'a> {

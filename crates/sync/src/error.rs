@@ -51,6 +51,10 @@ pub enum SyncError {
     UnsupportedVersion { details: Value },
     #[error("unknown, used or expired enrollment code")]
     EnrollInvalidCode,
+    /// The server already holds another notes reader key for this user
+    /// (made on another device, where they logged in first); it keeps it.
+    #[error("the server holds another reader key for this user")]
+    ReaderKeyExists { details: Value },
     /// The address now leads to a different server than the one this store
     /// synced with (its sequence numbers mean nothing here).
     #[error("the server at this address is {found}, this store syncs with {expected}")]
@@ -106,6 +110,7 @@ impl SyncError {
             "push.unknown_user" => SyncError::UnknownUser { details: e.details },
             "protocol.unsupported_version" => SyncError::UnsupportedVersion { details: e.details },
             "enroll.invalid_code" => SyncError::EnrollInvalidCode,
+            "user.reader_key_exists" => SyncError::ReaderKeyExists { details: e.details },
             _ => SyncError::Server {
                 status,
                 code: e.code,
@@ -131,6 +136,7 @@ impl SyncError {
             SyncError::UnknownUser { .. } => "push.unknown_user",
             SyncError::UnsupportedVersion { .. } => "protocol.unsupported_version",
             SyncError::EnrollInvalidCode => "enroll.invalid_code",
+            SyncError::ReaderKeyExists { .. } => "user.reader_key_exists",
             SyncError::ServerMismatch { .. } => "sync.server_mismatch",
             SyncError::ServerRewound { .. } => "sync.server_rewound",
             SyncError::NoProgress { .. } => "sync.no_progress",
@@ -235,6 +241,10 @@ impl SyncError {
                 "加入码无效、已用过或已过期，请向管理员索取新的加入码",
                 "The enrollment code is unknown, already used or expired. Ask the administrator for a new one.",
             ),
+            SyncError::ReaderKeyExists { .. } => s(
+                "服务器上已有您在另一台电脑上登记的心理记录阅读密钥，本机的密钥没有登记：其他电脑写的心理记录在本机打不开。请在那台电脑上打开记录，或联系管理员",
+                "The server already holds the notes reader key you registered on another computer, so this computer's key was not registered: notes written on other computers do not open here. Open them on that computer, or contact the administrator.",
+            ),
             SyncError::ServerMismatch { .. } => s(
                 "这个地址上的服务器不是本机登记时的服务器，请核对服务器地址或联系管理员",
                 "The server at this address is not the one this computer is enrolled with. Check the address or contact the administrator.",
@@ -292,7 +302,8 @@ impl SyncError {
             SyncError::OutOfScope { details }
             | SyncError::PushForbidden { details }
             | SyncError::UnknownUser { details }
-            | SyncError::UnsupportedVersion { details } => details.clone(),
+            | SyncError::UnsupportedVersion { details }
+            | SyncError::ReaderKeyExists { details } => details.clone(),
             SyncError::ServerMismatch { expected, found } => {
                 json!({ "expected": expected, "found": found })
             }
@@ -334,6 +345,10 @@ mod tests {
             SyncError::from_server(401, w("auth.invalid")).code(),
             "auth.invalid"
         );
+        let exists = SyncError::from_server(409, w("user.reader_key_exists"));
+        assert_eq!(exists.code(), "user.reader_key_exists");
+        assert!(!exists.is_temporary());
+        assert!(exists.message(Lang::ZhCn).contains("阅读密钥"));
         assert_eq!(
             SyncError::from_server(403, w("auth.revoked")).code(),
             "auth.revoked"

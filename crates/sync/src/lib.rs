@@ -63,8 +63,9 @@ mod transport;
 mod wire;
 
 pub use engine::{
-    enroll, enroll_with, status, sync, SyncStatus, SETTING_CREDENTIAL, SETTING_DEVICE_NAME,
-    SETTING_LAST_SYNC, SETTING_SERVER_CERT, SETTING_SERVER_URL,
+    enroll, enroll_with, register_reader_key, status, sync, sync_reporting, SyncStatus,
+    SETTING_CREDENTIAL, SETTING_DEVICE_NAME, SETTING_LAST_SYNC, SETTING_SERVER_CERT,
+    SETTING_SERVER_URL,
 };
 pub use error::SyncError;
 pub use options::{CancelToken, SyncOptions};

@@ -78,6 +78,10 @@ pub struct SyncReport {
     /// serialised: the hashes stay out of events and logs.
     #[serde(skip)]
     pub users: Vec<shouhu_protocol::UserRecord>,
+    /// Set by the app: the server holds another notes reader key for the
+    /// logged-in reader (registered from another device) than this laptop's,
+    /// so notes sealed elsewhere do not open here.
+    pub reader_key_mismatch: bool,
     #[serde(rename = "duration_ms", serialize_with = "millis")]
     pub duration: Duration,
 }

@@ -140,27 +140,34 @@ impl Payload {
 #[derive(Debug, Clone)]
 pub(crate) struct Call {
     method: Method,
-    path: &'static str,
+    path: std::borrow::Cow<'static, str>,
     query: Vec<(&'static str, String)>,
     body: Option<Payload>,
     retry: Retry,
 }
 
 impl Call {
-    pub(crate) fn get(path: &'static str, query: Vec<(&'static str, String)>) -> Call {
+    pub(crate) fn get(
+        path: impl Into<std::borrow::Cow<'static, str>>,
+        query: Vec<(&'static str, String)>,
+    ) -> Call {
         Call {
             method: Method::GET,
-            path,
+            path: path.into(),
             query,
             body: None,
             retry: Retry::Always,
         }
     }
 
-    pub(crate) fn post(path: &'static str, body: Payload, retry: Retry) -> Call {
+    pub(crate) fn post(
+        path: impl Into<std::borrow::Cow<'static, str>>,
+        body: Payload,
+        retry: Retry,
+    ) -> Call {
         Call {
             method: Method::POST,
-            path,
+            path: path.into(),
             query: Vec::new(),
             body: Some(body),
             retry,
@@ -338,7 +345,7 @@ impl Transport {
     }
 
     async fn send_once(&mut self, call: &Call) -> Result<Vec<u8>, Failure> {
-        let mut url = self.base.join(call.path).map_err(|e| {
+        let mut url = self.base.join(&call.path).map_err(|e| {
             Failure::Fatal(SyncError::InvalidUrl {
                 url: self.base.to_string(),
                 reason: e.to_string(),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shouhu_auth::throttle::Throttle;
-use shouhu_auth::{Role, Scope, SealedReaderKey, WrappedKey};
+use shouhu_auth::{Role, Scope, SealedDataKey, SealedReaderKey, WrappedKey};
 use uuid::Uuid;
 
 use crate::error::VaultError;
@@ -33,6 +33,40 @@ pub struct LocalUser {
     /// secret sealed with this user's password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reader: Option<SealedReaderKey>,
+    /// A county server user: the log-in public key (base64) of the server
+    /// credential this entry was made from. A later reset on the server
+    /// (another key) replaces the entry by a [`PendingUser`]. `None`: a
+    /// user made on this laptop, which syncing leaves alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_login_key: Option<String>,
+    /// Asked for a new password right after log-in (a server user's initial
+    /// password); cleared by a password change.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub must_change_password: bool,
+}
+
+/// A county server user who has not logged in on this laptop yet. The
+/// laptop cannot wrap its data key with a password it does not know, so the
+/// key is sealed to the user's log-in public key ([`SealedDataKey`]); the
+/// log-in secret, sealed with the initial password by the server, opens at
+/// the first log-in, which turns the entry into a [`LocalUser`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingUser {
+    pub user_id: Uuid,
+    pub login_name: String,
+    pub display_name: String,
+    pub role: Role,
+    pub scope: Scope,
+    /// The server's log-in key pair, its secret sealed with the initial
+    /// password.
+    pub login_key: SealedReaderKey,
+    /// This laptop's data key sealed to `login_key.public`.
+    pub data_key: SealedDataKey,
+    pub must_change_password: bool,
+    #[serde(default)]
+    pub throttle: Throttle,
+    #[serde(default)]
+    pub failed_at: Vec<DateTime<Utc>>,
 }
 
 pub const MAX_PENDING_FAILURES: usize = 100;
@@ -41,6 +75,9 @@ pub const MAX_PENDING_FAILURES: usize = 100;
 pub struct Keyring {
     pub version: u32,
     pub users: Vec<LocalUser>,
+    /// Server users not logged in on this laptop yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<PendingUser>,
 }
 
 /// `school.db` → `school.db.keys.json`.
@@ -64,6 +101,14 @@ impl Keyring {
     pub fn find_mut(&mut self, login_name: &str) -> Option<&mut LocalUser> {
         let wanted = normalise_login(login_name);
         self.users.iter_mut().find(|u| u.login_name == wanted)
+    }
+
+    /// Whether any entry, logged in here before or pending, has this log-in
+    /// name.
+    pub fn name_taken(&self, login_name: &str) -> bool {
+        let wanted = normalise_login(login_name);
+        self.users.iter().any(|u| u.login_name == wanted)
+            || self.pending.iter().any(|u| u.login_name == wanted)
     }
 
     /// `Ok(None)` when there is no keyring file.

@@ -9,14 +9,15 @@ use shouhu_auth::password::{check_new_password, KdfParams};
 use shouhu_auth::role::may_add_laptop_user;
 use shouhu_auth::throttle::Throttle;
 use shouhu_auth::{
-    AuthError, DataKey, ReaderKeyPair, ReaderPublicKey, Role, Scope, SealedReaderKey, WrappedKey,
+    AuthError, DataKey, ReaderKeyPair, ReaderPublicKey, Role, Scope, SealedDataKey,
+    SealedReaderKey, WrappedKey,
 };
 use shouhu_store::{AuditAction, AuditTarget, Identity, Store};
 use uuid::Uuid;
 
 use crate::error::VaultError;
 use crate::keyring::{
-    self, normalise_login, Keyring, LocalUser, KEYRING_VERSION, MAX_PENDING_FAILURES,
+    self, normalise_login, Keyring, LocalUser, PendingUser, KEYRING_VERSION, MAX_PENDING_FAILURES,
 };
 
 /// What the data folder holds, for the first screen.
@@ -39,6 +40,43 @@ pub struct NewUser {
     pub role: Role,
     pub scope: Scope,
     pub password: String,
+}
+
+/// A county server user as the last sync gave it (the app turns the
+/// protocol's `UserRecord` into this).
+#[derive(Debug, Clone)]
+pub struct ServerUser {
+    pub user_id: Uuid,
+    pub login_name: String,
+    pub display_name: String,
+    pub role: Role,
+    pub scope: Scope,
+    /// The log-in key of the current server credential; `None` for a user
+    /// from before log-in keys (they can log in here after their next reset).
+    pub login_key: Option<SealedReaderKey>,
+    pub must_change_password: bool,
+    pub removed: bool,
+}
+
+/// What [`Session::apply_server_users`] changed, by log-in name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerUsersApplied {
+    /// New pending users (they can log in here with their initial password).
+    pub added: Vec<String>,
+    /// Users whose credential the server reset (pending again).
+    pub replaced: Vec<String>,
+    /// Users removed on the server, taken off this laptop.
+    pub removed: Vec<String>,
+    /// Left alone, with why: `login_taken` (a user of this laptop has the
+    /// name), `no_login_key` (made before log-in keys), `last_user` (the only
+    /// one who can open the store).
+    pub skipped: Vec<(String, &'static str)>,
+}
+
+fn pending_failure(failed_at: &mut Vec<DateTime<Utc>>, now: DateTime<Utc>) {
+    failed_at.push(now);
+    let excess = failed_at.len().saturating_sub(MAX_PENDING_FAILURES);
+    failed_at.drain(..excess);
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +163,11 @@ impl Vault {
                     .users
                     .iter()
                     .map(|u| (u.login_name.clone(), u.display_name.clone()))
+                    .chain(
+                        ring.pending
+                            .iter()
+                            .map(|u| (u.login_name.clone(), u.display_name.clone())),
+                    )
                     .collect(),
             });
         }
@@ -182,12 +225,15 @@ impl Vault {
             throttle: Throttle::default(),
             failed_at: Vec::new(),
             reader: reader.as_ref().map(|(_, sealed)| sealed.clone()),
+            server_login_key: None,
+            must_change_password: false,
         };
         let (mut store, identity) = self.open(&key)?;
         // The keyring is written only once the store opened with the key.
         Keyring {
             version: KEYRING_VERSION,
             users: vec![user.clone()],
+            pending: Vec::new(),
         }
         .save(&self.keyring_path)?;
         store.set_user(user.user_id);
@@ -216,6 +262,12 @@ impl Vault {
         now: DateTime<Utc>,
     ) -> Result<Session, VaultError> {
         let mut ring = Keyring::load(&self.keyring_path)?.ok_or(VaultError::NotSetUp)?;
+        let wanted = normalise_login(login_name);
+        if ring.find(login_name).is_none() {
+            if let Some(at) = ring.pending.iter().position(|p| p.login_name == wanted) {
+                return self.log_in_pending(ring, at, password, now);
+            }
+        }
         let Some(user) = ring.find_mut(login_name) else {
             return Err(AuthError::WrongPassword.into());
         };
@@ -224,9 +276,7 @@ impl Vault {
             Ok(key) => key,
             Err(AuthError::WrongPassword) => {
                 user.throttle.record_failure(now);
-                user.failed_at.push(now);
-                let excess = user.failed_at.len().saturating_sub(MAX_PENDING_FAILURES);
-                user.failed_at.drain(..excess);
+                pending_failure(&mut user.failed_at, now);
                 ring.save(&self.keyring_path)?;
                 return Err(AuthError::WrongPassword.into());
             }
@@ -283,6 +333,84 @@ impl Vault {
             store,
             identity,
             reader,
+        })
+    }
+}
+
+impl Vault {
+    /// The first log-in of a server user on this laptop: the typed password
+    /// opens their log-in secret (a wrong one counts like any failure), that
+    /// opens the data key, and the entry becomes a normal one: the data key
+    /// wrapped by the password, a reader key pair for a reader role.
+    fn log_in_pending(
+        &self,
+        mut ring: Keyring,
+        at: usize,
+        password: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Session, VaultError> {
+        let p = &mut ring.pending[at];
+        p.throttle.check(now)?;
+        let login = match p.login_key.open(password) {
+            Ok(pair) => pair,
+            Err(AuthError::WrongPassword) => {
+                p.throttle.record_failure(now);
+                pending_failure(&mut p.failed_at, now);
+                ring.save(&self.keyring_path)?;
+                return Err(AuthError::WrongPassword.into());
+            }
+            Err(other) => return Err(other.into()),
+        };
+        let p = ring.pending.remove(at);
+        if p.data_key.user_id != p.user_id || p.data_key.login_public != p.login_key.public {
+            return Err(AuthError::Malformed {
+                what: "sealed_data_key",
+            }
+            .into());
+        }
+        let key = p.data_key.open(&login)?;
+        // The store opens with the key before the keyring changes.
+        let (mut store, identity) = self.open(&key)?;
+        let reader = new_reader(p.role, password, self.kdf)?;
+        let (server_login_key, _) = p.login_key.to_base64();
+        let user = LocalUser {
+            user_id: p.user_id,
+            login_name: p.login_name.clone(),
+            display_name: p.display_name.clone(),
+            role: p.role,
+            scope: p.scope,
+            wrapped_key: WrappedKey::wrap(&key, p.user_id, password, self.kdf)?,
+            throttle: Throttle::default(),
+            failed_at: Vec::new(),
+            reader: reader.as_ref().map(|(_, sealed)| sealed.clone()),
+            server_login_key: Some(server_login_key),
+            must_change_password: p.must_change_password,
+        };
+        store.set_user(user.user_id);
+        for failed in &p.failed_at {
+            store.audit_at(
+                AuditAction::LoginFailed,
+                AuditTarget::default(),
+                json!({}),
+                *failed,
+            )?;
+        }
+        store.audit_at(
+            AuditAction::Login,
+            AuditTarget::default(),
+            json!({ "failed_before": p.failed_at.len(), "first_on_this_laptop": true }),
+            now,
+        )?;
+        ring.users.retain(|u| u.user_id != user.user_id);
+        ring.users.push(user.clone());
+        ring.save(&self.keyring_path)?;
+        Ok(Session {
+            vault: self.clone(),
+            user,
+            key,
+            store,
+            identity,
+            reader: reader.map(|(pair, _)| Arc::new(pair)),
         })
     }
 }
@@ -352,12 +480,14 @@ impl Session {
                 .find_mut(&login)
                 .ok_or_else(|| VaultError::NoSuchUser(login.clone()))?;
             u.wrapped_key = wrapped.clone();
+            u.must_change_password = false;
             if reader.is_some() {
                 u.reader = reader.clone();
             }
             Ok(())
         })?;
         self.user.wrapped_key = wrapped;
+        self.user.must_change_password = false;
         if reader.is_some() {
             self.user.reader = reader;
         }
@@ -423,15 +553,131 @@ impl Session {
                 Some(p) => Some(SealedReaderKey::seal(&p, &new.password, self.vault.kdf)?),
                 None => new_reader(new.role, &new.password, self.vault.kdf)?.map(|(_, s)| s),
             },
+            server_login_key: None,
+            must_change_password: false,
         };
         self.update_ring(|ring| {
-            if ring.find(&login_name).is_some() {
+            if ring.name_taken(&login_name) {
                 return Err(VaultError::UserExists(login_name.clone()));
             }
             ring.users.push(user);
             Ok(())
         })?;
         self.audit_account(AuditAction::UserAdded, &login_name)
+    }
+
+    /// Brings the keyring up to date with the county server's users of this
+    /// laptop's scope (after a sync; the session's open data key is what
+    /// makes it possible). A new server user becomes a [`PendingUser`]: the
+    /// data key sealed to their log-in key, so their first log-in works
+    /// offline with the initial password. A reset on the server (another
+    /// log-in key) replaces their entry likewise; a user removed on the
+    /// server is taken off the keyring (their records and unsynced changes
+    /// stay in the store). Users made on this laptop are left alone, and so
+    /// is a server user whose log-in name one of them has. No role check: the
+    /// county admin made these accounts. Each change is audited.
+    pub fn apply_server_users(
+        &mut self,
+        users: &[ServerUser],
+    ) -> Result<ServerUsersApplied, VaultError> {
+        let mut ring = Keyring::load(&self.vault.keyring_path)?.ok_or(VaultError::NotSetUp)?;
+        let mut out = ServerUsersApplied::default();
+        let mut audit: Vec<(AuditAction, String)> = Vec::new();
+        for su in users {
+            let login_name = normalise_login(&su.login_name);
+            let known = ring.users.iter().find(|u| u.user_id == su.user_id);
+            let pending_at = ring.pending.iter().position(|p| p.user_id == su.user_id);
+            if known.is_some_and(|u| u.server_login_key.is_none()) {
+                // A laptop account with the same id: not the server's to change.
+                continue;
+            }
+            if su.removed {
+                if known.is_none() && pending_at.is_none() {
+                    continue;
+                }
+                let left = ring
+                    .users
+                    .iter()
+                    .filter(|u| u.user_id != su.user_id)
+                    .count()
+                    + ring
+                        .pending
+                        .iter()
+                        .filter(|p| p.user_id != su.user_id)
+                        .count();
+                if left == 0 {
+                    out.skipped.push((login_name, "last_user"));
+                    continue;
+                }
+                ring.users.retain(|u| u.user_id != su.user_id);
+                ring.pending.retain(|p| p.user_id != su.user_id);
+                audit.push((AuditAction::UserRemoved, login_name.clone()));
+                out.removed.push(login_name);
+                continue;
+            }
+            let Some(login_key) = &su.login_key else {
+                if known.is_none() && pending_at.is_none() {
+                    out.skipped.push((login_name, "no_login_key"));
+                }
+                continue;
+            };
+            let (key_text, _) = login_key.to_base64();
+            let current = match (known, pending_at) {
+                (Some(u), _) => u.server_login_key.as_deref() == Some(key_text.as_str()),
+                (None, Some(i)) => ring.pending[i].login_key.public == login_key.public,
+                (None, None) => false,
+            };
+            if current {
+                continue;
+            }
+            let exists = known.is_some() || pending_at.is_some();
+            let taken_by_other = ring
+                .users
+                .iter()
+                .any(|u| u.login_name == login_name && u.user_id != su.user_id)
+                || ring
+                    .pending
+                    .iter()
+                    .any(|p| p.login_name == login_name && p.user_id != su.user_id);
+            if taken_by_other {
+                out.skipped.push((login_name, "login_taken"));
+                continue;
+            }
+            let entry = PendingUser {
+                user_id: su.user_id,
+                login_name: login_name.clone(),
+                display_name: su.display_name.trim().to_string(),
+                role: su.role,
+                scope: su.scope,
+                login_key: login_key.clone(),
+                data_key: SealedDataKey::seal(&self.key, su.user_id, login_key.public)?,
+                must_change_password: su.must_change_password,
+                throttle: Throttle::default(),
+                failed_at: Vec::new(),
+            };
+            ring.users.retain(|u| u.user_id != su.user_id);
+            ring.pending.retain(|p| p.user_id != su.user_id);
+            ring.pending.push(entry);
+            if exists {
+                audit.push((AuditAction::PasswordReset, login_name.clone()));
+                out.replaced.push(login_name);
+            } else {
+                audit.push((AuditAction::UserAdded, login_name.clone()));
+                out.added.push(login_name);
+            }
+        }
+        if audit.is_empty() {
+            return Ok(out);
+        }
+        ring.save(&self.vault.keyring_path)?;
+        for (action, login_name) in audit {
+            self.store.audit(
+                action,
+                AuditTarget::default(),
+                json!({ "login_name": login_name, "from_server": true }),
+            )?;
+        }
+        Ok(out)
     }
 
     fn audit_account(&self, action: AuditAction, login_name: &str) -> Result<(), VaultError> {

@@ -60,6 +60,8 @@ export interface MockUser {
   display_name: string;
   role: Role;
   password: string;
+  /** A county server user's initial password: asked to change it at log-in. */
+  must_change?: boolean;
 }
 
 export const MOCK_TEACHER: MockUser = { login_name: 'liming', display_name: '李明', role: 'teacher', password: 'qingshan2026' };
@@ -137,6 +139,7 @@ export function createMockBridge(
     writes_records: u.role === 'teacher' || u.role === 'counselor' || u.role === 'principal',
     manages_users: u.role === 'principal' || u.role === 'county_admin',
     auto_lock_minutes: settings.auto_lock_minutes,
+    must_change_password: u.must_change ?? false,
   });
   const checkNew = (password: string, again: string, login: string) => {
     if (password !== again) throw fail('auth.password_mismatch', '两次输入的密码不一致，请重新输入');
@@ -364,6 +367,7 @@ export function createMockBridge(
         if (u.password !== old) throw fail('auth.wrong_password', '用户名或密码不正确');
         checkNew(next, again, u.login_name);
         u.password = next;
+        u.must_change = false;
       }),
     addUser: (req) =>
       answer('addUser', () => {

@@ -91,6 +91,8 @@ export interface CurrentUser {
   /** A principal or county admin: may add laptop users and reset passwords. */
   manages_users: boolean;
   auto_lock_minutes: number;
+  /** Logged in with an initial password from the county server: a new password first. */
+  must_change_password: boolean;
 }
 
 /** What the first screen needs: set-up (`empty`, `plain`) or log-in (`ready`). */
@@ -363,6 +365,8 @@ export interface SyncReport {
   bytes_down: number;
   retries: number;
   duration_ms: number;
+  /** The server holds another notes key for this reader (registered on another laptop). */
+  reader_key_mismatch?: boolean;
 }
 
 export interface Stamp {
