@@ -80,6 +80,11 @@ struct Args {
     /// the search algorithm before and after the presorted index.
     #[arg(long)]
     experiments: bool,
+    /// Also run the change-log row in candidate shapes (BLOB ids, no
+    /// `record_id` index, an integer `pos` key): each "bare + change-log row"
+    /// with the log in that shape.
+    #[arg(long)]
+    log_experiments: bool,
     /// With --store-only: raise the store's `PRAGMA cache_size` to this many MB.
     #[arg(long)]
     cache_mb: Option<u32>,
@@ -337,6 +342,27 @@ fn main() -> Result<(), Error> {
                 ..Extra::default()
             }),
         ]);
+    }
+    if args.log_experiments {
+        use bare::LogShape;
+        if args.no_breakdown {
+            variants.push(Variant::Bare(Extra {
+                log: true,
+                ..Extra::default()
+            }));
+        }
+        for shape in [
+            LogShape::Text,
+            LogShape::BlobIds,
+            LogShape::NoRecordIndex,
+            LogShape::PosKeyNoRecordIndex,
+        ] {
+            variants.push(Variant::Bare(Extra {
+                log: true,
+                log_shape: Some(shape),
+                ..Extra::default()
+            }));
+        }
     }
     if args.experiments {
         variants.extend([
@@ -626,6 +652,9 @@ fn insert_bare(path: &Path, spec: &DemoSpec, today: NaiveDate, extra: Extra) -> 
     let mut conn = Connection::open(path)?;
     if extra.log_without_rowid {
         conn.execute_batch(bare::OLD_LOG)?;
+    }
+    if let Some(shape) = extra.log_shape {
+        conn.execute_batch(shape.ddl())?;
     }
     if let Some(mb) = extra.cache_mb {
         conn.execute_batch(&format!("PRAGMA cache_size = -{};", mb * 1024))?;

@@ -20,6 +20,9 @@ use crate::write::Writer;
 #[derive(Debug, Clone)]
 pub(crate) struct Ctx {
     pub device_id: Uuid,
+    /// The device's number in `log_device` (the high bits of its entries'
+    /// log positions).
+    pub device_n: i64,
     pub user_id: Uuid,
     pub clock: HlcClock,
     /// The next change-log sequence number of this device (gapless from 1).
@@ -193,10 +196,12 @@ impl Store {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let device_id = meta_uuid(&tx, "device_id")?;
         let user_id = meta_uuid(&tx, "local_user_id")?;
-        let (max_seq, max_hlc) = last_entry(&tx, device_id)?;
+        let device_n = crate::changelog::device_number(&tx, device_id)?;
+        let (max_seq, max_hlc) = last_entry(&tx, device_n)?;
         tx.commit()?;
         Ok(Ctx {
             device_id,
+            device_n,
             user_id,
             clock: HlcClock::new(max_hlc),
             next_seq: max_seq + 1,
@@ -249,7 +254,7 @@ impl Store {
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             // Another connection to this file (the CLI beside the app) may have
             // written since: continue from the log itself, under the write lock.
-            let (seq, hlc) = last_entry(&tx, self.ctx.device_id)?;
+            let (seq, hlc) = last_entry(&tx, self.ctx.device_n)?;
             self.ctx.next_seq = seq + 1;
             if hlc > self.ctx.clock.last() {
                 self.ctx.clock = HlcClock::new(hlc);
@@ -366,11 +371,12 @@ impl Store {
     /// Every change-log entry about one record, oldest first.
     pub fn changes_for_record(&self, record_id: Uuid) -> Result<Vec<ChangeEntry>> {
         let sql = format!(
-            "SELECT {} FROM change_log WHERE record_id = ?1 ORDER BY hlc, device_id, seq",
+            // Column 1 is the device id (text), as the order always was.
+            "SELECT {} FROM log_entry WHERE record_id = ?1 ORDER BY log_entry.hlc, 1, log_entry.pos",
             ChangeEntry::cols()
         );
         let mut st = self.conn.prepare_cached(&sql)?;
-        let rows = st.query_map([record_id.to_string()], ChangeEntry::from_row)?;
+        let rows = st.query_map([crate::changelog::blob(&record_id)], ChangeEntry::from_row)?;
         rows.map(|r| r?).collect()
     }
 
@@ -378,12 +384,14 @@ impl Store {
     /// outbox the sync engine ships).
     pub fn local_changes_after(&self, after: i64, limit: usize) -> Result<Vec<ChangeEntry>> {
         let sql = format!(
-            "SELECT {} FROM change_log WHERE device_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            "SELECT {} FROM log_entry WHERE pos > ?1 AND pos < ?2 ORDER BY pos LIMIT ?3",
             ChangeEntry::cols()
         );
+        let (_, end) = crate::changelog::device_range(self.ctx.device_n);
+        let from = crate::changelog::pos(self.ctx.device_n, after.clamp(0, crate::changelog::SEQ_MAX));
         let mut st = self.conn.prepare_cached(&sql)?;
         let rows = st.query_map(
-            params![self.ctx.device_id.to_string(), after, limit as i64],
+            params![from, end, limit as i64],
             ChangeEntry::from_row,
         )?;
         rows.map(|r| r?).collect()
@@ -407,12 +415,15 @@ impl Store {
 }
 
 /// The sequence and clock of a device's last change-log entry ((0, 0) if none).
-pub(crate) fn last_entry(conn: &Connection, device_id: Uuid) -> Result<(i64, Hlc)> {
+pub(crate) fn last_entry(conn: &Connection, device_n: i64) -> Result<(i64, Hlc)> {
+    let (start, end) = crate::changelog::device_range(device_n);
     let row: Option<(i64, i64)> = conn
         .prepare_cached(
-            "SELECT seq, hlc FROM change_log WHERE device_id = ?1 ORDER BY seq DESC LIMIT 1",
+            "SELECT pos & ?3, hlc FROM log_entry WHERE pos >= ?1 AND pos < ?2 ORDER BY pos DESC LIMIT 1",
         )?
-        .query_row([device_id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![start, end, crate::changelog::SEQ_MAX], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
     Ok(row.map_or((0, Hlc::default()), |(s, h)| (s, Hlc::from_i64(h))))
 }

@@ -233,17 +233,29 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let acked = meta_i64(&tx, "acked_seq")?;
+        let acked = meta_i64(&tx, "acked_seq")?.clamp(0, crate::changelog::SEQ_MAX);
+        let old_n = self.ctx.device_n;
+        let new_n = crate::changelog::device_number(&tx, new)?;
+        // Positions move from the old device's range to the new one's (empty,
+        // so no key collides); the sequence restarts after `acked`.
+        let (_, old_end) = crate::changelog::device_range(old_n);
         tx.execute(
-            "UPDATE change_log SET device_id = ?1, seq = seq - ?3 WHERE device_id = ?2 AND seq > ?3",
-            params![new.to_string(), old.to_string(), acked],
+            "UPDATE log_entry SET pos = ?1 + ((pos & ?4) - ?3) WHERE pos > ?2 AND pos < ?5",
+            params![
+                crate::changelog::device_range(new_n).0,
+                crate::changelog::pos(old_n, acked),
+                acked,
+                crate::changelog::SEQ_MAX,
+                old_end
+            ],
         )?;
         set_meta(&tx, "device_id", &new.to_string())?;
         set_meta(&tx, "acked_seq", "0")?;
         set_meta(&tx, &format!("retired_device.{old}"), &acked.to_string())?;
-        let (seq, _) = crate::store::last_entry(&tx, new)?;
+        let (seq, _) = crate::store::last_entry(&tx, new_n)?;
         tx.commit()?;
         self.ctx.device_id = new;
+        self.ctx.device_n = new_n;
         self.ctx.next_seq = seq + 1;
         Ok(new)
     }
@@ -261,12 +273,17 @@ impl Writer<'_> {
     /// Dotted paths with an unacknowledged local edit on this record.
     pub(crate) fn pending_paths(&self, record_id: Uuid, acked: i64) -> Result<BTreeSet<String>> {
         let sql = format!(
-            "SELECT op, {} FROM change_log WHERE record_id = ?1 AND device_id = ?2 AND seq > ?3",
+            "SELECT op, {} FROM log_entry WHERE record_id = ?1 AND pos > ?2 AND pos < ?3",
             crate::changelog::fields_sql()
         );
+        let n = self.device_n();
         let mut st = self.conn().prepare_cached(&sql)?;
         let rows = st.query_map(
-            params![record_id.to_string(), self.device_id().to_string(), acked],
+            params![
+                crate::changelog::blob(&record_id),
+                crate::changelog::pos(n, acked.clamp(0, crate::changelog::SEQ_MAX)),
+                crate::changelog::device_range(n).1
+            ],
             |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)),
         )?;
         let mut out = BTreeSet::new();

@@ -18,7 +18,7 @@ use shouhu_core::{
 };
 use uuid::Uuid;
 
-use crate::changelog::materialise_create_body;
+use crate::changelog::{blob, device_number, materialise_create_body, pos, SEQ_MAX};
 use crate::error::{Result, StoreError};
 use crate::search;
 use crate::store::{read_raw, ts_text, Ctx, RawRecord, META_COLS};
@@ -58,6 +58,9 @@ struct KnownRefs {
     exists: HashSet<(EntityKind, Uuid)>,
     /// Live children and the school column of each.
     live_children: HashMap<Uuid, Option<Uuid>>,
+    /// `log_device` numbers of pulled entries' devices (a number given in a
+    /// savepoint that rolls back is forgotten with the rest).
+    devices: HashMap<Uuid, i64>,
 }
 
 impl<'a> Writer<'a> {
@@ -461,6 +464,26 @@ impl<'a> Writer<'a> {
         self.ctx.device_id
     }
 
+    pub(crate) fn device_n(&self) -> i64 {
+        self.ctx.device_n
+    }
+
+    /// The log position of a pulled entry (its device numbered if new here).
+    fn pulled_pos(&mut self, device_id: Uuid, seq: i64) -> Result<i64> {
+        if !(1..=SEQ_MAX).contains(&seq) {
+            return Err(StoreError::BadSequence { device_id, seq });
+        }
+        let n = match self.refs.devices.get(&device_id) {
+            Some(n) => *n,
+            None => {
+                let n = device_number(self.conn, device_id)?;
+                self.refs.devices.insert(device_id, n);
+                n
+            }
+        };
+        Ok(pos(n, seq))
+    }
+
     fn school_of(&self, kind: EntityKind, id: Uuid) -> Result<Option<Uuid>> {
         let school: Option<Option<String>> = self
             .conn
@@ -481,31 +504,31 @@ impl<'a> Writer<'a> {
         let c = &p.entry;
         let server_seq = c.server_seq.unwrap_or(0);
         if c.device_id == self.ctx.device_id {
-            self.conn
-                .prepare_cached(
-                    "UPDATE change_log SET server_seq = ?3 WHERE device_id = ?1 AND seq = ?2",
-                )?
-                .execute(params![c.device_id.to_string(), c.seq, server_seq])?;
+            if (1..=SEQ_MAX).contains(&c.seq) {
+                self.conn
+                    .prepare_cached("UPDATE log_entry SET server_seq = ?2 WHERE pos = ?1")?
+                    .execute(params![pos(self.ctx.device_n, c.seq), server_seq])?;
+            }
         } else {
+            let at = self.pulled_pos(c.device_id, c.seq)?;
             self.conn
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO change_log (device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, server_seq, resolves)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    "INSERT OR IGNORE INTO log_entry (pos, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, server_seq, resolves)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )?
                 .execute(params![
-                    c.device_id.to_string(),
-                    c.seq,
-                    c.change_id.to_string(),
+                    at,
+                    blob(&c.change_id),
                     c.hlc.as_i64(),
                     c.entity.name(),
-                    c.record_id.to_string(),
-                    c.school_id.map(|u| u.to_string()),
+                    blob(&c.record_id),
+                    c.school_id.as_ref().map(blob),
                     c.op.as_str(),
                     p.fields_json,
                     c.base_version,
-                    c.user_id.to_string(),
+                    blob(&c.user_id),
                     server_seq,
-                    c.resolves.map(|u| u.to_string()),
+                    c.resolves.as_ref().map(blob),
                 ])?;
         }
         with_entity_type!(c.entity, T => self.apply_remote_typed::<T>(p, acked))
@@ -865,24 +888,29 @@ impl<'a> Writer<'a> {
             .saturating_add(self.ctx.clock_offset_ms)
             .max(0) as u64;
         let hlc = self.ctx.clock.tick(wall);
+        if !(1..=SEQ_MAX).contains(&seq) {
+            return Err(StoreError::BadSequence {
+                device_id: self.ctx.device_id,
+                seq,
+            });
+        }
         self.conn
             .prepare_cached(
-                "INSERT INTO change_log (device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, resolves)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                "INSERT INTO log_entry (pos, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, resolves)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?
             .execute(params![
-                self.ctx.device_id.to_string(),
-                seq,
-                new_id().to_string(),
+                pos(self.ctx.device_n, seq),
+                blob(&new_id()),
                 hlc.as_i64(),
                 kind.name(),
-                record_id.to_string(),
-                school_id.map(|u| u.to_string()),
+                blob(&record_id),
+                school_id.as_ref().map(blob),
                 op.as_str(),
                 fields_json,
                 base_version,
-                self.ctx.user_id.to_string(),
-                self.resolving.map(|u| u.to_string()),
+                blob(&self.ctx.user_id),
+                self.resolving.as_ref().map(blob),
             ])?;
         self.ctx.next_seq = seq + 1;
         Ok(())
