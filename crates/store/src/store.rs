@@ -14,7 +14,7 @@ use crate::changelog::ChangeEntry;
 use crate::error::{Result, StoreError};
 use crate::schema;
 use crate::search::SearchIndex;
-use crate::write::Writer;
+use crate::write::{KnownRefs, Writer};
 
 /// Who is writing and where: stamped on every record and change.
 #[derive(Debug, Clone)]
@@ -43,6 +43,10 @@ pub struct Store {
     pub(crate) ctx: Ctx,
     pub(crate) search: RefCell<Option<SearchIndex>>,
     today: Option<NaiveDate>,
+    /// What reference checks learnt, valid while `PRAGMA data_version` is
+    /// `refs_version` (no other connection has written since).
+    refs: KnownRefs,
+    refs_version: Option<i64>,
 }
 
 /// SQLCipher's raw-key literal: `x'` + 64 hex digits + `'` (no KDF: the key is
@@ -189,6 +193,8 @@ impl Store {
             ctx,
             search: RefCell::new(None),
             today: None,
+            refs: KnownRefs::default(),
+            refs_version: None,
         })
     }
 
@@ -259,8 +265,15 @@ impl Store {
             if hlc > self.ctx.clock.last() {
                 self.ctx.clock = HlcClock::new(hlc);
             }
+            // Another connection's commit may have changed what the reference
+            // checks remember; our own commits leave data_version as it is.
+            let version: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+            if self.refs_version != Some(version) || self.refs.len() > KnownRefs::MAX {
+                self.refs = KnownRefs::default();
+                self.refs_version = Some(version);
+            }
             let r = {
-                let mut w = Writer::new(&tx, &mut self.ctx, today, &mut touched);
+                let mut w = Writer::new(&tx, &mut self.ctx, today, &mut touched, &mut self.refs);
                 f(&mut w)?
             };
             tx.commit()?;
@@ -273,6 +286,9 @@ impl Store {
             }
             Err(e) => {
                 self.ctx = saved;
+                // What this transaction learnt was rolled back with it.
+                self.refs = KnownRefs::default();
+                self.refs_version = None;
                 Err(e)
             }
         }

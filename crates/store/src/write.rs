@@ -40,21 +40,26 @@ pub struct Writer<'a> {
     touched_children: &'a mut Vec<Uuid>,
     /// Set while a conflict is being resolved: stamped on the entries.
     resolving: Option<Uuid>,
-    /// References already checked in this transaction.
-    refs: KnownRefs,
+    /// References already checked (kept by the store across transactions:
+    /// see [`KnownRefs`]).
+    refs: &'a mut KnownRefs,
 }
 
-/// What the reference checks of this transaction have learnt, so a batch that
-/// names the same school, household or child again (or a record it created)
-/// does not look it up again.
+/// What the reference checks have learnt, so a write that names the same
+/// school, household or child again (or a record written earlier) does not
+/// look it up again.
 ///
 /// Rows are never removed (a delete leaves a tombstone), so "this id exists"
-/// stays true for the rest of the transaction, except when a savepoint rolls
-/// back: [`Writer::attempt`] then forgets everything. "This child is live, in
-/// that school" can change: every change to a child row forgets that child,
-/// and a pulled change forgets all children.
+/// stays true, except when what was learnt is rolled back: [`Writer::attempt`]
+/// forgets everything when its savepoint rolls back, and [`crate::Store::write`]
+/// when its transaction does. "This child is live, in that school" can change:
+/// every change to a child row forgets that child, and a pulled change forgets
+/// all children. The store keeps this across its transactions as long as no
+/// other connection has written to the file (`PRAGMA data_version`, read under
+/// the write lock at the start of each transaction), and drops it when it
+/// grows past [`KnownRefs::MAX`] ids.
 #[derive(Debug, Default)]
-struct KnownRefs {
+pub(crate) struct KnownRefs {
     exists: HashSet<(EntityKind, Uuid)>,
     /// Live children and the school column of each.
     live_children: HashMap<Uuid, Option<Uuid>>,
@@ -63,12 +68,22 @@ struct KnownRefs {
     devices: HashMap<Uuid, i64>,
 }
 
+impl KnownRefs {
+    /// Ids remembered at most (a few MB); past it the store starts afresh.
+    pub(crate) const MAX: usize = 200_000;
+
+    pub(crate) fn len(&self) -> usize {
+        self.exists.len() + self.live_children.len()
+    }
+}
+
 impl<'a> Writer<'a> {
     pub(crate) fn new(
         conn: &'a Connection,
         ctx: &'a mut Ctx,
         today: NaiveDate,
         touched_children: &'a mut Vec<Uuid>,
+        refs: &'a mut KnownRefs,
     ) -> Self {
         Writer {
             conn,
@@ -76,7 +91,7 @@ impl<'a> Writer<'a> {
             today,
             touched_children,
             resolving: None,
-            refs: KnownRefs::default(),
+            refs,
         }
     }
 
@@ -229,14 +244,14 @@ impl<'a> Writer<'a> {
         match f(self) {
             Ok(r) => {
                 if let Err(e) = sql(self.conn, "RELEASE attempt") {
-                    self.refs = KnownRefs::default();
+                    *self.refs = KnownRefs::default();
                     return Err(e.into());
                 }
                 Ok(r)
             }
             Err(e) => {
                 // What the rolled-back writes created or found is unknown again.
-                self.refs = KnownRefs::default();
+                *self.refs = KnownRefs::default();
                 sql(self.conn, "ROLLBACK TO attempt; RELEASE attempt")?;
                 *self.ctx = saved;
                 self.touched_children.truncate(touched);

@@ -416,3 +416,74 @@ fn a_visit_takes_the_school_of_a_child_moved_in_the_same_write() -> TestResult {
     assert_eq!(school_col, Some(b.id().to_string()));
     Ok(())
 }
+
+#[test]
+fn references_remembered_across_writes_are_forgotten_when_a_write_fails() -> TestResult {
+    let mut s = store()?;
+    let sch = s.write(|w| w.create(school("新寨小学", "八步街道")))?;
+    // A write that creates a school and a child, then fails as a whole.
+    let mut ids = None;
+    let e = s.write(|w| {
+        let sch2 = w.create(school("分校", "八步街道"))?;
+        let c = w.create(child("王五", Gender::Male, d(2016, 5, 4), sch2.id()))?;
+        ids = Some((sch2.id(), c.id()));
+        Err::<(), _>(StoreError::DeleteReasonRequired)
+    });
+    assert!(e.is_err());
+    let (sch2, c) = ids.ok_or(StoreError::DeleteReasonRequired)?;
+    // The next writes must not take them from memory.
+    let e = s
+        .write(|w| w.create(child("赵六", Gender::Female, d(2016, 5, 4), sch2)))
+        .map(|_| ())
+        .map_err(|e| e.code());
+    assert_eq!(e, Err("record.reference_missing"), "school rolled back");
+    let e = s
+        .write(|w| w.create(visit(c, d(2026, 7, 1))))
+        .map(|_| ())
+        .map_err(|e| e.code());
+    assert_eq!(e, Err("record.reference_missing"), "child rolled back");
+    // What earlier writes committed is still good.
+    s.write(|w| w.create(child("赵六", Gender::Female, d(2016, 5, 4), sch.id())))?;
+    Ok(())
+}
+
+#[test]
+fn references_remembered_across_writes_are_forgotten_when_another_connection_writes(
+) -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("s.db");
+    let mut app = Store::open(&path)?;
+    app.set_today(Some(today()));
+    let sch = app.write(|w| w.create(school("新寨小学", "八步街道")))?;
+    let other_school = app.write(|w| w.create(school("河口小学", "八步街道")))?;
+    let c = app.write(|w| w.create(child("张三", Gender::Male, d(2016, 5, 4), sch.id())))?;
+    let moved = app.write(|w| w.create(child("李四", Gender::Male, d(2016, 5, 4), sch.id())))?;
+    // The app knows both children (and their school) from its own writes.
+    app.write(|w| w.create(visit(c.id(), d(2026, 7, 1))))?;
+    // The CLI, beside the app, deletes one child and moves the other.
+    {
+        let mut cli = Store::open(&path)?;
+        cli.set_today(Some(today()));
+        cli.write(|w| w.delete(EntityKind::Child, c.id(), "录入重复"))?;
+        let mut body = moved.body.clone();
+        body.school_id = Some(other_school.id());
+        cli.write(|w| w.update(moved.id(), body))?;
+    }
+    let e = app
+        .write(|w| w.create(visit(c.id(), d(2026, 7, 2))))
+        .map(|_| ())
+        .map_err(|e| e.code());
+    assert_eq!(e, Err("record.reference_missing"), "deleted by the CLI");
+    let v = app.write(|w| w.create(visit(moved.id(), d(2026, 7, 2))))?;
+    let school_col: Option<String> = app.connection().query_row(
+        "SELECT school_id FROM home_visit WHERE id = ?1",
+        [v.id().to_string()],
+        |r| r.get(0),
+    )?;
+    assert_eq!(
+        school_col,
+        Some(other_school.id().to_string()),
+        "the school the CLI moved the child to"
+    );
+    Ok(())
+}
