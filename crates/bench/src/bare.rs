@@ -24,9 +24,10 @@ pub struct Extra {
     /// `normalize()` and `validate()` the body.
     pub validate: bool,
     /// The store's reference checks: the child exists (and its school), the
-    /// parent record exists, the school exists, each id remembered for the
-    /// transaction once created or found; no "already exists" lookup (the
-    /// primary key refuses a duplicate).
+    /// parent record exists, the school exists, each id remembered once
+    /// created or found (across transactions, as the store does while no
+    /// other connection writes); no "already exists" lookup (the primary key
+    /// refuses a duplicate).
     pub refs: bool,
     /// Experiment (the store before migration 0003): the change-log row
     /// repeats the whole body of a create.
@@ -150,7 +151,7 @@ pub struct Bare<'c> {
     pub device: String,
     pub user: String,
     pub seq: i64,
-    /// Ids known to exist in this transaction (`refs`, not `refs_uncached`).
+    /// Ids known to exist (`refs`, not `refs_uncached`).
     pub known: HashSet<Uuid>,
 }
 

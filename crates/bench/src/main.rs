@@ -665,6 +665,8 @@ fn insert_bare(path: &Path, spec: &DemoSpec, today: NaiveDate, extra: Extra) -> 
     let device = Uuid::now_v7().to_string();
     let user = Uuid::now_v7().to_string();
     let mut seq = 0;
+    // Like the store, references checked are remembered across transactions.
+    let mut known = std::collections::HashSet::new();
     let mut it = records(spec, today);
     let mut run = Run {
         write: Duration::ZERO,
@@ -690,12 +692,13 @@ fn insert_bare(path: &Path, spec: &DemoSpec, today: NaiveDate, extra: Extra) -> 
                 device: device.clone(),
                 user: user.clone(),
                 seq,
-                known: Default::default(),
+                known: std::mem::take(&mut known),
             };
             for r in batch {
                 r.apply(&mut sink).map_err(|e| e.0)?;
             }
             seq = sink.seq;
+            known = std::mem::take(&mut sink.known);
         }
         tx.commit()?;
         run.write += t.elapsed();

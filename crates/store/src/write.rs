@@ -748,10 +748,9 @@ impl<'a> Writer<'a> {
         if self.refs.exists.contains(&(kind, id)) {
             return Ok(true);
         }
-        let sql = format!("SELECT 1 FROM {} WHERE id = ?1", kind.name());
         let found = self
             .conn
-            .prepare_cached(&sql)?
+            .prepare_cached(&kind_sql(kind)?.exists)?
             .query_row([id.to_string()], |_| Ok(()))
             .optional()?
             .is_some();
@@ -828,12 +827,9 @@ impl<'a> Writer<'a> {
             st.execute(all.as_slice())?;
             self.touched_children.push(meta.id);
         } else {
-            let sql = format!(
-                "INSERT INTO {} (id, body, school_id, child_id, parent_id, date, created_at, updated_at, created_by, updated_by, device_id, version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                kind.name()
-            );
-            self.conn.prepare_cached(&sql)?.execute(common)?;
+            self.conn
+                .prepare_cached(&kind_sql(kind)?.insert)?
+                .execute(common)?;
         }
         Ok(())
     }
@@ -930,6 +926,41 @@ impl<'a> Writer<'a> {
         self.ctx.next_seq = seq + 1;
         Ok(())
     }
+}
+
+/// SQL text made once per entity kind (the statement cache is keyed by the
+/// text, so a per-row `format!` only cost an allocation).
+struct KindSql {
+    insert: String,
+    exists: String,
+}
+
+static KIND_SQL: std::sync::LazyLock<Vec<(EntityKind, KindSql)>> =
+    std::sync::LazyLock::new(|| {
+        EntityKind::ALL
+            .iter()
+            .map(|&k| {
+                let t = k.name();
+                (
+                    k,
+                    KindSql {
+                        insert: format!(
+                            "INSERT INTO {t} (id, body, school_id, child_id, parent_id, date, created_at, updated_at, created_by, updated_by, device_id, version)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                        ),
+                        exists: format!("SELECT 1 FROM {t} WHERE id = ?1"),
+                    },
+                )
+            })
+            .collect()
+    });
+
+fn kind_sql(kind: EntityKind) -> Result<&'static KindSql> {
+    KIND_SQL
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, s)| s)
+        .ok_or_else(|| StoreError::Open(format!("no table for {}", kind.name())))
 }
 
 fn fields_map(v: &Value) -> diff::Fields {
