@@ -472,7 +472,7 @@ fn main() -> Result<(), Error> {
             String::new()
         };
         println!(
-            "| {} | {:.2} s{range} | {:.0} | {:.2} | {:.1} µs | {:.1} s |",
+            "| {} | {:.2} s{range} | {:.0} | {:.2} | {:.1} µs | {:.2} s |",
             v.label(),
             t.as_secs_f64(),
             rows as f64 / t.as_secs_f64(),

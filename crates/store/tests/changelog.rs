@@ -642,3 +642,42 @@ fn migration_0005_keeps_every_entry_and_the_sequence() -> TestResult {
     assert_eq!(out[3].record_id, sch.id());
     Ok(())
 }
+
+#[test]
+fn a_rotated_device_id_takes_the_unacknowledged_entries_numbered_from_one() -> TestResult {
+    let mut s = store()?;
+    let sch = s.write(|w| w.create(school("新寨小学", "八步街道")))?;
+    let mut ids = vec![sch.id()];
+    for (i, name) in ["张三", "李四", "王五", "赵六"].iter().enumerate() {
+        let c = s.write(|w| {
+            w.create(child(
+                name,
+                Gender::Male,
+                d(2016, 5, 1 + i as u32),
+                sch.id(),
+            ))
+        })?;
+        ids.push(c.id());
+    }
+    let old = s.device_id();
+    s.ack_through(2)?;
+    let new = s.rotate_device_id()?;
+    assert_ne!(new, old);
+    assert_eq!(s.last_seq(), 3);
+    let out = s.outbox(100)?;
+    assert_eq!(
+        out.iter()
+            .map(|e| (e.device_id, e.seq, e.record_id))
+            .collect::<Vec<_>>(),
+        vec![(new, 1, ids[2]), (new, 2, ids[3]), (new, 3, ids[4])]
+    );
+    // The acknowledged entries stay under the old id.
+    let first = s.changes_for_record(ids[1])?;
+    assert_eq!((first[0].device_id, first[0].seq), (old, 2));
+    // The next write goes on from the new device's last sequence.
+    let v = s.write(|w| w.create(visit(ids[4], d(2026, 7, 1))))?;
+    let log = s.changes_for_record(v.id())?;
+    assert_eq!((log[0].device_id, log[0].seq), (new, 4));
+    assert_eq!(s.outbox(100)?.len(), 4);
+    Ok(())
+}
