@@ -895,7 +895,8 @@ impl<'a> Writer<'a> {
         base_version: i64,
     ) -> Result<()> {
         let seq = self.ctx.next_seq;
-        let wall = (now_ms() as i64)
+        let now = now_ms();
+        let wall = (now as i64)
             .saturating_add(self.ctx.clock_offset_ms)
             .max(0) as u64;
         let hlc = self.ctx.clock.tick(wall);
@@ -912,7 +913,7 @@ impl<'a> Writer<'a> {
             )?
             .execute(params![
                 pos(self.ctx.device_n, seq),
-                blob(&new_id()),
+                blob(&change_id(now)),
                 hlc.as_i64(),
                 kind.name(),
                 blob(&record_id),
@@ -961,6 +962,16 @@ fn kind_sql(kind: EntityKind) -> Result<&'static KindSql> {
         .find(|(k, _)| *k == kind)
         .map(|(_, s)| s)
         .ok_or_else(|| StoreError::Open(format!("no table for {}", kind.name())))
+}
+
+/// A new change id: a UUIDv7 of this millisecond whose random bits come from
+/// the thread's CSPRNG (`rand::thread_rng`, seeded from the OS) instead of a
+/// `getrandom` system call per id, which was a measurable part of an insert.
+fn change_id(now_ms: u64) -> Uuid {
+    use rand::Rng;
+    let mut random = [0u8; 10];
+    rand::thread_rng().fill(&mut random);
+    uuid::Builder::from_unix_timestamp_millis(now_ms, &random).into_uuid()
 }
 
 fn fields_map(v: &Value) -> diff::Fields {

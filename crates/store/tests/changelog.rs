@@ -681,3 +681,33 @@ fn a_rotated_device_id_takes_the_unacknowledged_entries_numbered_from_one() -> T
     assert_eq!(s.outbox(100)?.len(), 4);
     Ok(())
 }
+
+#[test]
+fn change_ids_are_distinct_uuidv7_of_the_write() -> TestResult {
+    let mut s = store()?;
+    let before = chrono::Utc::now().timestamp_millis() as u64;
+    s.write(|w| w.create(school("新寨小学", "八步街道")))?;
+    s.write(|w| {
+        for day in 1..=28 {
+            w.create(school(&format!("学校{day}"), "八步街道"))?;
+        }
+        Ok(())
+    })?;
+    let after = chrono::Utc::now().timestamp_millis() as u64;
+    let out = s.outbox(100)?;
+    assert_eq!(out.len(), 29);
+    let mut ids: Vec<Uuid> = out.iter().map(|e| e.change_id).collect();
+    for id in &ids {
+        assert_eq!(id.get_version_num(), 7);
+        let (secs, nanos) = id
+            .get_timestamp()
+            .ok_or(StoreError::DeleteReasonRequired)?
+            .to_unix();
+        let ms = secs * 1000 + u64::from(nanos) / 1_000_000;
+        assert!((before..=after).contains(&ms), "{id}");
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 29, "no change id twice");
+    Ok(())
+}
