@@ -72,27 +72,35 @@ impl LogShape {
 
     pub fn ddl(self) -> &'static str {
         match self {
-            LogShape::Text => "CREATE TABLE change_log_x (
+            LogShape::Text => {
+                "CREATE TABLE change_log_x (
     device_id TEXT NOT NULL, seq INTEGER NOT NULL, change_id TEXT NOT NULL, hlc INTEGER NOT NULL,
     entity TEXT NOT NULL, record_id TEXT NOT NULL, school_id TEXT, op TEXT NOT NULL, fields TEXT,
     base_version INTEGER NOT NULL, user_id TEXT NOT NULL, server_seq INTEGER, resolves TEXT,
     UNIQUE (device_id, seq));
-CREATE INDEX change_log_x_record ON change_log_x (record_id);",
-            LogShape::BlobIds => "CREATE TABLE change_log_x (
+CREATE INDEX change_log_x_record ON change_log_x (record_id);"
+            }
+            LogShape::BlobIds => {
+                "CREATE TABLE change_log_x (
     device_id BLOB NOT NULL, seq INTEGER NOT NULL, change_id BLOB NOT NULL, hlc INTEGER NOT NULL,
     entity TEXT NOT NULL, record_id BLOB NOT NULL, school_id BLOB, op TEXT NOT NULL, fields TEXT,
     base_version INTEGER NOT NULL, user_id BLOB NOT NULL, server_seq INTEGER, resolves BLOB,
     UNIQUE (device_id, seq));
-CREATE INDEX change_log_x_record ON change_log_x (record_id);",
-            LogShape::NoRecordIndex => "CREATE TABLE change_log_x (
+CREATE INDEX change_log_x_record ON change_log_x (record_id);"
+            }
+            LogShape::NoRecordIndex => {
+                "CREATE TABLE change_log_x (
     device_id TEXT NOT NULL, seq INTEGER NOT NULL, change_id TEXT NOT NULL, hlc INTEGER NOT NULL,
     entity TEXT NOT NULL, record_id TEXT NOT NULL, school_id TEXT, op TEXT NOT NULL, fields TEXT,
     base_version INTEGER NOT NULL, user_id TEXT NOT NULL, server_seq INTEGER, resolves TEXT,
-    UNIQUE (device_id, seq));",
-            LogShape::PosKeyNoRecordIndex => "CREATE TABLE change_log_x (
+    UNIQUE (device_id, seq));"
+            }
+            LogShape::PosKeyNoRecordIndex => {
+                "CREATE TABLE change_log_x (
     pos INTEGER PRIMARY KEY, change_id BLOB NOT NULL, hlc INTEGER NOT NULL,
     entity TEXT NOT NULL, record_id BLOB NOT NULL, school_id BLOB, op TEXT NOT NULL, fields TEXT,
-    base_version INTEGER NOT NULL, user_id BLOB NOT NULL, server_seq INTEGER, resolves BLOB);",
+    base_version INTEGER NOT NULL, user_id BLOB NOT NULL, server_seq INTEGER, resolves BLOB);"
+            }
         }
     }
 }

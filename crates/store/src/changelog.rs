@@ -174,7 +174,8 @@ impl ChangeEntry {
             let uuid = |b: std::result::Result<Option<Uuid>, ()>, what: &str| {
                 b.ok().flatten().ok_or_else(|| bad(what))
             };
-            let opt = |b: std::result::Result<Option<Uuid>, ()>, what: &str| b.map_err(|_| bad(what));
+            let opt =
+                |b: std::result::Result<Option<Uuid>, ()>, what: &str| b.map_err(|_| bad(what));
             Ok(ChangeEntry {
                 device_id: device_id
                     .as_deref()

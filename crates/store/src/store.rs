@@ -404,12 +404,10 @@ impl Store {
             ChangeEntry::cols()
         );
         let (_, end) = crate::changelog::device_range(self.ctx.device_n);
-        let from = crate::changelog::pos(self.ctx.device_n, after.clamp(0, crate::changelog::SEQ_MAX));
+        let from =
+            crate::changelog::pos(self.ctx.device_n, after.clamp(0, crate::changelog::SEQ_MAX));
         let mut st = self.conn.prepare_cached(&sql)?;
-        let rows = st.query_map(
-            params![from, end, limit as i64],
-            ChangeEntry::from_row,
-        )?;
+        let rows = st.query_map(params![from, end, limit as i64], ChangeEntry::from_row)?;
         rows.map(|r| r?).collect()
     }
 

@@ -896,9 +896,7 @@ impl<'a> Writer<'a> {
     ) -> Result<()> {
         let seq = self.ctx.next_seq;
         let now = now_ms();
-        let wall = (now as i64)
-            .saturating_add(self.ctx.clock_offset_ms)
-            .max(0) as u64;
+        let wall = (now as i64).saturating_add(self.ctx.clock_offset_ms).max(0) as u64;
         let hlc = self.ctx.clock.tick(wall);
         if !(1..=SEQ_MAX).contains(&seq) {
             return Err(StoreError::BadSequence {
@@ -936,9 +934,8 @@ struct KindSql {
     exists: String,
 }
 
-static KIND_SQL: std::sync::LazyLock<Vec<(EntityKind, KindSql)>> =
-    std::sync::LazyLock::new(|| {
-        EntityKind::ALL
+static KIND_SQL: std::sync::LazyLock<Vec<(EntityKind, KindSql)>> = std::sync::LazyLock::new(|| {
+    EntityKind::ALL
             .iter()
             .map(|&k| {
                 let t = k.name();
@@ -954,7 +951,7 @@ static KIND_SQL: std::sync::LazyLock<Vec<(EntityKind, KindSql)>> =
                 )
             })
             .collect()
-    });
+});
 
 fn kind_sql(kind: EntityKind) -> Result<&'static KindSql> {
     KIND_SQL

@@ -448,8 +448,8 @@ fn references_remembered_across_writes_are_forgotten_when_a_write_fails() -> Tes
 }
 
 #[test]
-fn references_remembered_across_writes_are_forgotten_when_another_connection_writes(
-) -> TestResult {
+fn references_remembered_across_writes_are_forgotten_when_another_connection_writes() -> TestResult
+{
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("s.db");
     let mut app = Store::open(&path)?;
@@ -517,7 +517,15 @@ fn migration_0005_keeps_every_entry_and_the_sequence() -> TestResult {
             None,
             None,
         ),
-        (dev, 3, "delete", Some(r#"{"reason":"撤并"}"#), None, None, None),
+        (
+            dev,
+            3,
+            "delete",
+            Some(r#"{"reason":"撤并"}"#),
+            None,
+            None,
+            None,
+        ),
         (
             other,
             1,
@@ -624,7 +632,11 @@ fn migration_0005_keeps_every_entry_and_the_sequence() -> TestResult {
     let log = s.changes_for_record(Uuid::parse_str(record)?)?;
     assert_eq!(log.len(), rows.len());
     assert_eq!(log[0].seq, 1);
-    assert_eq!(log[0].fields, json!({"name": "旧学校"}), "the body as created");
+    assert_eq!(
+        log[0].fields,
+        json!({"name": "旧学校"}),
+        "the body as created"
+    );
     assert_eq!(log[0].server_seq, Some(7));
     assert_eq!(log[0].school_id, Some(Uuid::parse_str(school_id)?));
     assert_eq!(log[1].fields, json!({"phone": "0857-1234567"}));
