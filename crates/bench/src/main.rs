@@ -683,6 +683,10 @@ fn insert_bare(path: &Path, spec: &DemoSpec, today: NaiveDate, extra: Extra) -> 
         }
         run.rows += batch.len();
         let (t, c) = (Instant::now(), cpu_secs());
+        if known.len() > 100_000 {
+            // The store's bound on what it remembers (`KnownRefs::MAX`).
+            known.clear();
+        }
         let tx = conn.transaction()?;
         {
             let mut sink = Bare {

@@ -70,7 +70,7 @@ pub(crate) struct KnownRefs {
 
 impl KnownRefs {
     /// Ids remembered at most (a few MB); past it the store starts afresh.
-    pub(crate) const MAX: usize = 200_000;
+    pub(crate) const MAX: usize = 100_000;
 
     pub(crate) fn len(&self) -> usize {
         self.exists.len() + self.live_children.len()
@@ -802,6 +802,15 @@ impl<'a> Writer<'a> {
         idx: &IndexCols,
         child: Option<&search::ChildColumns>,
     ) -> Result<()> {
+        // A new row's two instants are one (formatted once).
+        let created = ts_text(meta.created_at);
+        let updated_text;
+        let updated = if meta.updated_at == meta.created_at {
+            &created
+        } else {
+            updated_text = ts_text(meta.updated_at);
+            &updated_text
+        };
         let common = params![
             meta.id.to_string(),
             body_json,
@@ -809,8 +818,8 @@ impl<'a> Writer<'a> {
             idx.child_id.map(|u| u.to_string()),
             idx.parent_id.map(|u| u.to_string()),
             idx.date.map(|d| d.to_string()),
-            ts_text(meta.created_at),
-            ts_text(meta.updated_at),
+            created,
+            updated,
             meta.created_by.to_string(),
             meta.updated_by.to_string(),
             meta.device_id.to_string(),
