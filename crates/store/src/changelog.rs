@@ -114,6 +114,12 @@ static COLS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// [`COLS`] with a create's stored-as-NULL fields read as JSON `null`, for a
+/// reader that fills them from the record itself ([`fill_created_body`]): a
+/// short statement, where [`COLS`] carries a branch for every record table.
+static COLS_RAW: LazyLock<String> =
+    LazyLock::new(|| COLS.replace(fields_sql(), "COALESCE(log_entry.fields, 'null')"));
+
 /// The SQL expression for an entry's fields, complete for every entry (for
 /// queries `FROM log_entry`).
 pub(crate) fn fields_sql() -> &'static str {
@@ -139,10 +145,34 @@ pub(crate) fn materialise_create_body(
     Ok(())
 }
 
+/// For an entry read with [`ChangeEntry::cols_raw`]: a create whose fields
+/// are `null` gets the record's body (the body as created), as
+/// [`ChangeEntry::cols`] would have given it.
+pub(crate) fn fill_created_body(conn: &Connection, e: &mut ChangeEntry) -> Result<()> {
+    if e.op != Op::Create || !e.fields.is_null() {
+        return Ok(());
+    }
+    let t = e.entity.name();
+    let body: Option<String> = conn
+        .prepare_cached(&format!("SELECT body FROM {t} WHERE id = ?1"))?
+        .query_row([e.record_id.to_string()], |r| r.get(0))
+        .optional()?;
+    let body = body.ok_or_else(|| StoreError::Open("change-log entry has a bad fields".into()))?;
+    e.fields = serde_json::from_str(&body)?;
+    Ok(())
+}
+
 impl ChangeEntry {
     /// The columns [`ChangeEntry::from_row`] reads, for a query `FROM log_entry`.
     pub(crate) fn cols() -> &'static str {
         &COLS
+    }
+
+    /// Like [`ChangeEntry::cols`], but a create entry standing for the body
+    /// as created reads with `fields` JSON `null`: pass each entry through
+    /// [`fill_created_body`].
+    pub(crate) fn cols_raw() -> &'static str {
+        &COLS_RAW
     }
 
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<ChangeEntry>> {

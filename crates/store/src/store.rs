@@ -388,12 +388,18 @@ impl Store {
     pub fn changes_for_record(&self, record_id: Uuid) -> Result<Vec<ChangeEntry>> {
         let sql = format!(
             // Column 1 is the device id (text), as the order always was.
+            // The short statement (cols_raw): this one runs for every card
+            // opened, and SQLite was seen re-preparing it each time.
             "SELECT {} FROM log_entry WHERE record_id = ?1 ORDER BY log_entry.hlc, 1, log_entry.pos",
-            ChangeEntry::cols()
+            ChangeEntry::cols_raw()
         );
         let mut st = self.conn.prepare_cached(&sql)?;
         let rows = st.query_map([crate::changelog::blob(&record_id)], ChangeEntry::from_row)?;
-        rows.map(|r| r?).collect()
+        let mut out = rows.map(|r| r?).collect::<Result<Vec<_>>>()?;
+        for e in &mut out {
+            crate::changelog::fill_created_body(&self.conn, e)?;
+        }
+        Ok(out)
     }
 
     /// This device's change-log entries with `seq > after`, in order (the
