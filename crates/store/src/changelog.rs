@@ -15,6 +15,12 @@
 //! the entry while it is still the created one. Readers select
 //! [`ChangeEntry::cols`], whose `fields` column falls back to the row's body,
 //! so every entry read has its full fields.
+//!
+//! Storage (migration 0005): entries live in `log_entry`, whose rowid `pos`
+//! is `device number << 40 | seq` ([`pos`], [`device_range`]; `log_device`
+//! numbers the devices), with ids as 16-byte BLOBs ([`blob`]). A device's
+//! entries are one rowid range, in sequence order. `change_log` is a
+//! read-only view of the same entries with text columns, for SQL by hand.
 
 use std::sync::LazyLock;
 
