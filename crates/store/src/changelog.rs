@@ -13,8 +13,9 @@
 //! half the file and most of the cost of an insert). Every write that changes
 //! a body calls [`materialise_create_body`] first, which copies the body into
 //! the entry while it is still the created one. Readers select
-//! [`ChangeEntry::cols`], whose `fields` column falls back to the row's body,
-//! so every entry read has its full fields.
+//! [`ChangeEntry::cols`] and pass each entry through [`fill_created_body`],
+//! which falls back to the row's body, so every entry read has its full
+//! fields.
 //!
 //! Storage (migration 0005): entries live in `log_entry`, whose rowid `pos`
 //! is `device number << 40 | seq` ([`pos`], [`device_range`]; `log_device`
@@ -89,48 +90,16 @@ pub(crate) fn blob(id: &Uuid) -> &[u8] {
     id.as_bytes()
 }
 
-/// SQL turning a 16-byte id column into the text form the record tables use.
-pub(crate) fn uuid_text_sql(col: &str) -> String {
-    let h = format!("hex({col})");
-    format!(
-        "lower(substr({h}, 1, 8) || '-' || substr({h}, 9, 4) || '-' || substr({h}, 13, 4) || '-' || substr({h}, 17, 4) || '-' || substr({h}, 21))"
-    )
-}
-
-/// `fields`, or for a create entry stored without them, the record's body
-/// (which is the body as created: see the module comment). Only the branch
-/// of the entry's own entity runs.
-static FIELDS_SQL: LazyLock<String> = LazyLock::new(|| {
-    let id = uuid_text_sql("log_entry.record_id");
-    let mut s = String::from("COALESCE(log_entry.fields, CASE log_entry.entity");
-    for kind in EntityKind::ALL {
-        let t = kind.name();
-        s.push_str(&format!(
-            " WHEN '{t}' THEN (SELECT body FROM {t} WHERE {t}.id = {id})"
-        ));
-    }
-    s.push_str(" END)");
-    s
-});
-
+/// The columns [`ChangeEntry::from_row`] reads. A create entry standing for
+/// the body as created reads with `fields` JSON `null`: every reader passes
+/// each entry through [`fill_created_body`]. (Filling it in SQL took a branch
+/// for every record table with a BLOB-to-text conversion in each: a 6 KB
+/// statement that SQLite was seen re-preparing on every call.)
 static COLS: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "(SELECT id FROM log_device WHERE log_device.n = log_entry.pos >> {SEQ_BITS}), log_entry.pos & {SEQ_MAX}, log_entry.change_id, log_entry.hlc, log_entry.entity, log_entry.record_id, log_entry.school_id, log_entry.op, {}, log_entry.base_version, log_entry.user_id, log_entry.server_seq, log_entry.resolves",
-        fields_sql()
+        "(SELECT id FROM log_device WHERE log_device.n = log_entry.pos >> {SEQ_BITS}), log_entry.pos & {SEQ_MAX}, log_entry.change_id, log_entry.hlc, log_entry.entity, log_entry.record_id, log_entry.school_id, log_entry.op, COALESCE(log_entry.fields, 'null'), log_entry.base_version, log_entry.user_id, log_entry.server_seq, log_entry.resolves"
     )
 });
-
-/// [`COLS`] with a create's stored-as-NULL fields read as JSON `null`, for a
-/// reader that fills them from the record itself ([`fill_created_body`]): a
-/// short statement, where [`COLS`] carries a branch for every record table.
-static COLS_RAW: LazyLock<String> =
-    LazyLock::new(|| COLS.replace(fields_sql(), "COALESCE(log_entry.fields, 'null')"));
-
-/// The SQL expression for an entry's fields, complete for every entry (for
-/// queries `FROM log_entry`).
-pub(crate) fn fields_sql() -> &'static str {
-    &FIELDS_SQL
-}
 
 /// Before a record's body changes (a local edit, a pulled change, a conflict
 /// resolution): if its create entry still stands for "the body as created",
@@ -151,9 +120,8 @@ pub(crate) fn materialise_create_body(
     Ok(())
 }
 
-/// For an entry read with [`ChangeEntry::cols_raw`]: a create whose fields
-/// are `null` gets the record's body (the body as created), as
-/// [`ChangeEntry::cols`] would have given it.
+/// For an entry read with [`ChangeEntry::cols`]: a create whose fields are
+/// `null` gets the record's body, which is the body as created.
 pub(crate) fn fill_created_body(conn: &Connection, e: &mut ChangeEntry) -> Result<()> {
     if e.op != Op::Create || !e.fields.is_null() {
         return Ok(());
@@ -169,16 +137,10 @@ pub(crate) fn fill_created_body(conn: &Connection, e: &mut ChangeEntry) -> Resul
 }
 
 impl ChangeEntry {
-    /// The columns [`ChangeEntry::from_row`] reads, for a query `FROM log_entry`.
+    /// The columns [`ChangeEntry::from_row`] reads, for a query `FROM
+    /// log_entry`; then [`fill_created_body`] on each entry.
     pub(crate) fn cols() -> &'static str {
         &COLS
-    }
-
-    /// Like [`ChangeEntry::cols`], but a create entry standing for the body
-    /// as created reads with `fields` JSON `null`: pass each entry through
-    /// [`fill_created_body`].
-    pub(crate) fn cols_raw() -> &'static str {
-        &COLS_RAW
     }
 
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<ChangeEntry>> {

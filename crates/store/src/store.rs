@@ -388,10 +388,8 @@ impl Store {
     pub fn changes_for_record(&self, record_id: Uuid) -> Result<Vec<ChangeEntry>> {
         let sql = format!(
             // Column 1 is the device id (text), as the order always was.
-            // The short statement (cols_raw): this one runs for every card
-            // opened, and SQLite was seen re-preparing it each time.
             "SELECT {} FROM log_entry WHERE record_id = ?1 ORDER BY log_entry.hlc, 1, log_entry.pos",
-            ChangeEntry::cols_raw()
+            ChangeEntry::cols()
         );
         let mut st = self.conn.prepare_cached(&sql)?;
         let rows = st.query_map([crate::changelog::blob(&record_id)], ChangeEntry::from_row)?;
@@ -414,7 +412,11 @@ impl Store {
             crate::changelog::pos(self.ctx.device_n, after.clamp(0, crate::changelog::SEQ_MAX));
         let mut st = self.conn.prepare_cached(&sql)?;
         let rows = st.query_map(params![from, end, limit as i64], ChangeEntry::from_row)?;
-        rows.map(|r| r?).collect()
+        let mut out = rows.map(|r| r?).collect::<Result<Vec<_>>>()?;
+        for e in &mut out {
+            crate::changelog::fill_created_body(&self.conn, e)?;
+        }
+        Ok(out)
     }
 
     /// Local changes the server has not acknowledged yet.

@@ -272,23 +272,43 @@ impl Writer<'_> {
 
     /// Dotted paths with an unacknowledged local edit on this record.
     pub(crate) fn pending_paths(&self, record_id: Uuid, acked: i64) -> Result<BTreeSet<String>> {
-        let sql = format!(
-            "SELECT op, {} FROM log_entry WHERE record_id = ?1 AND pos > ?2 AND pos < ?3",
-            crate::changelog::fields_sql()
-        );
+        let sql = "SELECT op, fields, entity FROM log_entry WHERE record_id = ?1 AND pos > ?2 AND pos < ?3";
         let n = self.device_n();
-        let mut st = self.conn().prepare_cached(&sql)?;
+        let mut st = self.conn().prepare_cached(sql)?;
         let rows = st.query_map(
             params![
                 crate::changelog::blob(&record_id),
                 crate::changelog::pos(n, acked.clamp(0, crate::changelog::SEQ_MAX)),
                 crate::changelog::device_range(n).1
             ],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)),
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            },
         )?;
+        let rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut filled = Vec::with_capacity(rows.len());
+        for (op, fields, entity) in rows {
+            if fields.is_some() || op != "create" {
+                filled.push((op, fields));
+                continue;
+            }
+            // A create standing for the body as created: the row's body.
+            let Some(kind) = shouhu_core::EntityKind::parse(&entity) else {
+                continue;
+            };
+            let body: Option<String> = self
+                .conn()
+                .prepare_cached(&format!("SELECT body FROM {} WHERE id = ?1", kind.name()))?
+                .query_row([record_id.to_string()], |r| r.get(0))
+                .optional()?;
+            filled.push((op, body));
+        }
         let mut out = BTreeSet::new();
-        for row in rows {
-            let (op, fields) = row?;
+        for (op, fields) in filled {
             let Some(fields) = fields else {
                 // A create whose record row is missing: nothing to shield.
                 continue;
