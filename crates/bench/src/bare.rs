@@ -17,16 +17,17 @@ use uuid::Uuid;
 /// Which of the store's steps a variant adds to the bare insert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Extra {
-    /// Append a change-log row like the store's: its rowid `change_log`
-    /// table (migration 0003), a create's `fields` NULL ("the body as
-    /// created").
+    /// Append a change-log row like the store's: its `log_entry` table
+    /// (migration 0005: keyed by `pos` = device << 40 | seq, ids as 16-byte
+    /// BLOBs), a create's `fields` NULL ("the body as created").
     pub log: bool,
     /// `normalize()` and `validate()` the body.
     pub validate: bool,
     /// The store's reference checks: the child exists (and its school), the
-    /// parent record exists, the school exists, each id remembered for the
-    /// transaction once created or found; no "already exists" lookup (the
-    /// primary key refuses a duplicate).
+    /// parent record exists, the school exists, each id remembered once
+    /// created or found (across transactions, as the store does while no
+    /// other connection writes); no "already exists" lookup (the primary key
+    /// refuses a duplicate).
     pub refs: bool,
     /// Experiment (the store before migration 0003): the change-log row
     /// repeats the whole body of a create.
@@ -39,12 +40,76 @@ pub struct Extra {
     pub refs_uncached: bool,
     /// Experiment: `PRAGMA cache_size` in MB (SQLite's default is 2 MB).
     pub cache_mb: Option<u32>,
+    /// Experiment: the change-log row in another shape (see [`LogShape`]).
+    pub log_shape: Option<LogShape>,
+}
+
+/// Candidate shapes of the change log, each a table the bench creates in the
+/// bare file (`change_log_x`), for `--log-experiments`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogShape {
+    /// Migration 0003's table (the store before 0005): text ids, a rowid
+    /// table with `UNIQUE (device_id, seq)` and an index on `record_id`.
+    Text,
+    /// 0003's columns with every id a 16-byte BLOB; both indexes kept.
+    BlobIds,
+    /// 0003's text table without its `record_id` index.
+    NoRecordIndex,
+    /// The store's `log_entry` (0005) without the `record_id` index (the
+    /// floor of a log row).
+    PosKeyNoRecordIndex,
+}
+
+impl LogShape {
+    pub fn label(self) -> &'static str {
+        match self {
+            LogShape::Text => "text ids, `UNIQUE (device_id, seq)` (0003, before this change)",
+            LogShape::BlobIds => "0003's table with 16-byte BLOB ids",
+            LogShape::NoRecordIndex => "0003's table without its `record_id` index",
+            LogShape::PosKeyNoRecordIndex => "0005's table without its `record_id` index",
+        }
+    }
+
+    pub fn ddl(self) -> &'static str {
+        match self {
+            LogShape::Text => {
+                "CREATE TABLE change_log_x (
+    device_id TEXT NOT NULL, seq INTEGER NOT NULL, change_id TEXT NOT NULL, hlc INTEGER NOT NULL,
+    entity TEXT NOT NULL, record_id TEXT NOT NULL, school_id TEXT, op TEXT NOT NULL, fields TEXT,
+    base_version INTEGER NOT NULL, user_id TEXT NOT NULL, server_seq INTEGER, resolves TEXT,
+    UNIQUE (device_id, seq));
+CREATE INDEX change_log_x_record ON change_log_x (record_id);"
+            }
+            LogShape::BlobIds => {
+                "CREATE TABLE change_log_x (
+    device_id BLOB NOT NULL, seq INTEGER NOT NULL, change_id BLOB NOT NULL, hlc INTEGER NOT NULL,
+    entity TEXT NOT NULL, record_id BLOB NOT NULL, school_id BLOB, op TEXT NOT NULL, fields TEXT,
+    base_version INTEGER NOT NULL, user_id BLOB NOT NULL, server_seq INTEGER, resolves BLOB,
+    UNIQUE (device_id, seq));
+CREATE INDEX change_log_x_record ON change_log_x (record_id);"
+            }
+            LogShape::NoRecordIndex => {
+                "CREATE TABLE change_log_x (
+    device_id TEXT NOT NULL, seq INTEGER NOT NULL, change_id TEXT NOT NULL, hlc INTEGER NOT NULL,
+    entity TEXT NOT NULL, record_id TEXT NOT NULL, school_id TEXT, op TEXT NOT NULL, fields TEXT,
+    base_version INTEGER NOT NULL, user_id TEXT NOT NULL, server_seq INTEGER, resolves TEXT,
+    UNIQUE (device_id, seq));"
+            }
+            LogShape::PosKeyNoRecordIndex => {
+                "CREATE TABLE change_log_x (
+    pos INTEGER PRIMARY KEY, change_id BLOB NOT NULL, hlc INTEGER NOT NULL,
+    entity TEXT NOT NULL, record_id BLOB NOT NULL, school_id BLOB, op TEXT NOT NULL, fields TEXT,
+    base_version INTEGER NOT NULL, user_id BLOB NOT NULL, server_seq INTEGER, resolves BLOB);"
+            }
+        }
+    }
 }
 
 impl Extra {
     pub fn is_experiment(self) -> bool {
         self.log_with_body
             || self.log_without_rowid
+            || self.log_shape.is_some()
             || self.refs_uncached
             || self.cache_mb.is_some()
     }
@@ -62,6 +127,10 @@ impl Extra {
             }
             if self.log_without_rowid {
                 s.push_str(" in a `WITHOUT ROWID` table");
+            }
+            if let Some(shape) = self.log_shape {
+                s.push_str(", ");
+                s.push_str(shape.label());
             }
         }
         if self.validate {
@@ -90,7 +159,7 @@ pub struct Bare<'c> {
     pub device: String,
     pub user: String,
     pub seq: i64,
-    /// Ids known to exist in this transaction (`refs`, not `refs_uncached`).
+    /// Ids known to exist (`refs`, not `refs_uncached`).
     pub known: HashSet<Uuid>,
 }
 
@@ -223,12 +292,32 @@ impl Bare<'_> {
         fields: &str,
     ) -> Result<(), BareError> {
         self.seq += 1;
-        let table = if self.extra.log_without_rowid {
-            "change_log_old"
-        } else {
-            "change_log"
-        };
+        if let Some(shape) = self.extra.log_shape {
+            return self.append_log_shaped(shape, kind, id, school);
+        }
         let fields = self.extra.log_with_body.then_some(fields);
+        if !self.extra.log_without_rowid {
+            // The store's log_entry (0005); this file's one device is number 1.
+            let blob = |s: &str| Uuid::parse_str(s).map(|u| u.as_bytes().to_vec());
+            let school = school.as_deref().map(blob).transpose()?;
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO log_entry (pos, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, resolves)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'create', ?7, 0, ?8, NULL)",
+                )?
+                .execute(params![
+                    (1i64 << 40) | self.seq,
+                    &Uuid::now_v7().as_bytes()[..],
+                    self.seq,
+                    kind.name(),
+                    &id.as_bytes()[..],
+                    school,
+                    fields,
+                    blob(&self.user)?,
+                ])?;
+            return Ok(());
+        }
+        let table = "change_log_old";
         self.conn
             .prepare_cached(&format!(
                 "INSERT INTO {table} (device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, resolves)
@@ -245,6 +334,75 @@ impl Bare<'_> {
                 fields,
                 self.user,
             ])?;
+        Ok(())
+    }
+}
+
+impl Bare<'_> {
+    fn append_log_shaped(
+        &mut self,
+        shape: LogShape,
+        kind: EntityKind,
+        id: Uuid,
+        school: &Option<String>,
+    ) -> Result<(), BareError> {
+        let blob = |s: &str| Uuid::parse_str(s).map(|u| u.as_bytes().to_vec());
+        let school_text = school;
+        let school = school.as_deref().map(blob).transpose()?;
+        let device = blob(&self.device)?;
+        let user = blob(&self.user)?;
+        match shape {
+            LogShape::BlobIds => {
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO change_log_x (device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, resolves)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'create', NULL, 0, ?8, NULL)",
+                    )?
+                    .execute(params![
+                        device,
+                        self.seq,
+                        &Uuid::now_v7().as_bytes()[..],
+                        self.seq,
+                        kind.name(),
+                        &id.as_bytes()[..],
+                        school,
+                        user,
+                    ])?;
+            }
+            LogShape::Text | LogShape::NoRecordIndex => {
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO change_log_x (device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, resolves)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'create', NULL, 0, ?8, NULL)",
+                    )?
+                    .execute(params![
+                        self.device,
+                        self.seq,
+                        Uuid::now_v7().to_string(),
+                        self.seq,
+                        kind.name(),
+                        id.to_string(),
+                        school_text,
+                        self.user,
+                    ])?;
+            }
+            LogShape::PosKeyNoRecordIndex => {
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO change_log_x (pos, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, resolves)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'create', NULL, 0, ?7, NULL)",
+                    )?
+                    .execute(params![
+                        (1i64 << 40) | self.seq,
+                        &Uuid::now_v7().as_bytes()[..],
+                        self.seq,
+                        kind.name(),
+                        &id.as_bytes()[..],
+                        school,
+                        user,
+                    ])?;
+            }
+        }
         Ok(())
     }
 }

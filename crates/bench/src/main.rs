@@ -80,6 +80,11 @@ struct Args {
     /// the search algorithm before and after the presorted index.
     #[arg(long)]
     experiments: bool,
+    /// Also run the change-log row in candidate shapes (BLOB ids, no
+    /// `record_id` index, an integer `pos` key): each "bare + change-log row"
+    /// with the log in that shape.
+    #[arg(long)]
+    log_experiments: bool,
     /// With --store-only: raise the store's `PRAGMA cache_size` to this many MB.
     #[arg(long)]
     cache_mb: Option<u32>,
@@ -338,6 +343,27 @@ fn main() -> Result<(), Error> {
             }),
         ]);
     }
+    if args.log_experiments {
+        use bare::LogShape;
+        if args.no_breakdown {
+            variants.push(Variant::Bare(Extra {
+                log: true,
+                ..Extra::default()
+            }));
+        }
+        for shape in [
+            LogShape::Text,
+            LogShape::BlobIds,
+            LogShape::NoRecordIndex,
+            LogShape::PosKeyNoRecordIndex,
+        ] {
+            variants.push(Variant::Bare(Extra {
+                log: true,
+                log_shape: Some(shape),
+                ..Extra::default()
+            }));
+        }
+    }
     if args.experiments {
         variants.extend([
             // The store's steps as they were before migration 0003.
@@ -446,7 +472,7 @@ fn main() -> Result<(), Error> {
             String::new()
         };
         println!(
-            "| {} | {:.2} s{range} | {:.0} | {:.2} | {:.1} µs | {:.1} s |",
+            "| {} | {:.2} s{range} | {:.0} | {:.2} | {:.1} µs | {:.2} s |",
             v.label(),
             t.as_secs_f64(),
             rows as f64 / t.as_secs_f64(),
@@ -627,6 +653,9 @@ fn insert_bare(path: &Path, spec: &DemoSpec, today: NaiveDate, extra: Extra) -> 
     if extra.log_without_rowid {
         conn.execute_batch(bare::OLD_LOG)?;
     }
+    if let Some(shape) = extra.log_shape {
+        conn.execute_batch(shape.ddl())?;
+    }
     if let Some(mb) = extra.cache_mb {
         conn.execute_batch(&format!("PRAGMA cache_size = -{};", mb * 1024))?;
     }
@@ -636,6 +665,8 @@ fn insert_bare(path: &Path, spec: &DemoSpec, today: NaiveDate, extra: Extra) -> 
     let device = Uuid::now_v7().to_string();
     let user = Uuid::now_v7().to_string();
     let mut seq = 0;
+    // Like the store, references checked are remembered across transactions.
+    let mut known = std::collections::HashSet::new();
     let mut it = records(spec, today);
     let mut run = Run {
         write: Duration::ZERO,
@@ -652,6 +683,10 @@ fn insert_bare(path: &Path, spec: &DemoSpec, today: NaiveDate, extra: Extra) -> 
         }
         run.rows += batch.len();
         let (t, c) = (Instant::now(), cpu_secs());
+        if known.len() > 100_000 {
+            // The store's bound on what it remembers (`KnownRefs::MAX`).
+            known.clear();
+        }
         let tx = conn.transaction()?;
         {
             let mut sink = Bare {
@@ -661,12 +696,13 @@ fn insert_bare(path: &Path, spec: &DemoSpec, today: NaiveDate, extra: Extra) -> 
                 device: device.clone(),
                 user: user.clone(),
                 seq,
-                known: Default::default(),
+                known: std::mem::take(&mut known),
             };
             for r in batch {
                 r.apply(&mut sink).map_err(|e| e.0)?;
             }
             seq = sink.seq;
+            known = std::mem::take(&mut sink.known);
         }
         tx.commit()?;
         run.write += t.elapsed();

@@ -23,8 +23,12 @@ pub fn normalize_text(s: &str) -> String {
 
 /// Trim a free-text field; full-width letters in Chinese text are left alone.
 pub fn trim_text(s: &str) -> String {
-    s.trim_matches(|c: char| c.is_whitespace() || c == '\u{3000}')
-        .to_string()
+    s.trim_matches(is_trimmed).to_string()
+}
+
+/// The characters [`trim_text`] takes off both ends.
+pub fn is_trimmed(c: char) -> bool {
+    c.is_whitespace() || c == '\u{3000}'
 }
 
 /// What an 18-character resident ID number says about its holder.

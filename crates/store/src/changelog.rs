@@ -13,12 +13,19 @@
 //! half the file and most of the cost of an insert). Every write that changes
 //! a body calls [`materialise_create_body`] first, which copies the body into
 //! the entry while it is still the created one. Readers select
-//! [`ChangeEntry::cols`], whose `fields` column falls back to the row's body,
-//! so every entry read has its full fields.
+//! [`ChangeEntry::cols`] and pass each entry through [`fill_created_body`],
+//! which falls back to the row's body, so every entry read has its full
+//! fields.
+//!
+//! Storage (migration 0005): entries live in `log_entry`, whose rowid `pos`
+//! is `device number << 40 | seq` ([`pos`], [`device_range`]; `log_device`
+//! numbers the devices), with ids as 16-byte BLOBs ([`blob`]). A device's
+//! entries are one rowid range, in sequence order. `change_log` is a
+//! read-only view of the same entries with text columns, for SQL by hand.
 
 use std::sync::LazyLock;
 
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shouhu_core::hlc::Hlc;
@@ -47,33 +54,52 @@ pub struct ChangeEntry {
     pub resolves: Option<Uuid>,
 }
 
-/// `fields`, or for a create entry stored without them, the record's body
-/// (which is the body as created: see the module comment). Only the branch
-/// of the entry's own entity runs.
-static FIELDS_SQL: LazyLock<String> = LazyLock::new(|| {
-    let mut s = String::from("COALESCE(change_log.fields, CASE change_log.entity");
-    for kind in EntityKind::ALL {
-        let t = kind.name();
-        s.push_str(&format!(
-            " WHEN '{t}' THEN (SELECT body FROM {t} WHERE {t}.id = change_log.record_id)"
-        ));
-    }
-    s.push_str(" END)");
-    s
-});
+/// Bits of a log position that hold the sequence number: an entry's `pos`
+/// (the rowid of `log_entry`, migration 0005) is `device number << 40 | seq`.
+pub(crate) const SEQ_BITS: u32 = 40;
+/// The largest sequence number a log position holds.
+pub(crate) const SEQ_MAX: i64 = (1 << SEQ_BITS) - 1;
 
+/// The log position of a device's entry.
+pub(crate) fn pos(device_n: i64, seq: i64) -> i64 {
+    (device_n << SEQ_BITS) | (seq & SEQ_MAX)
+}
+
+/// The positions of one device's entries: `[start, end)`.
+pub(crate) fn device_range(device_n: i64) -> (i64, i64) {
+    (device_n << SEQ_BITS, (device_n + 1) << SEQ_BITS)
+}
+
+/// The number `log_device` gives a device id, numbering it now if new.
+pub(crate) fn device_number(conn: &Connection, device_id: Uuid) -> Result<i64> {
+    let id = device_id.to_string();
+    let found: Option<i64> = conn
+        .prepare_cached("SELECT n FROM log_device WHERE id = ?1")?
+        .query_row([&id], |r| r.get(0))
+        .optional()?;
+    if let Some(n) = found {
+        return Ok(n);
+    }
+    conn.prepare_cached("INSERT INTO log_device (id) VALUES (?1)")?
+        .execute([&id])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// A UUID as the 16 bytes the log stores.
+pub(crate) fn blob(id: &Uuid) -> &[u8] {
+    id.as_bytes()
+}
+
+/// The columns [`ChangeEntry::from_row`] reads. A create entry standing for
+/// the body as created reads with `fields` JSON `null`: every reader passes
+/// each entry through [`fill_created_body`]. (Filling it in SQL took a branch
+/// for every record table with a BLOB-to-text conversion in each: a 6 KB
+/// statement that SQLite was seen re-preparing on every call.)
 static COLS: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "change_log.device_id, change_log.seq, change_log.change_id, change_log.hlc, change_log.entity, change_log.record_id, change_log.school_id, change_log.op, {}, change_log.base_version, change_log.user_id, change_log.server_seq, change_log.resolves",
-        fields_sql()
+        "(SELECT id FROM log_device WHERE log_device.n = log_entry.pos >> {SEQ_BITS}), log_entry.pos & {SEQ_MAX}, log_entry.change_id, log_entry.hlc, log_entry.entity, log_entry.record_id, log_entry.school_id, log_entry.op, COALESCE(log_entry.fields, 'null'), log_entry.base_version, log_entry.user_id, log_entry.server_seq, log_entry.resolves"
     )
 });
-
-/// The SQL expression for an entry's fields, complete for every entry (for
-/// queries `FROM change_log`).
-pub(crate) fn fields_sql() -> &'static str {
-    &FIELDS_SQL
-}
 
 /// Before a record's body changes (a local edit, a pulled change, a conflict
 /// resolution): if its create entry still stands for "the body as created",
@@ -86,58 +112,85 @@ pub(crate) fn materialise_create_body(
 ) -> Result<()> {
     let t = kind.name();
     let sql = format!(
-        "UPDATE change_log SET fields = (SELECT body FROM {t} WHERE {t}.id = ?1)
-         WHERE record_id = ?1 AND op = 'create' AND fields IS NULL AND entity = ?2"
+        "UPDATE log_entry SET fields = (SELECT body FROM {t} WHERE {t}.id = ?1)
+         WHERE record_id = ?2 AND op = 'create' AND fields IS NULL AND entity = ?3"
     );
     conn.prepare_cached(&sql)?
-        .execute(params![record_id.to_string(), t])?;
+        .execute(params![record_id.to_string(), blob(&record_id), t])?;
+    Ok(())
+}
+
+/// For an entry read with [`ChangeEntry::cols`]: a create whose fields are
+/// `null` gets the record's body, which is the body as created.
+pub(crate) fn fill_created_body(conn: &Connection, e: &mut ChangeEntry) -> Result<()> {
+    if e.op != Op::Create || !e.fields.is_null() {
+        return Ok(());
+    }
+    let t = e.entity.name();
+    let body: Option<String> = conn
+        .prepare_cached(&format!("SELECT body FROM {t} WHERE id = ?1"))?
+        .query_row([e.record_id.to_string()], |r| r.get(0))
+        .optional()?;
+    let body = body.ok_or_else(|| StoreError::Open("change-log entry has a bad fields".into()))?;
+    e.fields = serde_json::from_str(&body)?;
     Ok(())
 }
 
 impl ChangeEntry {
-    /// The columns [`ChangeEntry::from_row`] reads, for a query `FROM change_log`.
+    /// The columns [`ChangeEntry::from_row`] reads, for a query `FROM
+    /// log_entry`; then [`fill_created_body`] on each entry.
     pub(crate) fn cols() -> &'static str {
         &COLS
     }
 
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<ChangeEntry>> {
         let text = |i: usize| r.get::<_, String>(i);
-        let device_id: String = text(0)?;
-        let change_id: String = text(2)?;
+        // A stored id: `Ok(None)` for NULL, `Err(())` for anything that is
+        // not 16 bytes (reported as a bad entry below).
+        let bytes = |i: usize| -> rusqlite::Result<std::result::Result<Option<Uuid>, ()>> {
+            Ok(match r.get_ref(i)? {
+                rusqlite::types::ValueRef::Null => Ok(None),
+                rusqlite::types::ValueRef::Blob(b) => Uuid::from_slice(b).map(Some).map_err(|_| ()),
+                _ => Err(()),
+            })
+        };
+        let device_id: Option<String> = r.get(0)?;
+        let change_id = bytes(2)?;
         let entity: String = text(4)?;
-        let record_id: String = text(5)?;
-        let school_id: Option<String> = r.get(6)?;
+        let record_id = bytes(5)?;
+        let school_id = bytes(6)?;
         let op: String = text(7)?;
         let fields: Option<String> = r.get(8)?;
-        let user_id: String = text(10)?;
+        let user_id = bytes(10)?;
         let seq: i64 = r.get(1)?;
         let hlc: i64 = r.get(3)?;
         let base_version: i64 = r.get(9)?;
         let server_seq: Option<i64> = r.get(11)?;
-        let resolves: Option<String> = r.get(12)?;
+        let resolves = bytes(12)?;
         Ok((|| {
             let bad = |what: &str| StoreError::Open(format!("change-log entry has a bad {what}"));
-            let uuid = |s: &str, what: &str| Uuid::parse_str(s).map_err(|_| bad(what));
+            let uuid = |b: std::result::Result<Option<Uuid>, ()>, what: &str| {
+                b.ok().flatten().ok_or_else(|| bad(what))
+            };
+            let opt =
+                |b: std::result::Result<Option<Uuid>, ()>, what: &str| b.map_err(|_| bad(what));
             Ok(ChangeEntry {
-                device_id: uuid(&device_id, "device_id")?,
+                device_id: device_id
+                    .as_deref()
+                    .and_then(|s| Uuid::parse_str(s).ok())
+                    .ok_or_else(|| bad("device_id"))?,
                 seq,
-                change_id: uuid(&change_id, "change_id")?,
+                change_id: uuid(change_id, "change_id")?,
                 hlc: Hlc::from_i64(hlc),
                 entity: EntityKind::parse(&entity).ok_or_else(|| bad("entity"))?,
-                record_id: uuid(&record_id, "record_id")?,
-                school_id: school_id
-                    .as_deref()
-                    .map(|s| uuid(s, "school_id"))
-                    .transpose()?,
+                record_id: uuid(record_id, "record_id")?,
+                school_id: opt(school_id, "school_id")?,
                 op: Op::parse(&op).ok_or_else(|| bad("op"))?,
                 fields: serde_json::from_str(fields.as_deref().ok_or_else(|| bad("fields"))?)?,
                 base_version,
-                user_id: uuid(&user_id, "user_id")?,
+                user_id: uuid(user_id, "user_id")?,
                 server_seq,
-                resolves: resolves
-                    .as_deref()
-                    .map(|s| uuid(s, "resolves"))
-                    .transpose()?,
+                resolves: opt(resolves, "resolves")?,
             })
         })())
     }

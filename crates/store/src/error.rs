@@ -49,6 +49,10 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    /// A change-log sequence number outside 1 ..= 2^40 - 1 (a log position
+    /// holds no more).
+    #[error("change-log sequence {seq} of device {device_id} is out of range")]
+    BadSequence { device_id: Uuid, seq: i64 },
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("serialisation error: {0}")]
@@ -76,6 +80,7 @@ impl StoreError {
             StoreError::Open(_) => "store.open_failed",
             StoreError::KeyRejected => "store.key_rejected",
             StoreError::Corrupt { .. } => "store.corrupt_record",
+            StoreError::BadSequence { .. } => "sync.bad_sequence",
             StoreError::Sqlite(_) => "store.database",
             StoreError::Json(_) => "store.serialisation",
         }
@@ -120,6 +125,9 @@ impl StoreError {
             StoreError::Corrupt { .. } if zh => {
                 "数据库中有一条记录无法读取，请联系管理员".to_string()
             }
+            StoreError::BadSequence { .. } if zh => {
+                "同步数据中的变更序号超出范围，请联系管理员".to_string()
+            }
             StoreError::Sqlite(e) if zh => format!("数据库错误：{e}"),
             StoreError::Json(e) if zh => format!("数据格式错误：{e}"),
             other => other.to_string(),
@@ -147,6 +155,9 @@ impl StoreError {
                 json!({ "found": found, "supported": supported })
             }
             StoreError::Corrupt { id, .. } => json!({ "id": id }),
+            StoreError::BadSequence { device_id, seq } => {
+                json!({ "device_id": device_id, "seq": seq })
+            }
             _ => Value::Null,
         }
     }

@@ -17,6 +17,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0003_log_rowid.sql"),
     ),
     ("0004_audit", include_str!("../migrations/0004_audit.sql")),
+    (
+        "0005_log_entry",
+        include_str!("../migrations/0005_log_entry.sql"),
+    ),
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

@@ -14,12 +14,15 @@ use crate::changelog::ChangeEntry;
 use crate::error::{Result, StoreError};
 use crate::schema;
 use crate::search::SearchIndex;
-use crate::write::Writer;
+use crate::write::{KnownRefs, Writer};
 
 /// Who is writing and where: stamped on every record and change.
 #[derive(Debug, Clone)]
 pub(crate) struct Ctx {
     pub device_id: Uuid,
+    /// The device's number in `log_device` (the high bits of its entries'
+    /// log positions).
+    pub device_n: i64,
     pub user_id: Uuid,
     pub clock: HlcClock,
     /// The next change-log sequence number of this device (gapless from 1).
@@ -40,6 +43,10 @@ pub struct Store {
     pub(crate) ctx: Ctx,
     pub(crate) search: RefCell<Option<SearchIndex>>,
     today: Option<NaiveDate>,
+    /// What reference checks learnt, valid while `PRAGMA data_version` is
+    /// `refs_version` (no other connection has written since).
+    refs: KnownRefs,
+    refs_version: Option<i64>,
 }
 
 /// SQLCipher's raw-key literal: `x'` + 64 hex digits + `'` (no KDF: the key is
@@ -186,6 +193,8 @@ impl Store {
             ctx,
             search: RefCell::new(None),
             today: None,
+            refs: KnownRefs::default(),
+            refs_version: None,
         })
     }
 
@@ -193,10 +202,12 @@ impl Store {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let device_id = meta_uuid(&tx, "device_id")?;
         let user_id = meta_uuid(&tx, "local_user_id")?;
-        let (max_seq, max_hlc) = last_entry(&tx, device_id)?;
+        let device_n = crate::changelog::device_number(&tx, device_id)?;
+        let (max_seq, max_hlc) = last_entry(&tx, device_n)?;
         tx.commit()?;
         Ok(Ctx {
             device_id,
+            device_n,
             user_id,
             clock: HlcClock::new(max_hlc),
             next_seq: max_seq + 1,
@@ -249,13 +260,20 @@ impl Store {
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             // Another connection to this file (the CLI beside the app) may have
             // written since: continue from the log itself, under the write lock.
-            let (seq, hlc) = last_entry(&tx, self.ctx.device_id)?;
+            let (seq, hlc) = last_entry(&tx, self.ctx.device_n)?;
             self.ctx.next_seq = seq + 1;
             if hlc > self.ctx.clock.last() {
                 self.ctx.clock = HlcClock::new(hlc);
             }
+            // Another connection's commit may have changed what the reference
+            // checks remember; our own commits leave data_version as it is.
+            let version: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+            if self.refs_version != Some(version) || self.refs.len() > KnownRefs::MAX {
+                self.refs = KnownRefs::default();
+                self.refs_version = Some(version);
+            }
             let r = {
-                let mut w = Writer::new(&tx, &mut self.ctx, today, &mut touched);
+                let mut w = Writer::new(&tx, &mut self.ctx, today, &mut touched, &mut self.refs);
                 f(&mut w)?
             };
             tx.commit()?;
@@ -268,6 +286,9 @@ impl Store {
             }
             Err(e) => {
                 self.ctx = saved;
+                // What this transaction learnt was rolled back with it.
+                self.refs = KnownRefs::default();
+                self.refs_version = None;
                 Err(e)
             }
         }
@@ -366,27 +387,36 @@ impl Store {
     /// Every change-log entry about one record, oldest first.
     pub fn changes_for_record(&self, record_id: Uuid) -> Result<Vec<ChangeEntry>> {
         let sql = format!(
-            "SELECT {} FROM change_log WHERE record_id = ?1 ORDER BY hlc, device_id, seq",
+            // Column 1 is the device id (text), as the order always was.
+            "SELECT {} FROM log_entry WHERE record_id = ?1 ORDER BY log_entry.hlc, 1, log_entry.pos",
             ChangeEntry::cols()
         );
         let mut st = self.conn.prepare_cached(&sql)?;
-        let rows = st.query_map([record_id.to_string()], ChangeEntry::from_row)?;
-        rows.map(|r| r?).collect()
+        let rows = st.query_map([crate::changelog::blob(&record_id)], ChangeEntry::from_row)?;
+        let mut out = rows.map(|r| r?).collect::<Result<Vec<_>>>()?;
+        for e in &mut out {
+            crate::changelog::fill_created_body(&self.conn, e)?;
+        }
+        Ok(out)
     }
 
     /// This device's change-log entries with `seq > after`, in order (the
     /// outbox the sync engine ships).
     pub fn local_changes_after(&self, after: i64, limit: usize) -> Result<Vec<ChangeEntry>> {
         let sql = format!(
-            "SELECT {} FROM change_log WHERE device_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            "SELECT {} FROM log_entry WHERE pos > ?1 AND pos < ?2 ORDER BY pos LIMIT ?3",
             ChangeEntry::cols()
         );
+        let (_, end) = crate::changelog::device_range(self.ctx.device_n);
+        let from =
+            crate::changelog::pos(self.ctx.device_n, after.clamp(0, crate::changelog::SEQ_MAX));
         let mut st = self.conn.prepare_cached(&sql)?;
-        let rows = st.query_map(
-            params![self.ctx.device_id.to_string(), after, limit as i64],
-            ChangeEntry::from_row,
-        )?;
-        rows.map(|r| r?).collect()
+        let rows = st.query_map(params![from, end, limit as i64], ChangeEntry::from_row)?;
+        let mut out = rows.map(|r| r?).collect::<Result<Vec<_>>>()?;
+        for e in &mut out {
+            crate::changelog::fill_created_body(&self.conn, e)?;
+        }
+        Ok(out)
     }
 
     /// Local changes the server has not acknowledged yet.
@@ -407,12 +437,15 @@ impl Store {
 }
 
 /// The sequence and clock of a device's last change-log entry ((0, 0) if none).
-pub(crate) fn last_entry(conn: &Connection, device_id: Uuid) -> Result<(i64, Hlc)> {
+pub(crate) fn last_entry(conn: &Connection, device_n: i64) -> Result<(i64, Hlc)> {
+    let (start, end) = crate::changelog::device_range(device_n);
     let row: Option<(i64, i64)> = conn
         .prepare_cached(
-            "SELECT seq, hlc FROM change_log WHERE device_id = ?1 ORDER BY seq DESC LIMIT 1",
+            "SELECT pos & ?3, hlc FROM log_entry WHERE pos >= ?1 AND pos < ?2 ORDER BY pos DESC LIMIT 1",
         )?
-        .query_row([device_id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![start, end, crate::changelog::SEQ_MAX], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
     Ok(row.map_or((0, Hlc::default()), |(s, h)| (s, Hlc::from_i64(h))))
 }

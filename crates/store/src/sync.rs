@@ -233,17 +233,29 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let acked = meta_i64(&tx, "acked_seq")?;
+        let acked = meta_i64(&tx, "acked_seq")?.clamp(0, crate::changelog::SEQ_MAX);
+        let old_n = self.ctx.device_n;
+        let new_n = crate::changelog::device_number(&tx, new)?;
+        // Positions move from the old device's range to the new one's (empty,
+        // so no key collides); the sequence restarts after `acked`.
+        let (_, old_end) = crate::changelog::device_range(old_n);
         tx.execute(
-            "UPDATE change_log SET device_id = ?1, seq = seq - ?3 WHERE device_id = ?2 AND seq > ?3",
-            params![new.to_string(), old.to_string(), acked],
+            "UPDATE log_entry SET pos = ?1 + ((pos & ?4) - ?3) WHERE pos > ?2 AND pos < ?5",
+            params![
+                crate::changelog::device_range(new_n).0,
+                crate::changelog::pos(old_n, acked),
+                acked,
+                crate::changelog::SEQ_MAX,
+                old_end
+            ],
         )?;
         set_meta(&tx, "device_id", &new.to_string())?;
         set_meta(&tx, "acked_seq", "0")?;
         set_meta(&tx, &format!("retired_device.{old}"), &acked.to_string())?;
-        let (seq, _) = crate::store::last_entry(&tx, new)?;
+        let (seq, _) = crate::store::last_entry(&tx, new_n)?;
         tx.commit()?;
         self.ctx.device_id = new;
+        self.ctx.device_n = new_n;
         self.ctx.next_seq = seq + 1;
         Ok(new)
     }
@@ -260,18 +272,43 @@ impl Writer<'_> {
 
     /// Dotted paths with an unacknowledged local edit on this record.
     pub(crate) fn pending_paths(&self, record_id: Uuid, acked: i64) -> Result<BTreeSet<String>> {
-        let sql = format!(
-            "SELECT op, {} FROM change_log WHERE record_id = ?1 AND device_id = ?2 AND seq > ?3",
-            crate::changelog::fields_sql()
-        );
-        let mut st = self.conn().prepare_cached(&sql)?;
+        let sql = "SELECT op, fields, entity FROM log_entry WHERE record_id = ?1 AND pos > ?2 AND pos < ?3";
+        let n = self.device_n();
+        let mut st = self.conn().prepare_cached(sql)?;
         let rows = st.query_map(
-            params![record_id.to_string(), self.device_id().to_string(), acked],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)),
+            params![
+                crate::changelog::blob(&record_id),
+                crate::changelog::pos(n, acked.clamp(0, crate::changelog::SEQ_MAX)),
+                crate::changelog::device_range(n).1
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            },
         )?;
+        let rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut filled = Vec::with_capacity(rows.len());
+        for (op, fields, entity) in rows {
+            if fields.is_some() || op != "create" {
+                filled.push((op, fields));
+                continue;
+            }
+            // A create standing for the body as created: the row's body.
+            let Some(kind) = shouhu_core::EntityKind::parse(&entity) else {
+                continue;
+            };
+            let body: Option<String> = self
+                .conn()
+                .prepare_cached(&format!("SELECT body FROM {} WHERE id = ?1", kind.name()))?
+                .query_row([record_id.to_string()], |r| r.get(0))
+                .optional()?;
+            filled.push((op, body));
+        }
         let mut out = BTreeSet::new();
-        for row in rows {
-            let (op, fields) = row?;
+        for (op, fields) in filled {
             let Some(fields) = fields else {
                 // A create whose record row is missing: nothing to shield.
                 continue;

@@ -18,7 +18,7 @@ use shouhu_core::{
 };
 use uuid::Uuid;
 
-use crate::changelog::materialise_create_body;
+use crate::changelog::{blob, device_number, materialise_create_body, pos, SEQ_MAX};
 use crate::error::{Result, StoreError};
 use crate::search;
 use crate::store::{read_raw, ts_text, Ctx, RawRecord, META_COLS};
@@ -40,24 +40,41 @@ pub struct Writer<'a> {
     touched_children: &'a mut Vec<Uuid>,
     /// Set while a conflict is being resolved: stamped on the entries.
     resolving: Option<Uuid>,
-    /// References already checked in this transaction.
-    refs: KnownRefs,
+    /// References already checked (kept by the store across transactions:
+    /// see [`KnownRefs`]).
+    refs: &'a mut KnownRefs,
 }
 
-/// What the reference checks of this transaction have learnt, so a batch that
-/// names the same school, household or child again (or a record it created)
-/// does not look it up again.
+/// What the reference checks have learnt, so a write that names the same
+/// school, household or child again (or a record written earlier) does not
+/// look it up again.
 ///
 /// Rows are never removed (a delete leaves a tombstone), so "this id exists"
-/// stays true for the rest of the transaction, except when a savepoint rolls
-/// back: [`Writer::attempt`] then forgets everything. "This child is live, in
-/// that school" can change: every change to a child row forgets that child,
-/// and a pulled change forgets all children.
+/// stays true, except when what was learnt is rolled back: [`Writer::attempt`]
+/// forgets everything when its savepoint rolls back, and [`crate::Store::write`]
+/// when its transaction does. "This child is live, in that school" can change:
+/// every change to a child row forgets that child, and a pulled change forgets
+/// all children. The store keeps this across its transactions as long as no
+/// other connection has written to the file (`PRAGMA data_version`, read under
+/// the write lock at the start of each transaction), and drops it when it
+/// grows past [`KnownRefs::MAX`] ids.
 #[derive(Debug, Default)]
-struct KnownRefs {
+pub(crate) struct KnownRefs {
     exists: HashSet<(EntityKind, Uuid)>,
     /// Live children and the school column of each.
     live_children: HashMap<Uuid, Option<Uuid>>,
+    /// `log_device` numbers of pulled entries' devices (a number given in a
+    /// savepoint that rolls back is forgotten with the rest).
+    devices: HashMap<Uuid, i64>,
+}
+
+impl KnownRefs {
+    /// Ids remembered at most (a few MB); past it the store starts afresh.
+    pub(crate) const MAX: usize = 100_000;
+
+    pub(crate) fn len(&self) -> usize {
+        self.exists.len() + self.live_children.len()
+    }
 }
 
 impl<'a> Writer<'a> {
@@ -66,6 +83,7 @@ impl<'a> Writer<'a> {
         ctx: &'a mut Ctx,
         today: NaiveDate,
         touched_children: &'a mut Vec<Uuid>,
+        refs: &'a mut KnownRefs,
     ) -> Self {
         Writer {
             conn,
@@ -73,7 +91,7 @@ impl<'a> Writer<'a> {
             today,
             touched_children,
             resolving: None,
-            refs: KnownRefs::default(),
+            refs,
         }
     }
 
@@ -226,14 +244,14 @@ impl<'a> Writer<'a> {
         match f(self) {
             Ok(r) => {
                 if let Err(e) = sql(self.conn, "RELEASE attempt") {
-                    self.refs = KnownRefs::default();
+                    *self.refs = KnownRefs::default();
                     return Err(e.into());
                 }
                 Ok(r)
             }
             Err(e) => {
                 // What the rolled-back writes created or found is unknown again.
-                self.refs = KnownRefs::default();
+                *self.refs = KnownRefs::default();
                 sql(self.conn, "ROLLBACK TO attempt; RELEASE attempt")?;
                 *self.ctx = saved;
                 self.touched_children.truncate(touched);
@@ -461,6 +479,26 @@ impl<'a> Writer<'a> {
         self.ctx.device_id
     }
 
+    pub(crate) fn device_n(&self) -> i64 {
+        self.ctx.device_n
+    }
+
+    /// The log position of a pulled entry (its device numbered if new here).
+    fn pulled_pos(&mut self, device_id: Uuid, seq: i64) -> Result<i64> {
+        if !(1..=SEQ_MAX).contains(&seq) {
+            return Err(StoreError::BadSequence { device_id, seq });
+        }
+        let n = match self.refs.devices.get(&device_id) {
+            Some(n) => *n,
+            None => {
+                let n = device_number(self.conn, device_id)?;
+                self.refs.devices.insert(device_id, n);
+                n
+            }
+        };
+        Ok(pos(n, seq))
+    }
+
     fn school_of(&self, kind: EntityKind, id: Uuid) -> Result<Option<Uuid>> {
         let school: Option<Option<String>> = self
             .conn
@@ -481,31 +519,31 @@ impl<'a> Writer<'a> {
         let c = &p.entry;
         let server_seq = c.server_seq.unwrap_or(0);
         if c.device_id == self.ctx.device_id {
-            self.conn
-                .prepare_cached(
-                    "UPDATE change_log SET server_seq = ?3 WHERE device_id = ?1 AND seq = ?2",
-                )?
-                .execute(params![c.device_id.to_string(), c.seq, server_seq])?;
+            if (1..=SEQ_MAX).contains(&c.seq) {
+                self.conn
+                    .prepare_cached("UPDATE log_entry SET server_seq = ?2 WHERE pos = ?1")?
+                    .execute(params![pos(self.ctx.device_n, c.seq), server_seq])?;
+            }
         } else {
+            let at = self.pulled_pos(c.device_id, c.seq)?;
             self.conn
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO change_log (device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, server_seq, resolves)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    "INSERT OR IGNORE INTO log_entry (pos, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, server_seq, resolves)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )?
                 .execute(params![
-                    c.device_id.to_string(),
-                    c.seq,
-                    c.change_id.to_string(),
+                    at,
+                    blob(&c.change_id),
                     c.hlc.as_i64(),
                     c.entity.name(),
-                    c.record_id.to_string(),
-                    c.school_id.map(|u| u.to_string()),
+                    blob(&c.record_id),
+                    c.school_id.as_ref().map(blob),
                     c.op.as_str(),
                     p.fields_json,
                     c.base_version,
-                    c.user_id.to_string(),
+                    blob(&c.user_id),
                     server_seq,
-                    c.resolves.map(|u| u.to_string()),
+                    c.resolves.as_ref().map(blob),
                 ])?;
         }
         with_entity_type!(c.entity, T => self.apply_remote_typed::<T>(p, acked))
@@ -710,10 +748,9 @@ impl<'a> Writer<'a> {
         if self.refs.exists.contains(&(kind, id)) {
             return Ok(true);
         }
-        let sql = format!("SELECT 1 FROM {} WHERE id = ?1", kind.name());
         let found = self
             .conn
-            .prepare_cached(&sql)?
+            .prepare_cached(&kind_sql(kind)?.exists)?
             .query_row([id.to_string()], |_| Ok(()))
             .optional()?
             .is_some();
@@ -765,6 +802,15 @@ impl<'a> Writer<'a> {
         idx: &IndexCols,
         child: Option<&search::ChildColumns>,
     ) -> Result<()> {
+        // A new row's two instants are one (formatted once).
+        let created = ts_text(meta.created_at);
+        let updated_text;
+        let updated = if meta.updated_at == meta.created_at {
+            &created
+        } else {
+            updated_text = ts_text(meta.updated_at);
+            &updated_text
+        };
         let common = params![
             meta.id.to_string(),
             body_json,
@@ -772,8 +818,8 @@ impl<'a> Writer<'a> {
             idx.child_id.map(|u| u.to_string()),
             idx.parent_id.map(|u| u.to_string()),
             idx.date.map(|d| d.to_string()),
-            ts_text(meta.created_at),
-            ts_text(meta.updated_at),
+            created,
+            updated,
             meta.created_by.to_string(),
             meta.updated_by.to_string(),
             meta.device_id.to_string(),
@@ -790,12 +836,9 @@ impl<'a> Writer<'a> {
             st.execute(all.as_slice())?;
             self.touched_children.push(meta.id);
         } else {
-            let sql = format!(
-                "INSERT INTO {} (id, body, school_id, child_id, parent_id, date, created_at, updated_at, created_by, updated_by, device_id, version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                kind.name()
-            );
-            self.conn.prepare_cached(&sql)?.execute(common)?;
+            self.conn
+                .prepare_cached(&kind_sql(kind)?.insert)?
+                .execute(common)?;
         }
         Ok(())
     }
@@ -861,32 +904,80 @@ impl<'a> Writer<'a> {
         base_version: i64,
     ) -> Result<()> {
         let seq = self.ctx.next_seq;
-        let wall = (now_ms() as i64)
-            .saturating_add(self.ctx.clock_offset_ms)
-            .max(0) as u64;
+        let now = now_ms();
+        let wall = (now as i64).saturating_add(self.ctx.clock_offset_ms).max(0) as u64;
         let hlc = self.ctx.clock.tick(wall);
+        if !(1..=SEQ_MAX).contains(&seq) {
+            return Err(StoreError::BadSequence {
+                device_id: self.ctx.device_id,
+                seq,
+            });
+        }
         self.conn
             .prepare_cached(
-                "INSERT INTO change_log (device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, resolves)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                "INSERT INTO log_entry (pos, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, resolves)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?
             .execute(params![
-                self.ctx.device_id.to_string(),
-                seq,
-                new_id().to_string(),
+                pos(self.ctx.device_n, seq),
+                blob(&change_id(now)),
                 hlc.as_i64(),
                 kind.name(),
-                record_id.to_string(),
-                school_id.map(|u| u.to_string()),
+                blob(&record_id),
+                school_id.as_ref().map(blob),
                 op.as_str(),
                 fields_json,
                 base_version,
-                self.ctx.user_id.to_string(),
-                self.resolving.map(|u| u.to_string()),
+                blob(&self.ctx.user_id),
+                self.resolving.as_ref().map(blob),
             ])?;
         self.ctx.next_seq = seq + 1;
         Ok(())
     }
+}
+
+/// SQL text made once per entity kind (the statement cache is keyed by the
+/// text, so a per-row `format!` only cost an allocation).
+struct KindSql {
+    insert: String,
+    exists: String,
+}
+
+static KIND_SQL: std::sync::LazyLock<Vec<(EntityKind, KindSql)>> = std::sync::LazyLock::new(|| {
+    EntityKind::ALL
+            .iter()
+            .map(|&k| {
+                let t = k.name();
+                (
+                    k,
+                    KindSql {
+                        insert: format!(
+                            "INSERT INTO {t} (id, body, school_id, child_id, parent_id, date, created_at, updated_at, created_by, updated_by, device_id, version)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                        ),
+                        exists: format!("SELECT 1 FROM {t} WHERE id = ?1"),
+                    },
+                )
+            })
+            .collect()
+});
+
+fn kind_sql(kind: EntityKind) -> Result<&'static KindSql> {
+    KIND_SQL
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, s)| s)
+        .ok_or_else(|| StoreError::Open(format!("no table for {}", kind.name())))
+}
+
+/// A new change id: a UUIDv7 of this millisecond whose random bits come from
+/// the thread's CSPRNG (`rand::thread_rng`, seeded from the OS) instead of a
+/// `getrandom` system call per id, which was a measurable part of an insert.
+fn change_id(now_ms: u64) -> Uuid {
+    use rand::Rng;
+    let mut random = [0u8; 10];
+    rand::thread_rng().fill(&mut random);
+    uuid::Builder::from_unix_timestamp_millis(now_ms, &random).into_uuid()
 }
 
 fn fields_map(v: &Value) -> diff::Fields {

@@ -416,3 +416,310 @@ fn a_visit_takes_the_school_of_a_child_moved_in_the_same_write() -> TestResult {
     assert_eq!(school_col, Some(b.id().to_string()));
     Ok(())
 }
+
+#[test]
+fn references_remembered_across_writes_are_forgotten_when_a_write_fails() -> TestResult {
+    let mut s = store()?;
+    let sch = s.write(|w| w.create(school("新寨小学", "八步街道")))?;
+    // A write that creates a school and a child, then fails as a whole.
+    let mut ids = None;
+    let e = s.write(|w| {
+        let sch2 = w.create(school("分校", "八步街道"))?;
+        let c = w.create(child("王五", Gender::Male, d(2016, 5, 4), sch2.id()))?;
+        ids = Some((sch2.id(), c.id()));
+        Err::<(), _>(StoreError::DeleteReasonRequired)
+    });
+    assert!(e.is_err());
+    let (sch2, c) = ids.ok_or(StoreError::DeleteReasonRequired)?;
+    // The next writes must not take them from memory.
+    let e = s
+        .write(|w| w.create(child("赵六", Gender::Female, d(2016, 5, 4), sch2)))
+        .map(|_| ())
+        .map_err(|e| e.code());
+    assert_eq!(e, Err("record.reference_missing"), "school rolled back");
+    let e = s
+        .write(|w| w.create(visit(c, d(2026, 7, 1))))
+        .map(|_| ())
+        .map_err(|e| e.code());
+    assert_eq!(e, Err("record.reference_missing"), "child rolled back");
+    // What earlier writes committed is still good.
+    s.write(|w| w.create(child("赵六", Gender::Female, d(2016, 5, 4), sch.id())))?;
+    Ok(())
+}
+
+#[test]
+fn references_remembered_across_writes_are_forgotten_when_another_connection_writes() -> TestResult
+{
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("s.db");
+    let mut app = Store::open(&path)?;
+    app.set_today(Some(today()));
+    let sch = app.write(|w| w.create(school("新寨小学", "八步街道")))?;
+    let other_school = app.write(|w| w.create(school("河口小学", "八步街道")))?;
+    let c = app.write(|w| w.create(child("张三", Gender::Male, d(2016, 5, 4), sch.id())))?;
+    let moved = app.write(|w| w.create(child("李四", Gender::Male, d(2016, 5, 4), sch.id())))?;
+    // The app knows both children (and their school) from its own writes.
+    app.write(|w| w.create(visit(c.id(), d(2026, 7, 1))))?;
+    // The CLI, beside the app, deletes one child and moves the other.
+    {
+        let mut cli = Store::open(&path)?;
+        cli.set_today(Some(today()));
+        cli.write(|w| w.delete(EntityKind::Child, c.id(), "录入重复"))?;
+        let mut body = moved.body.clone();
+        body.school_id = Some(other_school.id());
+        cli.write(|w| w.update(moved.id(), body))?;
+    }
+    let e = app
+        .write(|w| w.create(visit(c.id(), d(2026, 7, 2))))
+        .map(|_| ())
+        .map_err(|e| e.code());
+    assert_eq!(e, Err("record.reference_missing"), "deleted by the CLI");
+    let v = app.write(|w| w.create(visit(moved.id(), d(2026, 7, 2))))?;
+    let school_col: Option<String> = app.connection().query_row(
+        "SELECT school_id FROM home_visit WHERE id = ?1",
+        [v.id().to_string()],
+        |r| r.get(0),
+    )?;
+    assert_eq!(
+        school_col,
+        Some(other_school.id().to_string()),
+        "the school the CLI moved the child to"
+    );
+    Ok(())
+}
+
+#[test]
+fn migration_0005_keeps_every_entry_and_the_sequence() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("v4.db");
+    let dev = "01934b6e-0000-7000-8000-00000000d001";
+    let other = "01934b6e-0000-7000-8000-00000000d002";
+    let school_id = "01934b6e-0000-7000-8000-00000000b001";
+    let record = "01934b6e-0000-7000-8000-00000000a001";
+    // (device, seq, op, fields, school, server_seq, resolves)
+    type Row<'a> = (
+        &'a str,
+        i64,
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<i64>,
+        Option<&'a str>,
+    );
+    let rows: Vec<Row> = vec![
+        (dev, 1, "create", None, Some(school_id), Some(7), None),
+        (
+            dev,
+            2,
+            "update",
+            Some(r#"{"phone":"0857-1234567"}"#),
+            Some(school_id),
+            None,
+            None,
+        ),
+        (
+            dev,
+            3,
+            "delete",
+            Some(r#"{"reason":"撤并"}"#),
+            None,
+            None,
+            None,
+        ),
+        (
+            other,
+            1,
+            "restore",
+            Some("{}"),
+            None,
+            Some(9),
+            Some("01934b6e-0000-7000-8000-0000000000f1"),
+        ),
+        (
+            other,
+            (1 << 40) - 1,
+            "update",
+            Some(r#"{"name":"新学校"}"#),
+            Some(school_id),
+            Some(10),
+            None,
+        ),
+    ];
+    let dump = |c: &Connection| -> rusqlite::Result<Vec<Vec<rusqlite::types::Value>>> {
+        let mut st = c.prepare(
+            "SELECT device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, server_seq, resolves
+             FROM change_log ORDER BY device_id, seq",
+        )?;
+        let out = st.query_map([], |r| {
+            (0..13)
+                .map(|i| r.get::<_, rusqlite::types::Value>(i))
+                .collect()
+        })?;
+        out.collect()
+    };
+    let before = {
+        let mut conn = Connection::open(&path)?;
+        schema::migrate_to(&mut conn, 4)?;
+        for (i, (device, seq, op, fields, school, server_seq, resolves)) in rows.iter().enumerate()
+        {
+            conn.execute(
+                "INSERT INTO change_log (device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id, server_seq, resolves)
+                 VALUES (?1, ?2, ?3, ?4, 'school', ?5, ?6, ?7, ?8, ?9, '01934b6e-0000-7000-8000-00000000e001', ?10, ?11)",
+                params![
+                    device,
+                    seq,
+                    format!("01934b6e-0000-7000-8000-0000000c{i:04}"),
+                    100 + i as i64,
+                    record,
+                    school,
+                    op,
+                    fields,
+                    i as i64,
+                    server_seq,
+                    resolves
+                ],
+            )?;
+        }
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('device_id', ?1)",
+            [dev],
+        )?;
+        // The record whose row holds the body of the create entry (NULL).
+        conn.execute(
+            "INSERT INTO school (id, body, school_id, created_at, updated_at, created_by, updated_by, device_id)
+             VALUES (?1, '{\"name\":\"旧学校\"}', ?1, 'x', 'x', 'u', 'u', ?2)",
+            [record, dev],
+        )?;
+        dump(&conn)?
+    };
+    assert_eq!(before.len(), rows.len());
+    assert_eq!(MIGRATIONS[4].0, "0005_log_entry");
+    {
+        let mut conn = Connection::open(&path)?;
+        schema::migrate_to(&mut conn, 5)?;
+        assert_eq!(schema::version(&conn)?, 5);
+        // The view shows every entry, every column, as it was.
+        assert_eq!(dump(&conn)?, before, "every entry, every column");
+        // Stored as positions and 16-byte ids.
+        let (n, pos, id_len): (i64, i64, i64) = conn.query_row(
+            "SELECT d.n, e.pos, length(e.record_id) FROM log_entry e JOIN log_device d ON e.pos >> 40 = d.n
+             WHERE d.id = ?1 ORDER BY e.pos LIMIT 1",
+            [other],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        assert_eq!(pos, n << 40 | 1);
+        assert_eq!(id_len, 16);
+        // (device, seq) stays unique; only a create may leave its fields out.
+        let dup = conn.execute(
+            "INSERT INTO log_entry (pos, change_id, hlc, entity, record_id, op, fields, base_version, user_id)
+             VALUES (?1, x'00', 1, 'school', x'00', 'update', '{}', 0, x'00')",
+            [pos],
+        );
+        assert!(dup.is_err(), "a second (device, seq) is refused");
+        let null_update = conn.execute(
+            "INSERT INTO log_entry (pos, change_id, hlc, entity, record_id, op, fields, base_version, user_id)
+             VALUES (?1, x'00', 1, 'school', x'00', 'update', NULL, 0, x'00')",
+            [pos + 5],
+        );
+        assert!(null_update.is_err());
+    }
+    // The store reads the old entries as they were and goes on with the
+    // device's sequence.
+    let mut s = Store::open(&path)?;
+    s.set_today(Some(today()));
+    assert_eq!(s.device_id().to_string(), dev);
+    assert_eq!(s.last_seq(), 3);
+    let log = s.changes_for_record(Uuid::parse_str(record)?)?;
+    assert_eq!(log.len(), rows.len());
+    assert_eq!(log[0].seq, 1);
+    assert_eq!(
+        log[0].fields,
+        json!({"name": "旧学校"}),
+        "the body as created"
+    );
+    assert_eq!(log[0].server_seq, Some(7));
+    assert_eq!(log[0].school_id, Some(Uuid::parse_str(school_id)?));
+    assert_eq!(log[1].fields, json!({"phone": "0857-1234567"}));
+    assert_eq!(log[3].op, Op::Restore);
+    assert_eq!(log[3].device_id.to_string(), other);
+    assert!(log[3].resolves.is_some());
+    assert_eq!(log[4].seq, (1 << 40) - 1);
+    let sch = s.write(|w| w.create(school("新寨小学", "八步街道")))?;
+    let out = s.outbox(100)?;
+    // Nothing acknowledged: the three old entries and the new one, in order.
+    assert_eq!(
+        out.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    assert_eq!(out[3].record_id, sch.id());
+    Ok(())
+}
+
+#[test]
+fn a_rotated_device_id_takes_the_unacknowledged_entries_numbered_from_one() -> TestResult {
+    let mut s = store()?;
+    let sch = s.write(|w| w.create(school("新寨小学", "八步街道")))?;
+    let mut ids = vec![sch.id()];
+    for (i, name) in ["张三", "李四", "王五", "赵六"].iter().enumerate() {
+        let c = s.write(|w| {
+            w.create(child(
+                name,
+                Gender::Male,
+                d(2016, 5, 1 + i as u32),
+                sch.id(),
+            ))
+        })?;
+        ids.push(c.id());
+    }
+    let old = s.device_id();
+    s.ack_through(2)?;
+    let new = s.rotate_device_id()?;
+    assert_ne!(new, old);
+    assert_eq!(s.last_seq(), 3);
+    let out = s.outbox(100)?;
+    assert_eq!(
+        out.iter()
+            .map(|e| (e.device_id, e.seq, e.record_id))
+            .collect::<Vec<_>>(),
+        vec![(new, 1, ids[2]), (new, 2, ids[3]), (new, 3, ids[4])]
+    );
+    // The acknowledged entries stay under the old id.
+    let first = s.changes_for_record(ids[1])?;
+    assert_eq!((first[0].device_id, first[0].seq), (old, 2));
+    // The next write goes on from the new device's last sequence.
+    let v = s.write(|w| w.create(visit(ids[4], d(2026, 7, 1))))?;
+    let log = s.changes_for_record(v.id())?;
+    assert_eq!((log[0].device_id, log[0].seq), (new, 4));
+    assert_eq!(s.outbox(100)?.len(), 4);
+    Ok(())
+}
+
+#[test]
+fn change_ids_are_distinct_uuidv7_of_the_write() -> TestResult {
+    let mut s = store()?;
+    let before = chrono::Utc::now().timestamp_millis() as u64;
+    s.write(|w| w.create(school("新寨小学", "八步街道")))?;
+    s.write(|w| {
+        for day in 1..=28 {
+            w.create(school(&format!("学校{day}"), "八步街道"))?;
+        }
+        Ok(())
+    })?;
+    let after = chrono::Utc::now().timestamp_millis() as u64;
+    let out = s.outbox(100)?;
+    assert_eq!(out.len(), 29);
+    let mut ids: Vec<Uuid> = out.iter().map(|e| e.change_id).collect();
+    for id in &ids {
+        assert_eq!(id.get_version_num(), 7);
+        let (secs, nanos) = id
+            .get_timestamp()
+            .ok_or(StoreError::DeleteReasonRequired)?
+            .to_unix();
+        let ms = secs * 1000 + u64::from(nanos) / 1_000_000;
+        assert!((before..=after).contains(&ms), "{id}");
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 29, "no change id twice");
+    Ok(())
+}

@@ -25,7 +25,21 @@ fn migrates_from_every_earlier_version() -> TestResult {
             let mut conn = Connection::open(&path)?;
             schema::migrate_to(&mut conn, from)?;
             assert_eq!(schema::version(&conn)?, from);
-            if from >= 1 {
+            if from >= 5 {
+                // Since 0005 the log is `log_entry`, ids as 16-byte blobs.
+                conn.execute(
+                    "INSERT INTO log_device (id) VALUES ('01934b6e-0000-7000-8000-00000000d001')",
+                    [],
+                )?;
+                let n = conn.last_insert_rowid();
+                conn.execute(
+                    "INSERT INTO log_entry (pos, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id)
+                     VALUES (?1 << 40 | 1, unhex('01934b6e00007000800000000000c001'), 5, 'school',
+                             unhex('01934b6e00007000800000000000a001'), NULL, 'create', '{\"name\":\"旧学校\"}', 0,
+                             unhex('01934b6e00007000800000000000e001'))",
+                    [n],
+                )?;
+            } else if from >= 1 {
                 // A change-log entry written by a build at this version.
                 conn.execute(
                     "INSERT INTO change_log (device_id, seq, change_id, hlc, entity, record_id, school_id, op, fields, base_version, user_id)
@@ -104,7 +118,7 @@ fn a_failed_change_log_write_leaves_no_row() -> TestResult {
     // change-log insert, i.e. after the row itself was written.
     let other = Connection::open(&path)?;
     other.execute_batch(
-        "CREATE TRIGGER fail_log BEFORE INSERT ON change_log BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+        "CREATE TRIGGER fail_log BEFORE INSERT ON log_entry BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
     )?;
     let e = s.write(|w| w.create(child("李四", Gender::Female, d(2015, 3, 3), sch)));
     assert!(matches!(e, Err(StoreError::Sqlite(_))), "{e:?}");

@@ -216,7 +216,7 @@ impl Address {
             &mut self.group,
             &mut self.detail,
         ] {
-            *s = validate::trim_text(s);
+            trim(s);
         }
     }
 
@@ -238,14 +238,24 @@ impl Address {
 
 // ---- small helpers shared by the record modules ----
 
+/// [`validate::trim_text`] in place: a field with nothing to trim (nearly
+/// all of them) is left as it is, without a new allocation.
 pub(crate) fn trim(s: &mut String) {
-    *s = validate::trim_text(s);
+    let t = s.trim_matches(validate::is_trimmed);
+    if t.len() == s.len() {
+        return;
+    }
+    let (start, len) = (t.as_ptr() as usize - s.as_ptr() as usize, t.len());
+    s.truncate(start + len);
+    s.drain(..start);
 }
 
 pub(crate) fn trim_opt(s: &mut Option<String>) {
     if let Some(v) = s {
-        let t = validate::trim_text(v);
-        *s = if t.is_empty() { None } else { Some(t) };
+        trim(v);
+        if v.is_empty() {
+            *s = None;
+        }
     }
 }
 
@@ -459,4 +469,37 @@ macro_rules! with_entity_type {
             }
         }
     }};
+}
+
+#[cfg(test)]
+mod trim_tests {
+    use super::{trim, trim_opt, validate};
+
+    #[test]
+    fn trims_in_place_as_trim_text_does() {
+        for raw in [
+            "张三",
+            "  张三 ",
+            "\u{3000}张 三\u{3000}\t",
+            "\n",
+            "",
+            " a",
+            "b ",
+            "\u{3000}\u{3000}",
+        ] {
+            let mut s = raw.to_string();
+            trim(&mut s);
+            assert_eq!(s, validate::trim_text(raw), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn an_optional_field_of_only_spaces_becomes_none() {
+        let mut s = Some("\u{3000} ".to_string());
+        trim_opt(&mut s);
+        assert_eq!(s, None);
+        let mut s = Some(" 李四 ".to_string());
+        trim_opt(&mut s);
+        assert_eq!(s.as_deref(), Some("李四"));
+    }
 }
