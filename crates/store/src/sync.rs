@@ -340,23 +340,29 @@ impl Store {
         record_id: Uuid,
         mut f: impl FnMut(Op, &mut serde_json::Value),
     ) -> Result<usize> {
-        let device = self.ctx.device_id.to_string();
+        let n = self.ctx.device_n;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let acked = meta_i64(&tx, "acked_seq")?;
+        let (_, end) = crate::changelog::device_range(n);
         let rows: Vec<(i64, String, Option<String>)> = {
             let mut st = tx.prepare(
-                "SELECT seq, op, fields FROM change_log
-                 WHERE device_id = ?1 AND seq > ?2 AND record_id = ?3 ORDER BY seq",
+                "SELECT pos, op, fields FROM log_entry
+                 WHERE pos > ?1 AND pos < ?2 AND record_id = ?3 ORDER BY pos",
             )?;
-            let rows = st.query_map(params![device, acked, record_id.to_string()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?;
+            let rows = st.query_map(
+                params![
+                    crate::changelog::pos(n, acked),
+                    end,
+                    crate::changelog::blob(&record_id)
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
             rows.collect::<rusqlite::Result<_>>()?
         };
         let mut changed = 0;
-        for (seq, op, fields) in rows {
+        for (at, op, fields) in rows {
             let (Some(op), Some(text)) = (Op::parse(&op), fields) else {
                 continue;
             };
@@ -365,8 +371,8 @@ impl Store {
             f(op, &mut value);
             if value != before {
                 tx.execute(
-                    "UPDATE change_log SET fields = ?3 WHERE device_id = ?1 AND seq = ?2",
-                    params![device, seq, serde_json::to_string(&value)?],
+                    "UPDATE log_entry SET fields = ?2 WHERE pos = ?1",
+                    params![at, serde_json::to_string(&value)?],
                 )?;
                 changed += 1;
             }
