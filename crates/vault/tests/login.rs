@@ -1,44 +1,14 @@
 //! Log-in on a shared laptop: set-up, offline log-in, growing delays,
 //! several users on one encrypted store, password change and reset.
 
-use chrono::{Duration, TimeZone, Utc};
-use shouhu_auth::password::KdfParams;
+mod common;
+use common::*;
+
+use chrono::Duration;
 use shouhu_auth::{Role, Scope};
 use shouhu_store::Store;
-use shouhu_vault::{NewUser, Vault, VaultState};
+use shouhu_vault::{Vault, VaultState};
 use uuid::Uuid;
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-const FAST: KdfParams = KdfParams {
-    m_kib: 64,
-    t: 1,
-    p: 1,
-};
-
-fn now() -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 29, 8, 0, 0)
-        .single()
-        .unwrap_or_default()
-}
-
-fn school_scope() -> Scope {
-    Scope::School {
-        school_id: Uuid::from_u128(1),
-        township_id: Uuid::from_u128(2),
-    }
-}
-
-fn user(login: &str, role: Role, password: &str) -> NewUser {
-    NewUser {
-        user_id: Uuid::now_v7(),
-        login_name: login.into(),
-        display_name: format!("{login} 老师"),
-        role,
-        scope: school_scope(),
-        password: password.into(),
-    }
-}
 
 fn add_school(store: &mut Store, name: &str) -> Result<Uuid, shouhu_store::StoreError> {
     store.write(|w| {

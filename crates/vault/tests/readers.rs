@@ -2,39 +2,12 @@
 //! psychological notes, opened at their log-in, kept across a password
 //! change, renewed by an administrator's reset.
 
-use chrono::{TimeZone, Utc};
-use shouhu_auth::password::KdfParams;
-use shouhu_auth::{EncryptedNote, Role, Scope};
-use shouhu_vault::{NewUser, Vault};
+mod common;
+use common::*;
+
+use shouhu_auth::{EncryptedNote, Role};
+use shouhu_vault::Vault;
 use uuid::Uuid;
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-const FAST: KdfParams = KdfParams {
-    m_kib: 64,
-    t: 1,
-    p: 1,
-};
-
-fn now() -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 29, 8, 0, 0)
-        .single()
-        .unwrap_or_default()
-}
-
-fn user(login: &str, role: Role, password: &str) -> NewUser {
-    NewUser {
-        user_id: Uuid::now_v7(),
-        login_name: login.into(),
-        display_name: login.into(),
-        role,
-        scope: Scope::School {
-            school_id: Uuid::from_u128(1),
-            township_id: Uuid::from_u128(2),
-        },
-        password: password.into(),
-    }
-}
 
 #[test]
 fn counselors_get_reader_keys_teachers_do_not() -> TestResult {

@@ -2,44 +2,14 @@
 //! the keyring (the data key sealed to their log-in key), log in offline with
 //! their initial password, are replaced by a reset and dropped by a removal.
 
-use chrono::{Duration, TimeZone, Utc};
-use shouhu_auth::password::KdfParams;
-use shouhu_auth::{Role, Scope, SealedReaderKey};
+mod common;
+use common::*;
+
+use chrono::Duration;
+use shouhu_auth::{Role, SealedReaderKey};
 use shouhu_store::AuditAction;
-use shouhu_vault::{NewUser, ServerUser, Vault, VaultState};
+use shouhu_vault::{ServerUser, Vault, VaultState};
 use uuid::Uuid;
-
-type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
-
-const FAST: KdfParams = KdfParams {
-    m_kib: 64,
-    t: 1,
-    p: 1,
-};
-
-fn now() -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 29, 8, 0, 0)
-        .single()
-        .unwrap_or_default()
-}
-
-fn school_scope() -> Scope {
-    Scope::School {
-        school_id: Uuid::from_u128(1),
-        township_id: Uuid::from_u128(2),
-    }
-}
-
-fn local(login: &str, role: Role, password: &str) -> NewUser {
-    NewUser {
-        user_id: Uuid::now_v7(),
-        login_name: login.into(),
-        display_name: format!("{login} 老师"),
-        role,
-        scope: school_scope(),
-        password: password.into(),
-    }
-}
 
 /// A server user as the server makes one: a log-in key sealed with the
 /// initial password.
@@ -71,7 +41,7 @@ fn logins(vault: &Vault) -> TestResult<Vec<String>> {
 fn a_server_user_logs_in_offline_with_the_initial_password_only() -> TestResult<()> {
     let dir = tempfile::tempdir()?;
     let vault = Vault::new(dir.path().join("school.db")).with_kdf(FAST);
-    let mut s = vault.set_up(local("wang", Role::Principal, "wang2026ok"))?;
+    let mut s = vault.set_up(user("wang", Role::Principal, "wang2026ok"))?;
     let teacher = Uuid::now_v7();
     let counselor = Uuid::now_v7();
     let users = [
@@ -158,7 +128,7 @@ fn a_server_user_logs_in_offline_with_the_initial_password_only() -> TestResult<
 fn a_reset_on_the_server_replaces_the_credential() -> TestResult<()> {
     let dir = tempfile::tempdir()?;
     let vault = Vault::new(dir.path().join("school.db")).with_kdf(FAST);
-    let mut s = vault.set_up(local("wang", Role::Principal, "wang2026ok"))?;
+    let mut s = vault.set_up(user("wang", Role::Principal, "wang2026ok"))?;
     let id = Uuid::now_v7();
     s.apply_server_users(&[server_user(id, "li", Role::Teacher, "chushi2026")?])?;
     // Reset before the first log-in here: the pending credential changes.
@@ -191,7 +161,7 @@ fn a_reset_on_the_server_replaces_the_credential() -> TestResult<()> {
 fn a_removed_server_user_is_dropped_and_their_changes_stay() -> TestResult<()> {
     let dir = tempfile::tempdir()?;
     let vault = Vault::new(dir.path().join("school.db")).with_kdf(FAST);
-    let mut s = vault.set_up(local("wang", Role::Principal, "wang2026ok"))?;
+    let mut s = vault.set_up(user("wang", Role::Principal, "wang2026ok"))?;
     let id = Uuid::now_v7();
     let pending_id = Uuid::now_v7();
     let mut li = server_user(id, "li", Role::Teacher, "chushi2026")?;
@@ -239,7 +209,7 @@ fn a_removed_server_user_is_dropped_and_their_changes_stay() -> TestResult<()> {
 fn laptop_users_are_left_alone() -> TestResult<()> {
     let dir = tempfile::tempdir()?;
     let vault = Vault::new(dir.path().join("school.db")).with_kdf(FAST);
-    let mut s = vault.set_up(local("wang", Role::Principal, "wang2026ok"))?;
+    let mut s = vault.set_up(user("wang", Role::Principal, "wang2026ok"))?;
     let laptop_id = s.user().user_id;
     // A server user with a laptop user's name is not added; the laptop's own
     // account, even "removed" by id, is not touched; a server user from
