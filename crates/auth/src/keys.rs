@@ -80,7 +80,11 @@ pub struct WrappedKey {
     pub ciphertext: Vec<u8>,
 }
 
-fn derive(password: &str, salt: &[u8], kdf: KdfParams) -> Result<Zeroizing<[u8; 32]>, AuthError> {
+pub(crate) fn derive(
+    password: &str,
+    salt: &[u8],
+    kdf: KdfParams,
+) -> Result<Zeroizing<[u8; 32]>, AuthError> {
     let mut out = Zeroizing::new([0u8; 32]);
     kdf.argon2()?
         .hash_password_into(password.as_bytes(), salt, out.as_mut())
@@ -202,6 +206,28 @@ pub fn seal_with_password(
     Ok(out)
 }
 
+/// The Argon2id parameters a sealed file's header carries (m_kib, t, p as
+/// u32 LE), refusing absurd costs from a hostile file before anything is
+/// allocated for them.
+pub(crate) fn read_kdf(words: &[u8]) -> Result<KdfParams, AuthError> {
+    let word = |i: usize| -> Result<u32, AuthError> {
+        let b: [u8; 4] = words
+            .get(4 * i..4 * i + 4)
+            .and_then(|b| b.try_into().ok())
+            .ok_or(AuthError::Malformed { what: "kdf_params" })?;
+        Ok(u32::from_le_bytes(b))
+    };
+    let kdf = KdfParams {
+        m_kib: word(0)?,
+        t: word(1)?,
+        p: word(2)?,
+    };
+    if kdf.m_kib > 4 * 1024 * 1024 || kdf.t > 64 || kdf.p > 16 {
+        return Err(AuthError::Malformed { what: "kdf_params" });
+    }
+    Ok(kdf)
+}
+
 /// Whether `bytes` start like a file made by [`seal_with_password`].
 pub fn is_sealed(bytes: &[u8]) -> bool {
     bytes.starts_with(FILE_MAGIC)
@@ -214,21 +240,7 @@ pub fn open_with_password(sealed: &[u8], password: &str) -> Result<Zeroizing<Vec
         });
     }
     let salt = &sealed[8..8 + SALT_LEN];
-    let word = |i: usize| {
-        let at = 8 + SALT_LEN + 4 * i;
-        let mut b = [0u8; 4];
-        b.copy_from_slice(&sealed[at..at + 4]);
-        u32::from_le_bytes(b)
-    };
-    let kdf = KdfParams {
-        m_kib: word(0),
-        t: word(1),
-        p: word(2),
-    };
-    // Refuse absurd costs from a hostile file before allocating for them.
-    if kdf.m_kib > 4 * 1024 * 1024 || kdf.t > 64 || kdf.p > 16 {
-        return Err(AuthError::Malformed { what: "kdf_params" });
-    }
+    let kdf = read_kdf(&sealed[8 + SALT_LEN..8 + SALT_LEN + 12])?;
     let nonce = XNonce::from_slice(&sealed[8 + SALT_LEN + 12..HEADER_LEN]);
     let kek = derive(password, salt, kdf)?;
     let cipher = XChaCha20Poly1305::new(kek.as_ref().into());

@@ -31,6 +31,7 @@ use rand_core::{OsRng, RngCore};
 use zeroize::Zeroizing;
 
 use crate::error::AuthError;
+use crate::keys::{derive, read_kdf};
 use crate::password::KdfParams;
 
 pub const STREAM_MAGIC: &[u8; 8] = b"SHOUHUS1";
@@ -58,14 +59,6 @@ pub fn auth_error(e: &io::Error) -> Option<AuthError> {
 
 fn io_err(e: AuthError) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
-}
-
-fn derive(password: &str, salt: &[u8], kdf: KdfParams) -> Result<Zeroizing<[u8; 32]>, AuthError> {
-    let mut out = Zeroizing::new([0u8; 32]);
-    kdf.argon2()?
-        .hash_password_into(password.as_bytes(), salt, out.as_mut())
-        .map_err(|_| AuthError::Malformed { what: "kdf" })?;
-    Ok(out)
 }
 
 fn password_check(key: &[u8; 32]) -> Result<[u8; CHECK_LEN], AuthError> {
@@ -201,21 +194,7 @@ impl<R: Read> OpenReader<R> {
                 what: "sealed_file",
             }));
         }
-        let word = |i: usize| {
-            let at = 8 + SALT_LEN + 4 * i;
-            let mut b = [0u8; 4];
-            b.copy_from_slice(&header[at..at + 4]);
-            u32::from_le_bytes(b)
-        };
-        let kdf = KdfParams {
-            m_kib: word(0),
-            t: word(1),
-            p: word(2),
-        };
-        // Refuse absurd costs from a hostile file before allocating for them.
-        if kdf.m_kib > 4 * 1024 * 1024 || kdf.t > 64 || kdf.p > 16 {
-            return Err(io_err(AuthError::Malformed { what: "kdf_params" }));
-        }
+        let kdf = read_kdf(&header[8 + SALT_LEN..PREFIX_AT]).map_err(io_err)?;
         let key = derive(password, &header[8..8 + SALT_LEN], kdf).map_err(io_err)?;
         if header[PREFIX_AT + PREFIX_LEN..] != password_check(&key).map_err(io_err)? {
             return Err(io_err(AuthError::WrongPassword));
