@@ -108,6 +108,20 @@ export const account = $state({
 /** The user's last input (keys, mouse, touch): the idle clock of auto-lock. */
 let lastInput = Date.now();
 
+/**
+ * The logged-in role only reads records (township staff, county admin, the
+ * county psychology supervisor): screens hide what the API would refuse.
+ * No user known (screen tests): not read-only.
+ */
+export function readOnly(): boolean {
+  return account.user !== null && !account.user.writes_records;
+}
+
+/** Psychological notes are written by counselors only (supervisors read). */
+export function writesNotes(): boolean {
+  return account.user === null || account.user.role === 'counselor';
+}
+
 export function noteInput(now: number = Date.now()): void {
   lastInput = now;
 }

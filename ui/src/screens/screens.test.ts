@@ -303,3 +303,37 @@ describe('households and deleting a card', () => {
     account.user = null;
   });
 });
+
+describe('read-only roles', () => {
+  it('show no save, delete or new buttons to a township officer, and no note form to a supervisor', async () => {
+    const { account } = await import('../lib/app.svelte');
+    const mock = createMockBridge({
+      children: [CHILD],
+      vault: {
+        users: [
+          { login_name: 'town', display_name: '乡镇教育办', role: 'township_staff', password: 'town2026ok' },
+          { login_name: 'super', display_name: '督导', role: 'psych_supervisor', password: 'super2026ok' },
+        ],
+      },
+      records: [{ id: 'n1', kind: 'psych_note', updated_at: '2026-11-20T08:00:00Z', body: { child_id: 'child-1', session_date: '2026-11-20', presenting_issue: '想念妈妈' } }],
+    });
+    account.user = await mock.logIn('town', 'town2026ok');
+    const child = render(Child, { props: { bridge: mock, id: 'child-1' } });
+    await screen.findByTestId('child-counseling');
+    expect(screen.queryByTestId('child-save')).toBeNull();
+    expect(screen.queryByTestId('child-delete')).toBeNull();
+    expect(screen.queryByTestId('child-add-visit')).toBeNull();
+    child.unmount();
+    const hh = render(Households, { props: { bridge: mock } });
+    await screen.findByTestId('screen-households');
+    expect(screen.queryByTestId('households-new')).toBeNull();
+    hh.unmount();
+    account.user = await mock.logIn('super', 'super2026ok');
+    render(Records, { props: { bridge: mock, child: 'child-1', childName: '张小明' } });
+    const rows = await screen.findAllByTestId('record-row');
+    expect(rows.length).toBe(1);
+    expect(screen.queryByTestId('record-save')).toBeNull();
+    expect(screen.queryByTestId('record-edit')).toBeNull();
+    account.user = null;
+  });
+});
