@@ -498,7 +498,7 @@ impl Account {
     /// Locks now (the "锁定" button): the same as a log-out for the store (it
     /// is closed, the key forgotten); the UI keeps what was typed.
     pub fn lock(&mut self) {
-        self.close(AuditAction::Logout);
+        self.close(AuditAction::Lock);
     }
 
     fn close(&mut self, why: AuditAction) {
@@ -848,6 +848,16 @@ mod tests {
         assert!(!a.is_open());
         a.log_in(log_in("LiMing ", "qingshan2026"), t0()).unwrap();
         assert_eq!(children(&mut a, t0()).unwrap(), 0);
+        // The lock went into the audit log as a lock (not a log-out).
+        let actions = a
+            .with(t0(), |s, _| {
+                Ok(s.audit_entries(&shouhu_store::AuditFilter::default())?
+                    .into_iter()
+                    .map(|e| e.action)
+                    .collect::<Vec<_>>())
+            })
+            .unwrap();
+        assert!(actions.contains(&AuditAction::Lock), "{actions:?}");
         a.log_out();
         assert!(!a.is_open());
     }

@@ -29,6 +29,8 @@ pub enum AuditAction {
     LoginFailed,
     Logout,
     AutoLock,
+    /// The user locked the screen themselves (the 锁定 button).
+    Lock,
     ViewChild,
     ViewNote,
     Export,
@@ -41,11 +43,12 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 13] = [
+    pub const ALL: [AuditAction; 14] = [
         AuditAction::Login,
         AuditAction::LoginFailed,
         AuditAction::Logout,
         AuditAction::AutoLock,
+        AuditAction::Lock,
         AuditAction::ViewChild,
         AuditAction::ViewNote,
         AuditAction::Export,
@@ -63,6 +66,7 @@ impl AuditAction {
             AuditAction::LoginFailed => "login_failed",
             AuditAction::Logout => "logout",
             AuditAction::AutoLock => "auto_lock",
+            AuditAction::Lock => "lock",
             AuditAction::ViewChild => "view_child",
             AuditAction::ViewNote => "view_note",
             AuditAction::Export => "export",
