@@ -52,6 +52,7 @@ const COMMANDS: &[&str] = &[
     "sync_status",
     "enroll",
     "run_sync",
+    "cancel_sync",
     "list_conflicts",
     "resolve_conflict",
     "close_window",

@@ -345,11 +345,12 @@ pub async fn run_sync(
     on_progress: Channel<shouhu_sync::SyncProgress>,
 ) -> Result<shouhu_sync::SyncReport, AppError> {
     let store = store.inner().clone();
+    let cancel = store.begin_sync();
     // Through the account: plain notes are sealed before the push, and the
     // server's users and readers reach the keyring after it.
-    tauri::async_runtime::spawn_blocking(move || {
-        store.account(|a| {
-            let cancel = shouhu_sync::CancelToken::new();
+    let running = store.clone();
+    let result = tauri::async_runtime::spawn_blocking(move || {
+        running.account(|a| {
             let mut progress = |p: shouhu_sync::SyncProgress| {
                 let _ = on_progress.send(p);
             };
@@ -357,7 +358,15 @@ pub async fn run_sync(
         })
     })
     .await
-    .map_err(|e| AppError::internal(e.to_string()))?
+    .map_err(|e| AppError::internal(e.to_string()));
+    store.end_sync();
+    result?
+}
+
+/// The 取消同步 button: the running sync stops at its next step.
+#[tauri::command]
+pub fn cancel_sync(store: State<'_, AppStore>) -> bool {
+    store.cancel_sync()
 }
 
 #[tauri::command]

@@ -73,6 +73,7 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::sync_status,
         commands::enroll,
         commands::run_sync,
+        commands::cancel_sync,
         commands::list_conflicts,
         commands::resolve_conflict,
         commands::close_window,

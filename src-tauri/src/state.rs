@@ -17,12 +17,40 @@ use crate::AppError;
 #[derive(Clone)]
 pub struct AppStore {
     account: Arc<Mutex<Account>>,
+    /// The running sync's cancel token (the sync holds the account; the
+    /// cancel button must not wait for it).
+    sync_cancel: Arc<Mutex<Option<shouhu_sync::CancelToken>>>,
 }
 
 impl AppStore {
     pub fn new(account: Account) -> Self {
         AppStore {
             account: Arc::new(Mutex::new(account)),
+            sync_cancel: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// A fresh cancel token for a sync about to start.
+    pub fn begin_sync(&self) -> shouhu_sync::CancelToken {
+        let token = shouhu_sync::CancelToken::new();
+        if let Ok(mut slot) = self.sync_cancel.lock() {
+            *slot = Some(token.clone());
+        }
+        token
+    }
+
+    pub fn end_sync(&self) {
+        if let Ok(mut slot) = self.sync_cancel.lock() {
+            *slot = None;
+        }
+    }
+
+    /// Cancels the running sync, if any (it stops at its next step; what the
+    /// server acknowledged stays acknowledged). Whether one was running.
+    pub fn cancel_sync(&self) -> bool {
+        match self.sync_cancel.lock() {
+            Ok(slot) => slot.as_ref().map(|t| t.cancel()).is_some(),
+            Err(_) => false,
         }
     }
 

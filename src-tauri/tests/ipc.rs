@@ -260,3 +260,25 @@ fn a_household_is_created_and_a_card_is_deleted_only_with_a_reason() {
     .expect_err("a reason is required");
     assert_eq!(err["code"], "record.delete_reason_required");
 }
+
+#[test]
+fn cancel_sync_answers_whether_a_sync_was_running() {
+    let value = invoke(MAIN_WINDOW, "cancel_sync").expect("cancel_sync is allowed");
+    assert_eq!(value, serde_json::json!(false));
+}
+
+#[test]
+fn the_cancel_button_reaches_the_running_sync_only() {
+    let store = AppStore::new(account(false));
+    assert!(!store.cancel_sync(), "nothing running");
+    let token = store.begin_sync();
+    assert!(!token.is_cancelled());
+    assert!(store.cancel_sync());
+    assert!(token.is_cancelled());
+    store.end_sync();
+    assert!(!store.cancel_sync(), "the finished sync is forgotten");
+    assert!(
+        !store.begin_sync().is_cancelled(),
+        "a new sync starts afresh"
+    );
+}

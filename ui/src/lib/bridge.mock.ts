@@ -29,6 +29,8 @@ export interface MockBridgeOptions {
   settings?: Partial<Settings>;
   /** Children already in the mock store. */
   children?: { id?: string; card: ChildCard }[];
+  /** `runSync` keeps running until `cancelSync` (the cancel button's test). */
+  syncWaitsForCancel?: boolean;
   /** What `listChildRecords` answers (by kind), e.g. a note sealed for others. */
   records?: RecordRow[];
   /**
@@ -151,6 +153,7 @@ export function createMockBridge(
   const visits = new Map<string, { visit: HomeVisit; updated_at: string }>();
   const records: RecordRow[] = structuredClone(options.records ?? []);
   const households = new Map<string, Record<string, unknown>>();
+  let cancelRunning: (() => void) | null = null;
   const followUps = new Map<string, Stored<FollowUp>>();
   let beforeClose: (() => Promise<void>) | null = null;
 
@@ -450,13 +453,28 @@ export function createMockBridge(
         sync.server_fingerprint = fingerprint.trim() ? fingerprint.trim().toUpperCase() : null;
         return sync;
       }),
-    runSync: (onProgress) =>
-      answer('runSync', () => {
+    runSync: (onProgress) => {
+      if (options.syncWaitsForCancel) {
+        calls.push('runSync');
+        onProgress({ phase: 'push', done: 1, total: 4, bytes_sent: 300, bytes_received: 40, retry: null });
+        return new Promise((_, reject) => {
+          cancelRunning = () => reject(fail('sync.cancelled', '同步已取消，下次会从中断处继续'));
+        });
+      }
+      return answer('runSync', () => {
         onProgress({ phase: 'push', done: 1, total: 2, bytes_sent: 300, bytes_received: 40, retry: null });
         onProgress({ phase: 'pull', done: 2, total: 2, bytes_sent: 300, bytes_received: 900, retry: null });
         sync.last_sync = now();
         return { pushed: 2, pulled: 5, conflicts: 0, fields_kept: 0, bytes_up: 300, bytes_down: 900, retries: 0, duration_ms: 1200 };
-      }),
+      });
+    },
+    cancelSync: async () => {
+      calls.push('cancelSync');
+      const running = cancelRunning !== null;
+      cancelRunning?.();
+      cancelRunning = null;
+      return running;
+    },
     listConflicts: () => answer('listConflicts', () => []),
     resolveConflict: () => answer('resolveConflict', () => undefined),
     onBeforeClose: async (save) => {

@@ -447,6 +447,8 @@ export interface Bridge {
    */
   enroll(serverUrl: string, code: string, fingerprint: string): Promise<SyncStatus>;
   runSync(onProgress: (p: SyncProgress) => void): Promise<SyncReport>;
+  /** Stops the running sync at its next step; whether one was running. */
+  cancelSync(): Promise<boolean>;
   listConflicts(): Promise<ConflictView[]>;
   resolveConflict(id: string, choice: ResolutionChoice, merged: unknown): Promise<void>;
   /**
@@ -539,6 +541,7 @@ export const bridge: Bridge = {
   syncStatus: () => call('sync_status'),
   enroll: (serverUrl, code, fingerprint) => call('enroll', { serverUrl, code, fingerprint }),
   runSync: (onProgress) => call('run_sync', { onProgress: channel(onProgress) }),
+  cancelSync: () => call('cancel_sync'),
   listConflicts: () => call('list_conflicts'),
   resolveConflict: (id, choice, merged) => call('resolve_conflict', { req: { id, choice, merged } }),
   onBeforeClose: (save) =>

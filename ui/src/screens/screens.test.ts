@@ -146,6 +146,19 @@ describe('sync enrollment', () => {
     expect((screen.getByTestId('sync-code') as HTMLInputElement).value).toBe('');
   });
 
+  it('a running sync can be cancelled, and says it will continue next time', async () => {
+    const mock = createMockBridge({ syncWaitsForCancel: true });
+    await mock.enroll('https://10.0.0.5:8470', 'K7MQ2XRT9B', FP);
+    render(Sync, { props: { bridge: mock } });
+    await fireEvent.click(await screen.findByTestId('sync-run'));
+    const cancel = await screen.findByTestId('sync-cancel');
+    expect(screen.getByTestId('sync-progress').dataset.total).toBe('4');
+    await fireEvent.click(cancel);
+    expect(mock.calls).toContain('cancelSync');
+    expect((await screen.findByTestId('sync-error')).textContent).toContain('下次会从中断处继续');
+    await waitFor(() => expect(screen.queryByTestId('sync-cancel')).toBeNull());
+  });
+
   it('a wrong fingerprint at enrollment asks to check it, and nothing typed is lost', async () => {
     const mock = createMockBridge({
       failWith: {

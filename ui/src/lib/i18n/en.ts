@@ -229,6 +229,7 @@ const en: Catalog = {
   'sync.cert_expected': 'Fingerprint recorded on this computer: {fingerprint}',
   'sync.cert_found': 'Fingerprint the server showed now: {fingerprint}',
   'sync.run': 'Sync now',
+  'sync.cancel': 'Cancel',
   'sync.running': 'Syncing…',
   'sync.enrolled': 'This computer is enrolled with {server}',
   'sync.not_enrolled': 'Not enrolled yet: enter the server address, the enrollment code and the server certificate fingerprint',

@@ -232,6 +232,7 @@ const zhCN = {
   'sync.cert_expected': '本机记录的指纹：{fingerprint}',
   'sync.cert_found': '服务器这次出示的指纹：{fingerprint}',
   'sync.run': '开始同步',
+  'sync.cancel': '取消同步',
   'sync.running': '正在同步…',
   'sync.enrolled': '本机已注册到 {server}',
   'sync.not_enrolled': '本机尚未注册，请填写服务器地址、注册码和服务器证书指纹',
