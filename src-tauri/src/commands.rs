@@ -82,7 +82,11 @@ pub fn search_children(
     store: State<'_, AppStore>,
     params: SearchParams,
 ) -> Result<SearchPage, AppError> {
-    store.with(|s, _| api::search_children(s, &params))
+    store.with(|s, session| {
+        let mut params = params;
+        params.school_id = session.school_filter(params.school_id);
+        api::search_children(s, &params)
+    })
 }
 
 #[tauri::command]
@@ -156,7 +160,11 @@ pub fn list_visits(
     store: State<'_, AppStore>,
     filter: api::VisitFilter,
 ) -> Result<Vec<api::VisitListRow>, AppError> {
-    store.with(|s, _| api::list_visits(s, &filter))
+    store.with(|s, session| {
+        let mut filter = filter;
+        filter.school_id = session.school_filter(filter.school_id);
+        api::list_visits(s, &filter)
+    })
 }
 
 #[tauri::command]
@@ -164,7 +172,7 @@ pub fn dashboard(
     store: State<'_, AppStore>,
     school_id: Option<Uuid>,
 ) -> Result<api::Dashboard, AppError> {
-    store.with(|s, _| api::dashboard(s, school_id))
+    store.with(|s, session| api::dashboard(s, session.school_filter(school_id)))
 }
 
 /// What the first screen shows: set-up (`empty`, `plain`) or log-in (`ready`).
@@ -258,7 +266,11 @@ pub fn list_households(
     store: State<'_, AppStore>,
     filter: api::HouseholdFilter,
 ) -> Result<Vec<api::HouseholdRow>, AppError> {
-    store.with(|s, _| api::list_households(s, &filter))
+    store.with(|s, session| {
+        let mut filter = filter;
+        filter.school_id = session.school_filter(filter.school_id);
+        api::list_households(s, &filter)
+    })
 }
 
 #[tauri::command]

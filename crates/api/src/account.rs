@@ -961,8 +961,18 @@ mod tests {
                 matches!(role, Role::Principal | Role::CountyAdmin)
             );
             let (demo, child) = a
-                .with(t0(), |s, _| {
-                    let c = s.list_all::<shouhu_core::ChildCard>()?[0].meta.id;
+                .with(t0(), |s, session| {
+                    // A child this account may open: of its own school.
+                    let c = s
+                        .list_all::<shouhu_core::ChildCard>()?
+                        .into_iter()
+                        .find(|c| {
+                            session
+                                .own_school()
+                                .is_none_or(|own| c.body.school_id == Some(own))
+                        })
+                        .map(|c| c.meta.id)
+                        .unwrap_or_default();
                     Ok((get_settings(s)?.demo, c))
                 })
                 .unwrap();
@@ -997,7 +1007,11 @@ mod tests {
                     let all = s.list_all::<shouhu_core::PsychNote>()?;
                     let rows = if role.reads_notes() {
                         let mut rows = vec![];
-                        for n in &all {
+                        for n in all.iter().filter(|n| {
+                            session
+                                .own_school()
+                                .is_none_or(|own| n.body.school_id == Some(own))
+                        }) {
                             rows.extend(crate::list_child_records(
                                 s,
                                 session,

@@ -82,6 +82,7 @@ pub struct TimelineItem {
 
 pub fn get_child(store: &Store, session: &Session, id: Uuid) -> Result<ChildView> {
     let h = store.child_history(id, session.role.reads_notes())?;
+    session.check_school(h.child.body.school_id)?;
     // Every opened card is in the audit log (who, when, which child).
     store.audit(
         shouhu_store::AuditAction::ViewChild,
@@ -260,6 +261,7 @@ pub struct SaveChild {
 /// Saves a card. Its counseling flag and safety alert are the counselor's to
 /// set: any other role's save must leave them as they are.
 pub fn save_child(store: &mut Store, session: &Session, req: SaveChild) -> Result<Uuid> {
+    session.check_school(req.card.school_id)?;
     let before = match req.id {
         Some(id) => store.fetch::<ChildCard>(id)?.body.counseling,
         None => shouhu_core::CounselingFlag::default(),
@@ -449,6 +451,54 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.code(), "auth.forbidden");
+    }
+
+    #[test]
+    fn a_school_user_sees_and_saves_only_their_school() {
+        let mut s = testutil::store();
+        let mine = testutil::school(&mut s);
+        let other = s
+            .write(|w| {
+                w.create(shouhu_core::School {
+                    name: "石桥小学".into(),
+                    township: "青山镇".into(),
+                    ..Default::default()
+                })
+            })
+            .unwrap()
+            .id();
+        let theirs = testutil::child(&mut s, other);
+        let teacher = crate::Session {
+            scope: crate::Scope::School {
+                school_id: mine,
+                township_id: Uuid::now_v7(),
+            },
+            ..crate::Session::default()
+        };
+        // Lists: whatever was asked, a school user gets their own school.
+        assert_eq!(teacher.school_filter(None), Some(mine));
+        assert_eq!(teacher.school_filter(Some(other)), Some(mine));
+        assert_eq!(
+            crate::Session::default().school_filter(Some(other)),
+            Some(other)
+        );
+        assert_eq!(crate::Session::default().school_filter(None), None);
+        // Another school's card is refused, to open or to write.
+        assert_eq!(
+            get_child(&s, &teacher, theirs).unwrap_err().code(),
+            "auth.forbidden"
+        );
+        let card = testutil::card(other);
+        let e = save_child(&mut s, &teacher, SaveChild { id: None, card }).unwrap_err();
+        assert_eq!(e.code(), "auth.forbidden");
+        let e = crate::list_school_records(&s, &teacher, other, "safety_session").unwrap_err();
+        assert_eq!(e.code(), "auth.forbidden");
+        let e = crate::list_child_records(&s, &teacher, theirs, "aid").unwrap_err();
+        assert_eq!(e.code(), "auth.forbidden");
+        // Their own school's card opens; a county user opens both.
+        let own = testutil::child(&mut s, mine);
+        assert!(get_child(&s, &teacher, own).is_ok());
+        assert!(get_child(&s, &crate::Session::default(), theirs).is_ok());
     }
 
     #[test]

@@ -71,6 +71,33 @@ pub struct Session {
 }
 
 impl Session {
+    /// The school a school-scoped user (teacher, counselor, principal) is
+    /// confined to; `None` for township and county users.
+    pub fn own_school(&self) -> Option<uuid::Uuid> {
+        match self.scope {
+            Scope::School { school_id, .. } => Some(school_id),
+            _ => None,
+        }
+    }
+
+    /// A list's school filter as this user may have it: a school-scoped
+    /// user sees their own school whatever was asked ("all schools"
+    /// included); others get what they asked.
+    pub fn school_filter(&self, asked: Option<uuid::Uuid>) -> Option<uuid::Uuid> {
+        self.own_school().or(asked)
+    }
+
+    /// Refuses a record of another school to a school-scoped user.
+    pub fn check_school(&self, school: Option<uuid::Uuid>) -> Result<()> {
+        match (self.own_school(), school) {
+            (Some(own), Some(s)) if s != own => Err(Error::Forbidden {
+                role: self.role.as_str(),
+                action: "see another school's records",
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Whether the session's role has `action` at all (wherever its scope
     /// reaches), by the one table of `shouhu_auth::role`.
     pub fn may(&self, action: Action) -> bool {

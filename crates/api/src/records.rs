@@ -115,6 +115,10 @@ pub fn list_child_records(
 ) -> Result<Vec<RecordRow>> {
     let kind = kind_of(kind)?;
     check_role(session, kind)?;
+    if session.own_school().is_some() {
+        let child = store.fetch::<shouhu_core::ChildCard>(child_id)?;
+        session.check_school(child.body.school_id)?;
+    }
     if kind == EntityKind::PsychNote {
         let rows = note_rows(session, store.list_by_child::<PsychNote>(child_id)?)?;
         // Reading a child's notes is audited (even an empty list: the
@@ -142,6 +146,7 @@ pub fn list_school_records(
 ) -> Result<Vec<RecordRow>> {
     let kind = kind_of(kind)?;
     check_role(session, kind)?;
+    session.check_school(Some(school_id))?;
     if kind == EntityKind::PsychNote {
         return note_rows(session, store.list_by_school::<PsychNote>(school_id)?);
     }
