@@ -70,6 +70,13 @@ pub fn set_server_readers(store: &mut Store, readers: &[PublishedReader]) -> Res
     Ok(())
 }
 
+/// The logged-in reader: their user id and reader keys (none for roles
+/// that do not read notes).
+fn logged_in_reader(session: &Session) -> Option<(Uuid, Arc<ReaderKeyPair>)> {
+    let me = session.notes.as_ref()?;
+    Some((me.user_id, me.keys.clone()?))
+}
+
 /// A note as its reader sees it: the plain form (opened), and whether it
 /// could be opened at all.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -107,9 +114,7 @@ pub fn open_note(session: &Session, id: Uuid, note: PsychNote) -> Result<OpenedN
             readable: true,
         });
     };
-    let me = session.notes.as_ref();
-    let (Some(user_id), Some(keys)) = (me.map(|m| m.user_id), me.and_then(|m| m.keys.clone()))
-    else {
+    let Some((user_id, keys)) = logged_in_reader(session) else {
         return Ok(OpenedNote {
             note,
             readable: false,
@@ -215,8 +220,7 @@ pub fn grant_reader(
     reader: Uuid,
     public: ReaderPublicKey,
 ) -> Result<usize> {
-    let me = session.notes.as_ref();
-    let (Some(my_id), Some(keys)) = (me.map(|m| m.user_id), me.and_then(|m| m.keys.clone())) else {
+    let Some((my_id, keys)) = logged_in_reader(session) else {
         return Err(Error::Forbidden {
             role: session.role.as_str(),
             action: "share psychological notes",

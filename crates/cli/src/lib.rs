@@ -379,11 +379,7 @@ fn identity_dir(cli: &Cli) -> PathBuf {
 
 fn password(cli: &Cli) -> Result<String, CliError> {
     if let Some(path) = &cli.password_file {
-        let text = std::fs::read_to_string(path).map_err(|e| CliError::File {
-            path: path.display().to_string(),
-            error: e.to_string(),
-        })?;
-        return Ok(text.lines().next().unwrap_or_default().to_string());
+        return file_password(path);
     }
     if cli.password_stdin {
         let mut line = String::new();
