@@ -57,12 +57,17 @@ impl Memory {
 
     /// VmRSS of `app_pid` and of everything below it.
     pub fn of(app_pid: u32) -> Memory {
+        Memory::measure(app_pid, procs::Metric::Rss)
+    }
+
+    /// `metric` of `app_pid` and of everything below it.
+    pub fn measure(app_pid: u32, metric: procs::Metric) -> Memory {
         let mut m = Memory {
-            app: procs::rss_kib(app_pid).unwrap_or(0),
+            app: procs::memory_kib(app_pid, metric).unwrap_or(0),
             ..Memory::default()
         };
         for p in procs::descendants(app_pid) {
-            let rss = procs::rss_kib(p.pid).unwrap_or(0);
+            let rss = procs::memory_kib(p.pid, metric).unwrap_or(0);
             if p.comm.starts_with("WebKitWebProc") {
                 m.web += rss;
             } else if p.comm.starts_with("WebKitNetwork") {

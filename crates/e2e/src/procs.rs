@@ -68,6 +68,47 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     status_kib(pid, "VmRSS:")
 }
 
+/// Which resident-memory figure to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// `VmRSS`: every resident page the process maps, shared libraries
+    /// included (pages shared by the app and WebKit's helpers count in each).
+    Rss,
+    /// `Pss` of `smaps_rollup`: each shared page divided among the processes
+    /// that map it, so the figures of several processes add up.
+    Pss,
+    /// `Private_Clean + Private_Dirty` of `smaps_rollup` (USS): what the
+    /// process alone holds, freed when it exits.
+    Private,
+}
+
+/// `metric` of `pid` in KiB.
+pub fn memory_kib(pid: u32, metric: Metric) -> Option<u64> {
+    match metric {
+        Metric::Rss => rss_kib(pid),
+        Metric::Pss => rollup_kib(pid, &["Pss:"]),
+        Metric::Private => rollup_kib(pid, &["Private_Clean:", "Private_Dirty:"]),
+    }
+}
+
+/// The sum of `fields` of `/proc/<pid>/smaps_rollup`, in KiB.
+fn rollup_kib(pid: u32, fields: &[&str]) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    parse_rollup(&text, fields)
+}
+
+fn parse_rollup(text: &str, fields: &[&str]) -> Option<u64> {
+    let mut total = 0;
+    for field in fields {
+        total += text
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|n| n.parse::<u64>().ok())?;
+    }
+    Some(total)
+}
+
 /// `VmHWM` (peak resident set) of `pid` in KiB.
 pub fn peak_rss_kib(pid: u32) -> Option<u64> {
     status_kib(pid, "VmHWM:")
@@ -147,4 +188,39 @@ pub fn with_exe(procs: &[ProcStat], path: &Path) -> Vec<u32> {
         .filter(|p| exe(p.pid).is_some_and(|e| e == want))
         .map(|p| p.pid)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROLLUP: &str = "55d0c0a0d000-7ffd8f5fe000 ---p 00000000 00:00 0    [rollup]
+Rss:              181236 kB
+Pss:               95012 kB
+Pss_Anon:          60000 kB
+Shared_Clean:      80000 kB
+Private_Clean:      9000 kB
+Private_Dirty:     61000 kB
+";
+
+    #[test]
+    fn rollup_fields_are_summed_and_a_missing_one_is_none() {
+        assert_eq!(parse_rollup(ROLLUP, &["Pss:"]), Some(95012));
+        assert_eq!(
+            parse_rollup(ROLLUP, &["Private_Clean:", "Private_Dirty:"]),
+            Some(70000)
+        );
+        assert_eq!(parse_rollup(ROLLUP, &["Swap:"]), None);
+    }
+
+    #[test]
+    fn this_process_has_every_metric() {
+        let me = std::process::id();
+        for m in [Metric::Rss, Metric::Pss, Metric::Private] {
+            assert!(memory_kib(me, m).is_some_and(|k| k > 0), "{m:?}");
+        }
+        let rss = memory_kib(me, Metric::Rss).unwrap_or(0);
+        let private = memory_kib(me, Metric::Private).unwrap_or(u64::MAX);
+        assert!(private <= rss);
+    }
 }

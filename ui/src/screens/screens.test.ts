@@ -28,6 +28,30 @@ describe('children list', () => {
     await fireEvent.input(screen.getByTestId('children-search'), { target: { value: '李' } });
     await waitFor(() => expect(screen.getByTestId('children-count').dataset.count).toBe('0'));
   });
+  it('searches at the first key without waiting, and folds keys typed during a search into one', async () => {
+    const mock = createMockBridge({ children: [CHILD] });
+    const queries: string[] = [];
+    let release: (() => void) | null = null;
+    const real = mock.searchChildren;
+    mock.searchChildren = async (p) => {
+      queries.push(p.query);
+      if (p.query === '张') await new Promise<void>((r) => (release = r));
+      return real(p);
+    };
+    render(Children, { props: { bridge: mock } });
+    await screen.findByTestId('children-row');
+    const input = screen.getByTestId('children-search');
+    const typed = () => queries.filter((q) => q !== '');
+    await fireEvent.input(input, { target: { value: '张' } });
+    // No timer: the search for '张' has started already.
+    expect(typed()).toEqual(['张']);
+    await fireEvent.input(input, { target: { value: '张小' } });
+    await fireEvent.input(input, { target: { value: '张小明' } });
+    expect(typed()).toEqual(['张']);
+    release!();
+    await waitFor(() => expect(typed()).toEqual(['张', '张小明']));
+    await waitFor(() => expect(screen.getByTestId('children-count').dataset.count).toBe('1'));
+  });
 });
 
 describe('child card', () => {

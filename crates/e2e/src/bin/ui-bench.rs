@@ -8,8 +8,12 @@
 //!   `nav-children` if the app starts elsewhere);
 //! * keystroke → results in `children-search`: in-page, from the `keydown` to
 //!   the DOM showing the final results (and to the next animation frame);
-//! * resident memory (VmRSS) of the app process and of WebKit's web and
-//!   network processes.
+//!   The store is encrypted, so a start shows the log-in screen first: the
+//!   time to it and the time from the log-in click to the list (which holds
+//!   the password's Argon2id derivation) are reported apart;
+//! * resident memory of the app process and of WebKit's web and network
+//!   processes: VmRSS, PSS (shared pages divided among the processes that
+//!   map them, so the three add up) and private (USS).
 //!
 //! Build the app first: `cargo build --release -p shouhu-app --features custom-protocol`.
 
@@ -69,6 +73,10 @@ struct Start {
     session: Duration,
     rows: Duration,
     process_age: Option<Duration>,
+    /// From the start to the log-in screen.
+    login_shown: Option<Duration>,
+    /// From the log-in click to the first row.
+    login_to_rows: Option<Duration>,
 }
 
 fn run(args: &Args) -> Result<(), E2eError> {
@@ -89,8 +97,8 @@ fn run(args: &Args) -> Result<(), E2eError> {
         report.push(measure(args, n)?);
     }
     println!();
-    println!("| children | first start → list | start → list (median of {} later) | from process start (median) | keystroke → results p50 / p95 / max | → on screen p50 / p95 | RSS app + web + network = total |", args.starts.saturating_sub(1));
-    println!("|---:|---:|---:|---:|---:|---:|---|");
+    println!("| children | first start → list | start → list (median of {} later) | from process start (median) | start → log-in screen | log-in click → list | keystroke → results p50 / p95 / max | → on screen p50 / p95 | RSS app + web + network = total | PSS app + web + network = total | private app + web |", args.starts.saturating_sub(1));
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|");
     for line in report {
         println!("{line}");
     }
@@ -119,6 +127,7 @@ fn measure(args: &Args, n: usize) -> Result<String, E2eError> {
             started.elapsed().as_secs_f64()
         );
     }
+    library_timings(&db, &identity)?;
     let h = Harness::with_options(Options {
         db: Some(db),
         identity_dir: Some(identity),
@@ -129,6 +138,8 @@ fn measure(args: &Args, n: usize) -> Result<String, E2eError> {
     let mut starts: Vec<Start> = Vec::new();
     let mut typing = bench::Typing::default();
     let mut memory = Memory::default();
+    let mut pss = Memory::default();
+    let mut private = Memory::default();
     for run in 0..args.starts.max(1) {
         let t0 = Instant::now();
         let session = h.new_session()?;
@@ -138,6 +149,8 @@ fn measure(args: &Args, n: usize) -> Result<String, E2eError> {
         let nav = testid("nav-children");
         let password = testid("login-password");
         let mut logged_in = false;
+        let mut login_shown: Option<Duration> = None;
+        let mut submitted: Option<Duration> = None;
         let rows = poll("a children-row", timeout, step, || {
             if !session.find_all(&row)?.is_empty() {
                 return Ok(Some(()));
@@ -145,11 +158,14 @@ fn measure(args: &Args, n: usize) -> Result<String, E2eError> {
             // The store is encrypted: log in first (part of the start time).
             if !logged_in {
                 if let Some(pw) = session.find_all(&password)?.into_iter().next() {
+                    login_shown = Some(t0.elapsed());
                     let user = session.find(&testid("login-user"))?;
                     session.clear(&user)?;
                     session.send_keys(&user, shouhu_e2e::fixtures::E2E_LOGIN)?;
                     session.send_keys(&pw, shouhu_e2e::fixtures::E2E_PASSWORD)?;
-                    session.click(&session.find(&testid("login-submit"))?)?;
+                    let submit = session.find(&testid("login-submit"))?;
+                    submitted = Some(t0.elapsed());
+                    session.click(&submit)?;
                     logged_in = true;
                 }
                 return Ok(None);
@@ -165,10 +181,13 @@ fn measure(args: &Args, n: usize) -> Result<String, E2eError> {
         let pid = h.app_pids().into_iter().next();
         let process_age = pid.and_then(procs::age);
         rows?;
+        let login_to_rows = submitted.map(|s| rows_time.saturating_sub(s));
         println!(
-            "  start {}: session {} , rows {}{}",
+            "  start {}: session {} , log-in screen {}, log-in → rows {}, rows {}{}",
             run + 1,
             fmt_ms(session_time),
+            login_shown.map(fmt_ms).unwrap_or_else(|| "-".into()),
+            login_to_rows.map(fmt_ms).unwrap_or_else(|| "-".into()),
             fmt_ms(rows_time),
             process_age
                 .map(|a| format!(", app process age {}", fmt_ms(a)))
@@ -178,6 +197,8 @@ fn measure(args: &Args, n: usize) -> Result<String, E2eError> {
             session: session_time,
             rows: rows_time,
             process_age,
+            login_shown,
+            login_to_rows,
         });
         if run + 1 == args.starts.max(1) {
             // Last start: type the queries, then read memory.
@@ -211,14 +232,19 @@ fn measure(args: &Args, n: usize) -> Result<String, E2eError> {
             }
             std::thread::sleep(Duration::from_secs(1));
             if let Some(pid) = h.app_pids().into_iter().next() {
-                memory = Memory::of(pid);
-                println!(
-                    "  RSS: app {}, WebKitWebProcess {}, WebKitNetworkProcess {}, other {}",
-                    mib(memory.app),
-                    mib(memory.web),
-                    mib(memory.network),
-                    mib(memory.other)
-                );
+                memory = Memory::measure(pid, procs::Metric::Rss);
+                pss = Memory::measure(pid, procs::Metric::Pss);
+                private = Memory::measure(pid, procs::Metric::Private);
+                for (name, m) in [("RSS", &memory), ("PSS", &pss), ("private", &private)] {
+                    println!(
+                        "  {name}: app {}, WebKitWebProcess {}, WebKitNetworkProcess {}, other {}, total {}",
+                        mib(m.app),
+                        mib(m.web),
+                        mib(m.network),
+                        mib(m.other),
+                        mib(m.total())
+                    );
+                }
             }
         }
         drop(session);
@@ -230,6 +256,8 @@ fn measure(args: &Args, n: usize) -> Result<String, E2eError> {
     let later_rows = med(later.iter().map(|s| s.rows).collect());
     let later_age = med(later.iter().filter_map(|s| s.process_age).collect());
     let later_session = med(later.iter().map(|s| s.session).collect());
+    let later_login = med(later.iter().filter_map(|s| s.login_shown).collect());
+    let later_login_rows = med(later.iter().filter_map(|s| s.login_to_rows).collect());
     let res: Vec<Duration> = typing.keystrokes.iter().map(|k| k.to_results).collect();
     let painted: Vec<Duration> = typing
         .keystrokes
@@ -237,11 +265,13 @@ fn measure(args: &Args, n: usize) -> Result<String, E2eError> {
         .filter_map(|k| k.to_painted)
         .collect();
     Ok(format!(
-        "| {n} | {} | {} (session {}) | {} | {} / {} / {} ({} keys) | {} / {} | {} + {} + {} = **{}** |",
+        "| {n} | {} | {} (session {}) | {} | {} | {} | {} / {} / {} ({} keys) | {} / {} | {} + {} + {} = **{}** | {} + {} + {} = **{}** | {} + {} = **{}** |",
         fmt_ms(first),
         fmt_ms(later_rows),
         fmt_ms(later_session),
         fmt_ms(later_age),
+        fmt_ms(later_login),
+        fmt_ms(later_login_rows),
         fmt_ms(quantile(&res, 0.5)),
         fmt_ms(quantile(&res, 0.95)),
         fmt_ms(quantile(&res, 1.0)),
@@ -252,5 +282,46 @@ fn measure(args: &Args, n: usize) -> Result<String, E2eError> {
         mib(memory.web),
         mib(memory.network),
         mib(memory.total()),
+        mib(pss.app),
+        mib(pss.web),
+        mib(pss.network),
+        mib(pss.total()),
+        mib(private.app),
+        mib(private.web),
+        mib(private.app + private.web),
     ))
+}
+
+/// What the app does between the log-in click and the list, timed in the
+/// library without the window: the vault's log-in (Argon2id, opening the
+/// encrypted store), the Home screen's dashboard, the first page of the
+/// children list (which loads the search index) and a second one.
+fn library_timings(db: &std::path::Path, identity: &std::path::Path) -> Result<(), E2eError> {
+    let started = Instant::now();
+    let r = shouhu_e2e::fixtures::with_store(db, identity, |store| {
+        let login = started.elapsed();
+        let t = Instant::now();
+        let d = shouhu_api::dashboard(store, None).map(|d| d.active_children);
+        let dashboard = t.elapsed();
+        let params = shouhu_store::SearchParams::default();
+        let t = Instant::now();
+        let first = shouhu_api::search_children(store, &params).map(|p| p.total);
+        let first_page = t.elapsed();
+        let t = Instant::now();
+        let again = shouhu_api::search_children(store, &params).map(|p| p.total);
+        let second_page = t.elapsed();
+        (login, d, dashboard, first, first_page, again, second_page)
+    })?;
+    let (login, d, dashboard, first, first_page, again, second_page) = r;
+    println!(
+        "  library: log-in {}, dashboard {} ({:?} active), first list page {} ({:?}), next {} ({:?})",
+        fmt_ms(login),
+        fmt_ms(dashboard),
+        d.ok(),
+        fmt_ms(first_page),
+        first.ok(),
+        fmt_ms(second_page),
+        again.ok()
+    );
+    Ok(())
 }
