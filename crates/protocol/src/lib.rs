@@ -335,8 +335,17 @@ pub struct UserRecord {
     pub password_changed_at: String,
     pub removed_at: Option<String>,
     /// X25519 public key (base64, 32 bytes) of a note reader (counselors,
-    /// psychology supervisors), once a device registered it.
+    /// psychology supervisors), once a device registered it: the first of
+    /// [`UserRecord::reader_public_keys`], kept for devices that know only
+    /// one key per reader.
     pub reader_public_key: Option<String>,
+    /// Every note-reader public key of the user (base64), one per device
+    /// that registered one (a counselor with two laptops has two), oldest
+    /// first; keys of revoked devices are left out. A note is sealed for
+    /// each. Empty from servers before reader key sets (then
+    /// `reader_public_key` is the one key).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reader_public_keys: Vec<String>,
     /// The user's **log-in key**, made by the server at `user add` and
     /// `reset-password`: an X25519 public key (base64, 32 bytes). A device
     /// seals its data key to it so the user's first log-in there works
@@ -356,8 +365,11 @@ pub struct UsersResponse {
 }
 
 /// `POST /v1/users/{id}/reader-key`: the reader public key a device made
-/// for a counselor or supervisor logging in on it. Setting the same key
-/// again is harmless; replacing a different one is refused.
+/// for a counselor or supervisor logging in on it. The server keeps one key
+/// per (user, device): the same key again is harmless, another key from the
+/// same device replaces that device's, a key from another device is added
+/// to the user's set. (Servers before key sets kept one key per user and
+/// refused another with `user.reader_key_exists`.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReaderKeyRequest {
     pub protocol: u32,

@@ -64,6 +64,9 @@ pub struct UserInfo {
     pub scope: UserScope,
     pub must_change_password: bool,
     pub has_reader_key: bool,
+    /// How many reader keys are published (one per device that registered
+    /// one, revoked devices left out).
+    pub reader_keys: usize,
     pub created_at: String,
     pub password_changed_at: String,
     pub removed_at: Option<String>,
@@ -176,7 +179,9 @@ fn check_password(password: &str, login: &str) -> Result<(), ApiError> {
     check_new_password(password, login).map_err(|e| ApiError::PasswordRejected(e.code()))
 }
 
-const USER_COLS: &str = "id, login_name, display_name, role, scope_kind, school_id, township, password_hash, must_change_password, reader_public_key, created_at, password_changed_at, removed_at, (SELECT township FROM school WHERE school.id = user.school_id), login_public_key, login_secret_sealed";
+/// The user columns; the tenth is the user's published reader keys (those
+/// not of a revoked device, oldest first) as a JSON array.
+const USER_COLS: &str = "id, login_name, display_name, role, scope_kind, school_id, township, password_hash, must_change_password, (SELECT json_group_array(public_key) FROM (SELECT rk.public_key FROM reader_key rk LEFT JOIN device d ON d.id = rk.device_id WHERE rk.user_id = user.id AND d.revoked_at IS NULL ORDER BY rk.id)), created_at, password_changed_at, removed_at, (SELECT township FROM school WHERE school.id = user.school_id), login_public_key, login_secret_sealed";
 
 /// A `user` row.
 struct UserRow {
@@ -189,7 +194,7 @@ struct UserRow {
     township: Option<String>,
     password_hash: String,
     must_change_password: bool,
-    reader_public_key: Option<String>,
+    reader_public_keys: Vec<String>,
     created_at: String,
     password_changed_at: String,
     removed_at: Option<String>,
@@ -209,7 +214,12 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
         township: r.get(6)?,
         password_hash: r.get(7)?,
         must_change_password: r.get(8)?,
-        reader_public_key: r.get(9)?,
+        reader_public_keys: {
+            let text: Option<String> = r.get(9)?;
+            serde_json::from_str(text.as_deref().unwrap_or("[]")).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(9, rusqlite::types::Type::Text, e.into())
+            })?
+        },
         created_at: r.get(10)?,
         password_changed_at: r.get(11)?,
         removed_at: r.get(12)?,
@@ -256,7 +266,8 @@ impl UserRow {
             role: self.role.clone(),
             scope: self.scope()?,
             must_change_password: self.must_change_password,
-            has_reader_key: self.reader_public_key.is_some(),
+            has_reader_key: !self.reader_public_keys.is_empty(),
+            reader_keys: self.reader_public_keys.len(),
             created_at: self.created_at.clone(),
             password_changed_at: self.password_changed_at.clone(),
             removed_at: self.removed_at.clone(),
@@ -276,7 +287,8 @@ impl UserRow {
             created_at: self.created_at,
             password_changed_at: self.password_changed_at,
             removed_at: self.removed_at,
-            reader_public_key: self.reader_public_key,
+            reader_public_key: self.reader_public_keys.first().cloned(),
+            reader_public_keys: self.reader_public_keys,
             login_public_key: self.login_public_key,
             login_secret_sealed: self.login_secret_sealed,
         })
@@ -465,15 +477,21 @@ impl ServerDb {
             None => (initial_password(&user.login_name), true),
         };
         let (login_public, login_secret) = login_key(&password)?;
-        // The reader secret of the old password cannot open any more on the
-        // user's devices: the key is cleared, so the pair made at the next
-        // log-in registers (an existing reader then re-grants the notes).
-        self.conn.execute(
+        // The reader secrets of the old password cannot open any more on the
+        // user's devices: all their reader keys are cleared, so the pairs made
+        // at their next log-ins register (an existing reader then re-grants
+        // the notes).
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
             "UPDATE user SET password_hash = ?2, must_change_password = 1, password_changed_at = ?3,
-                             login_public_key = ?4, login_secret_sealed = ?5, reader_public_key = NULL
+                             login_public_key = ?4, login_secret_sealed = ?5
              WHERE id = ?1",
             params![user.id, hash(&password)?, now_text(), login_public, login_secret],
         )?;
+        tx.execute("DELETE FROM reader_key WHERE user_id = ?1", [&user.id])?;
+        tx.commit()?;
         Ok(Credentials {
             user: self.user_by_login(&user.login_name)?.info()?,
             initial_password: generated.then_some(password),
@@ -511,9 +529,14 @@ impl ServerDb {
 
     /// Register the reader public key of a counselor or psychology
     /// supervisor in the device's scope (from a device that holds notes).
+    /// A user has one key per device that registered one: the same key again
+    /// changes nothing, another key from the same device replaces that
+    /// device's (its keyring made a new pair), a key from another device is
+    /// added to the set.
     pub fn set_reader_key(
         &mut self,
         scope: &Scope,
+        device_id: Uuid,
         user_id: Uuid,
         public_key: &str,
     ) -> Result<UserRecord, ApiError> {
@@ -541,15 +564,22 @@ impl ServerDb {
         if user.removed_at.is_some() {
             return Err(ApiError::UserRemoved(user.login_name));
         }
-        match &user.reader_public_key {
-            Some(k) if *k == key_text => {}
-            Some(_) => return Err(ApiError::ReaderKeyExists),
-            None => {
-                self.conn.execute(
-                    "UPDATE user SET reader_public_key = ?2 WHERE id = ?1 AND reader_public_key IS NULL",
-                    params![user.id, key_text],
-                )?;
-            }
+        let known: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT 1 FROM reader_key WHERE user_id = ?1 AND public_key = ?2",
+                params![user.id, key_text],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if known.is_none() {
+            self.conn.execute(
+                "INSERT INTO reader_key (user_id, device_id, public_key, registered_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (user_id, device_id) DO UPDATE
+                 SET public_key = excluded.public_key, registered_at = excluded.registered_at",
+                params![user.id, device_id.to_string(), key_text, now_text()],
+            )?;
         }
         self.user_by("id", &user.id)?
             .ok_or_else(|| ApiError::UserNotFound(user_id.to_string()))?

@@ -124,8 +124,28 @@ ALTER TABLE user ADD COLUMN login_public_key TEXT;
 ALTER TABLE user ADD COLUMN login_secret_sealed TEXT;
 "#;
 
+/// Migration 4: a set of note-reader keys per user, one per device that
+/// registered one (a counselor with two laptops has two). The single key of
+/// before moves over with no device (`device_id` NULL); the old column stays,
+/// unused.
+const SCHEMA_V4: &str = r#"
+CREATE TABLE reader_key (
+    id INTEGER PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES user (id),
+    device_id TEXT,
+    public_key TEXT NOT NULL,
+    registered_at TEXT NOT NULL,
+    UNIQUE (user_id, device_id),
+    UNIQUE (user_id, public_key)
+);
+INSERT INTO reader_key (user_id, device_id, public_key, registered_at)
+SELECT id, NULL, reader_public_key, password_changed_at FROM user
+WHERE reader_public_key IS NOT NULL;
+UPDATE user SET reader_public_key = NULL;
+"#;
+
 /// The migrations, in order: number `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: [&str; 3] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+const MIGRATIONS: [&str; 4] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
 
 /// The schema version this server writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -282,7 +282,7 @@ async fn reader_key(
         )));
     }
     let record = state
-        .with_db(move |db| db.set_reader_key(&scope, user, &req.public_key))
+        .with_db(move |db| db.set_reader_key(&scope, device, user, &req.public_key))
         .await?;
     tracing::info!(%device, %user, "reader key registered");
     Ok(Json(record).into_response())

@@ -176,7 +176,7 @@ fn migrate_from(version: i64) -> TestResult {
         .connection()
         .query_row("PRAGMA user_version", [], |r| r.get(0))?;
     assert_eq!(v, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(SCHEMA_VERSION, 4);
     // The old data is all there; the old scope (no `local_users`) reads.
     assert_eq!(db.head()?, 3);
     // Notes and the conflict about one reach only devices holding notes.
@@ -216,10 +216,12 @@ fn a_version_2_database_with_users_migrates() -> TestResult {
         (school, wang)
     };
     {
-        // Back to schema 2: the columns of migration 3 did not exist.
+        // Back to schema 2: the columns of migration 3 and the table of
+        // migration 4 did not exist.
         let conn = Connection::open(dir.path().join("shouhu-server.db"))?;
         conn.execute_batch(
-            "ALTER TABLE user DROP COLUMN login_public_key;
+            "DROP TABLE reader_key;
+             ALTER TABLE user DROP COLUMN login_public_key;
              ALTER TABLE user DROP COLUMN login_secret_sealed;
              PRAGMA user_version = 2;",
         )?;
@@ -287,12 +289,9 @@ fn users_carry_a_log_in_key_sealed_with_the_initial_password() -> TestResult {
     assert!(!wire.contains("chushi2026") && !wire.contains(&generated_pw));
     // A reset: a new log-in key, and the reader key of the old password is
     // cleared (its secret cannot open on the user's devices any more).
-    let key = shouhu_auth::ReaderKeyPair::generate()?.public();
-    let text = serde_json::to_value(key)?
-        .as_str()
-        .ok_or("key")?
-        .to_string();
-    db.set_reader_key(&scope(&[a], true), li.id, &text)?;
+    let text = key_text()?;
+    let (laptop, _) = device(&mut db, scope(&[a], true))?;
+    db.set_reader_key(&scope(&[a], true), laptop, li.id, &text)?;
     db.reset_password("li", Some("chongzhi2026".into()))?;
     let after = db.users_for_scope(&scope(&[a], false))?;
     let li2 = after.iter().find(|r| r.login_name == "li").ok_or("li")?;
@@ -301,6 +300,7 @@ fn users_carry_a_log_in_key_sealed_with_the_initial_password() -> TestResult {
     assert_eq!(li2_key.open("chongzhi2026")?.public(), li2_key.public);
     assert!(li2_key.open("chushi2026").is_err());
     assert_eq!(li2.reader_public_key, None);
+    assert!(li2.reader_public_keys.is_empty());
     assert_ne!(li2.password_changed_at, li.password_changed_at);
     Ok(())
 }
@@ -467,6 +467,14 @@ fn a_device_gets_the_users_of_its_scope() -> TestResult {
     Ok(())
 }
 
+fn key_text() -> Result<String, Box<dyn std::error::Error>> {
+    let key = shouhu_auth::ReaderKeyPair::generate()?.public();
+    Ok(serde_json::to_value(key)?
+        .as_str()
+        .ok_or("not a string")?
+        .to_string())
+}
+
 #[test]
 fn reader_keys_only_for_readers_in_scope() -> TestResult {
     let County { mut db, a, far, .. } = county()?;
@@ -479,38 +487,33 @@ fn reader_keys_only_for_readers_in_scope() -> TestResult {
         Role::PsychSupervisor,
         NewUserScope::County,
     )?;
-    let key = shouhu_auth::ReaderKeyPair::generate()?.public();
-    let text = serde_json::to_value(key)?
-        .as_str()
-        .ok_or("not a string")?
-        .to_string();
+    let text = key_text()?;
     let notes = scope(&[a], true);
+    let (dev, _) = device(&mut db, notes.clone())?;
     assert_eq!(
-        code(db.set_reader_key(&notes, teacher, &text)),
+        code(db.set_reader_key(&notes, dev, teacher, &text)),
         "user.not_a_reader"
     );
     assert_eq!(
-        code(db.set_reader_key(&notes, far_counselor, &text)),
+        code(db.set_reader_key(&notes, dev, far_counselor, &text)),
+        "user.out_of_scope"
+    );
+    // A teacher's laptop (no notes) cannot register a counselor's key.
+    assert_eq!(
+        code(db.set_reader_key(&scope(&[a], false), dev, counselor, &text)),
         "user.out_of_scope"
     );
     assert_eq!(
-        code(db.set_reader_key(&scope(&[a], false), counselor, &text)),
-        "user.out_of_scope"
-    );
-    assert_eq!(
-        code(db.set_reader_key(&notes, counselor, "AAAA")),
+        code(db.set_reader_key(&notes, dev, counselor, "AAAA")),
         "user.reader_key_invalid"
     );
-    let r = db.set_reader_key(&notes, counselor, &text)?;
+    let r = db.set_reader_key(&notes, dev, counselor, &text)?;
     assert_eq!(r.reader_public_key.as_deref(), Some(text.as_str()));
-    // Again: harmless. Another key: refused (nobody swaps a reader's key).
-    db.set_reader_key(&notes, counselor, &text)?;
-    let other = serde_json::to_value(shouhu_auth::ReaderKeyPair::generate()?.public())?;
-    assert_eq!(
-        code(db.set_reader_key(&notes, counselor, other.as_str().unwrap_or_default())),
-        "user.reader_key_exists"
-    );
-    db.set_reader_key(&notes, supervisor, &text)?;
+    assert_eq!(r.reader_public_keys, [text.clone()]);
+    // Again: harmless.
+    let r = db.set_reader_key(&notes, dev, counselor, &text)?;
+    assert_eq!(r.reader_public_keys, [text.clone()]);
+    db.set_reader_key(&notes, dev, supervisor, &text)?;
     let synced = db.users_for_scope(&scope(&[a], false))?;
     let with_key: Vec<&str> = synced
         .iter()
@@ -518,6 +521,100 @@ fn reader_keys_only_for_readers_in_scope() -> TestResult {
         .map(|u| u.login_name.as_str())
         .collect();
     assert_eq!(with_key, ["c_a", "super"]);
+    Ok(())
+}
+
+/// A counselor on two laptops: each laptop's key joins the set, both are
+/// published (the old single field names the first); a laptop's new key
+/// replaces its own only; a revoked laptop's key is no longer published; a
+/// reset on the server clears them all.
+#[test]
+fn a_reader_has_one_key_per_device() -> TestResult {
+    let County { mut db, a, .. } = county()?;
+    let counselor = add(&mut db, "c_a", Role::Counselor, NewUserScope::School(a))?;
+    let notes = scope(&[a], true);
+    let (laptop_1, _) = device(&mut db, notes.clone())?;
+    let (laptop_2, _) = device(&mut db, notes.clone())?;
+    let (k1, k2, k2b) = (key_text()?, key_text()?, key_text()?);
+    db.set_reader_key(&notes, laptop_1, counselor, &k1)?;
+    let r = db.set_reader_key(&notes, laptop_2, counselor, &k2)?;
+    assert_eq!(r.reader_public_keys, [k1.clone(), k2.clone()]);
+    assert_eq!(r.reader_public_key.as_deref(), Some(k1.as_str()));
+    // Laptop 2 registers laptop 1's key again (a copied keyring): no change.
+    let r = db.set_reader_key(&notes, laptop_2, counselor, &k1)?;
+    assert_eq!(r.reader_public_keys, [k1.clone(), k2.clone()]);
+    // Laptop 2 made a new pair: it replaces laptop 2's key only.
+    let r = db.set_reader_key(&notes, laptop_2, counselor, &k2b)?;
+    assert_eq!(r.reader_public_keys, [k1.clone(), k2b.clone()]);
+    let info = db.user("c_a")?;
+    assert_eq!((info.has_reader_key, info.reader_keys), (true, 2));
+    // What devices get.
+    let wire = serde_json::to_value(&db.users_for_scope(&notes)?)?;
+    assert_eq!(wire[0]["reader_public_keys"], json!([k1, k2b]));
+    // A revoked laptop's key is left out of what devices get.
+    db.revoke(laptop_1)?;
+    let r = db
+        .users_for_scope(&notes)?
+        .into_iter()
+        .find(|u| u.id == counselor)
+        .ok_or("c_a")?;
+    assert_eq!(r.reader_public_keys, [k2b.clone()]);
+    assert_eq!(r.reader_public_key.as_deref(), Some(k2b.as_str()));
+    // A reset clears every key of the user.
+    db.reset_password("c_a", None)?;
+    let r = db
+        .users_for_scope(&notes)?
+        .into_iter()
+        .find(|u| u.id == counselor)
+        .ok_or("c_a")?;
+    assert!(r.reader_public_keys.is_empty() && r.reader_public_key.is_none());
+    // A user without keys leaves the list out of the wire form.
+    assert!(serde_json::to_value(&r)?
+        .get("reader_public_keys")
+        .is_none());
+    Ok(())
+}
+
+/// A database of schema 3 holding one reader key per user migrates: the key
+/// becomes the user's first (of no device) and is still published.
+#[test]
+fn a_version_3_database_with_a_reader_key_migrates() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let k = key_text()?;
+    let (school, counselor) = {
+        let mut db = ServerDb::open(dir.path())?;
+        let school = db.add_school(None, "新寨小学", "织金县", "八步街道")?;
+        let c = add(
+            &mut db,
+            "c_a",
+            Role::Counselor,
+            NewUserScope::School(school),
+        )?;
+        (school, c)
+    };
+    {
+        // Back to schema 3: no key table, the key in the user row.
+        let conn = Connection::open(dir.path().join("shouhu-server.db"))?;
+        conn.execute_batch("DROP TABLE reader_key; PRAGMA user_version = 3;")?;
+        conn.execute(
+            "UPDATE user SET reader_public_key = ?2 WHERE id = ?1",
+            params![counselor.to_string(), k],
+        )?;
+    }
+    let mut db = ServerDb::open(dir.path())?;
+    let v: i64 = db
+        .connection()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    assert_eq!(v, SCHEMA_VERSION);
+    let notes = scope(&[school], true);
+    let users = db.users_for_scope(&notes)?;
+    assert_eq!(users[0].reader_public_keys, [k.clone()]);
+    assert_eq!(users[0].reader_public_key.as_deref(), Some(k.as_str()));
+    // A device adds its own key beside it.
+    let (laptop, _) = device(&mut db, notes.clone())?;
+    let k2 = key_text()?;
+    let r = db.set_reader_key(&notes, laptop, counselor, &k2)?;
+    assert_eq!(r.reader_public_keys, [k, k2]);
     Ok(())
 }
 
