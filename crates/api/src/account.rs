@@ -590,11 +590,13 @@ impl Account {
     ///    resets replaced, removed ones dropped), the readers the server
     ///    published into the store's settings, and the session's note keys
     ///    are refreshed;
-    /// 4. a logged-in reader who is a server user without a reader key on
-    ///    the server registers this laptop's key. The server keeps a key it
-    ///    already has: `user.reader_key_exists` is returned once (steps 1-3
-    ///    are done by then), and later syncs report
-    ///    `SyncReport::reader_key_mismatch` without asking again.
+    /// 4. a logged-in reader who is a server user registers this laptop's
+    ///    reader key when the server does not publish it yet (the server
+    ///    holds one key per device: a counselor's two laptops have two), and
+    ///    wraps every note this laptop opens for their keys on other laptops
+    ///    ([`crate::notes::grant_reader`], pushed at the next sync). A server
+    ///    from before key sets keeps one key per user: its
+    ///    `user.reader_key_exists` sets `SyncReport::reader_key_mismatch`.
     pub async fn sync(
         &mut self,
         now: DateTime<Utc>,
@@ -647,33 +649,45 @@ impl Account {
             .iter()
             .find(|u| u.id == me && u.removed_at.is_none());
         if let (Some(public), Some(record)) = (mine, record) {
-            let text = crate::syncing::key_text(public);
-            match &record.reader_public_key {
-                Some(k) if *k == text => {}
-                Some(_) => report.reader_key_mismatch = true,
-                None => {
-                    match shouhu_sync::register_reader_key(
-                        open.session.store_mut(),
-                        me,
-                        &text,
-                        &opts,
-                        cancel,
-                    )
-                    .await
-                    {
-                        Ok(_) => {
-                            published.push(crate::notes::PublishedReader {
-                                user_id: me,
-                                public,
-                            });
-                            crate::notes::set_server_readers(open.session.store_mut(), &published)?;
-                        }
-                        // A device without notes may not register; it holds
-                        // no notes to read either.
-                        Err(e) if e.server_code() == Some("user.out_of_scope") => {}
-                        Err(e) => return Err(e.into()),
+            let on_server = crate::syncing::reader_keys_of(record);
+            if !on_server.contains(&public) {
+                let text = crate::syncing::key_text(public);
+                match shouhu_sync::register_reader_key(
+                    open.session.store_mut(),
+                    me,
+                    &text,
+                    &opts,
+                    cancel,
+                )
+                .await
+                {
+                    Ok(_) => {
+                        published.push(crate::notes::PublishedReader {
+                            user_id: me,
+                            public,
+                        });
+                        crate::notes::set_server_readers(open.session.store_mut(), &published)?;
                     }
+                    // A device without notes may not register; it holds
+                    // no notes to read either.
+                    Err(e) if e.server_code() == Some("user.out_of_scope") => {}
+                    // A server from before reader key sets keeps one key.
+                    Err(e) if e.server_code() == Some("user.reader_key_exists") => {
+                        report.reader_key_mismatch = true;
+                    }
+                    Err(e) => return Err(e.into()),
                 }
+            }
+            // The reader's keys on their other laptops get every note this
+            // one opens (they go out with the next sync).
+            let session = Session {
+                lang,
+                role: open.session.user().role,
+                scope: open.session.user().scope,
+                notes: Some(open.notes.clone()),
+            };
+            for other in on_server.into_iter().filter(|k| *k != public) {
+                crate::notes::grant_reader(open.session.store_mut(), &session, me, other)?;
             }
         }
         Ok(report)

@@ -210,9 +210,10 @@ fn stored_transport(store: &Store, opts: &SyncOptions) -> Result<Transport, Sync
 /// Registers a notes reader's public key with the server
 /// (`POST /v1/users/{id}/reader-key`, base64 of 32 bytes), for a counselor or
 /// supervisor logged in on this device; the server's record of the user
-/// comes back. The same key again is harmless; another key the server
-/// already holds for the user is [`SyncError::ReaderKeyExists`] (the server
-/// keeps the first; nothing is retried).
+/// comes back. The server keeps one key per (user, device): the same key
+/// again is harmless, and a reader's key from another device joins the set.
+/// A server from before key sets keeps one key per user and refuses another
+/// with [`SyncError::ReaderKeyExists`] (nothing is retried).
 pub async fn register_reader_key(
     store: &mut Store,
     user_id: Uuid,
