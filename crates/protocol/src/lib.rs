@@ -12,6 +12,7 @@
 //! | GET | `/v1/pull?after=N&limit=M` | → [`PullResponse`] |
 //! | GET | `/v1/users` | → [`UsersResponse`] |
 //! | POST | `/v1/users/{id}/reader-key` | [`ReaderKeyRequest`] → [`UserRecord`] |
+//! | POST | `/v1/users/{id}/password` | [`PasswordChangeRequest`] → [`UserRecord`] |
 //! | POST | `/v1/audit` | [`AuditUpload`] → [`AuditUploadResponse`] |
 //!
 //! Push, pull, users and audit carry `Authorization: Bearer <credential>` (from enrollment)
@@ -375,6 +376,27 @@ pub struct ReaderKeyRequest {
     pub protocol: u32,
     /// Base64 of 32 bytes.
     pub public_key: String,
+}
+
+/// `POST /v1/users/{id}/password`: a password the user changed on a device,
+/// for the server and the user's other devices. The log-in key pair stays;
+/// its secret comes re-sealed with the new password. `proof` is
+/// `shouhu_auth::credential::proof` with the key derived from the log-in
+/// secret: only someone who opened it with the old password can make it.
+/// The server takes the change only if its credential is still `based_on`
+/// (`user.password_stale` otherwise: the server's newer credential, an
+/// administrator's reset or another device's change, stays).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PasswordChangeRequest {
+    pub protocol: u32,
+    /// The server's `password_changed_at` of the credential this replaces.
+    pub based_on: String,
+    /// The new Argon2id PHC hash.
+    pub password_hash: String,
+    /// The log-in secret sealed with the new password (base64).
+    pub login_secret_sealed: String,
+    /// Base64 HMAC-SHA256 (`shouhu_auth::credential`).
+    pub proof: String,
 }
 
 /// One audit entry as a device uploads it (the store's `audit_log` row).

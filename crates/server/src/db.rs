@@ -144,8 +144,15 @@ WHERE reader_public_key IS NOT NULL;
 UPDATE user SET reader_public_key = NULL;
 "#;
 
+/// Migration 5: the key that checks a password change made on a device
+/// (`shouhu_auth::credential`, base64), made with each log-in key from now
+/// on. Users whose log-in key is older have none until their next reset.
+const SCHEMA_V5: &str = r#"
+ALTER TABLE user ADD COLUMN password_change_key TEXT;
+"#;
+
 /// The migrations, in order: number `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: [&str; 4] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
+const MIGRATIONS: [&str; 5] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
 
 /// The schema version this server writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

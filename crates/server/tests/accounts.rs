@@ -176,7 +176,7 @@ fn migrate_from(version: i64) -> TestResult {
         .connection()
         .query_row("PRAGMA user_version", [], |r| r.get(0))?;
     assert_eq!(v, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(SCHEMA_VERSION, 5);
     // The old data is all there; the old scope (no `local_users`) reads.
     assert_eq!(db.head()?, 3);
     // Notes and the conflict about one reach only devices holding notes.
@@ -221,6 +221,7 @@ fn a_version_2_database_with_users_migrates() -> TestResult {
         let conn = Connection::open(dir.path().join("shouhu-server.db"))?;
         conn.execute_batch(
             "DROP TABLE reader_key;
+             ALTER TABLE user DROP COLUMN password_change_key;
              ALTER TABLE user DROP COLUMN login_public_key;
              ALTER TABLE user DROP COLUMN login_secret_sealed;
              PRAGMA user_version = 2;",
@@ -595,7 +596,11 @@ fn a_version_3_database_with_a_reader_key_migrates() -> TestResult {
     {
         // Back to schema 3: no key table, the key in the user row.
         let conn = Connection::open(dir.path().join("shouhu-server.db"))?;
-        conn.execute_batch("DROP TABLE reader_key; PRAGMA user_version = 3;")?;
+        conn.execute_batch(
+            "DROP TABLE reader_key;
+             ALTER TABLE user DROP COLUMN password_change_key;
+             PRAGMA user_version = 3;",
+        )?;
         conn.execute(
             "UPDATE user SET reader_public_key = ?2 WHERE id = ?1",
             params![counselor.to_string(), k],
@@ -1196,5 +1201,193 @@ fn the_audit_table_refuses_edits_after_a_reopen() -> TestResult {
     assert!(conn.execute("DELETE FROM audit", []).is_err());
     let n: i64 = conn.query_row("SELECT COUNT(*) FROM audit", [], |r| r.get(0))?;
     assert_eq!(n, 1);
+    Ok(())
+}
+
+const FAST: shouhu_auth::password::KdfParams = shouhu_auth::password::KdfParams {
+    m_kib: 64,
+    t: 1,
+    p: 1,
+};
+
+/// What a laptop sends after the user changed `old` to `new`: the hash, the
+/// log-in secret re-sealed, the proof made with the opened log-in key.
+fn password_change(
+    record: &UserRecord,
+    old: &str,
+    new: &str,
+) -> Result<shouhu_protocol::PasswordChangeRequest, Box<dyn std::error::Error>> {
+    let sealed = shouhu_auth::SealedReaderKey::from_base64(
+        record.login_public_key.as_deref().ok_or("no key")?,
+        record.login_secret_sealed.as_deref().ok_or("no secret")?,
+    )?;
+    let pair = sealed.open(old)?;
+    let (_, resealed) = shouhu_auth::SealedReaderKey::seal(&pair, new, FAST)?.to_base64();
+    let hash = shouhu_auth::password::hash_password(new, FAST)?;
+    let proof = shouhu_auth::credential::proof(
+        &shouhu_auth::credential::change_key(&pair),
+        record.id,
+        &record.password_changed_at,
+        &hash,
+        &resealed,
+    )?;
+    Ok(shouhu_protocol::PasswordChangeRequest {
+        protocol: 1,
+        based_on: record.password_changed_at.clone(),
+        password_hash: hash,
+        login_secret_sealed: resealed,
+        proof,
+    })
+}
+
+/// A password changed on a laptop: taken with a proof made from the log-in
+/// secret (the same key pair, re-sealed), never without one or for a user
+/// outside the device's scope; the server's newer credential wins over a
+/// late change; a user from before change keys cannot.
+#[test]
+fn a_password_changed_on_a_device_reaches_the_server() -> TestResult {
+    let County { mut db, a, far, .. } = county()?;
+    let mut new = new_user("li", Role::Teacher, NewUserScope::School(a));
+    new.password = Some("chushi2026".into());
+    let li = db.add_user(new)?.user.id;
+    let notes = scope(&[a], true);
+    let record = |db: &ServerDb| -> Result<UserRecord, Box<dyn std::error::Error>> {
+        Ok(db
+            .users_for_scope(&scope(&[a], false))?
+            .into_iter()
+            .find(|u| u.id == li)
+            .ok_or("li")?)
+    };
+    let before = record(&db)?;
+    let req = password_change(&before, "chushi2026", "wode2026li")?;
+
+    // Without the log-in secret: a proof made with another key, or the
+    // right proof over another hash, is refused; nothing changes.
+    let mut forged = req.clone();
+    forged.proof = shouhu_auth::credential::proof(
+        &shouhu_auth::credential::change_key(&shouhu_auth::ReaderKeyPair::generate()?),
+        li,
+        &req.based_on,
+        &req.password_hash,
+        &req.login_secret_sealed,
+    )?;
+    assert_eq!(
+        code(db.change_password_from_device(&notes, li, &forged)),
+        "user.password_proof_invalid"
+    );
+    let mut swapped = req.clone();
+    swapped.password_hash = shouhu_auth::password::hash_password("attacker2026", FAST)?;
+    assert_eq!(
+        code(db.change_password_from_device(&notes, li, &swapped)),
+        "user.password_proof_invalid"
+    );
+    // A device of another school.
+    assert_eq!(
+        code(db.change_password_from_device(&scope(&[far], true), li, &req)),
+        "user.out_of_scope"
+    );
+    assert_eq!(record(&db)?, before);
+
+    // The holder's change: the new hash and sealed secret, the same pair.
+    let after = db.change_password_from_device(&notes, li, &req)?;
+    assert_eq!(after.password_hash, req.password_hash);
+    assert_eq!(after.login_public_key, before.login_public_key);
+    assert!(!after.must_change_password);
+    assert_ne!(after.password_changed_at, before.password_changed_at);
+    let key = shouhu_auth::SealedReaderKey::from_base64(
+        after.login_public_key.as_deref().ok_or("key")?,
+        after.login_secret_sealed.as_deref().ok_or("secret")?,
+    )?;
+    assert_eq!(key.open("wode2026li")?.public(), key.public);
+    assert!(key.open("chushi2026").is_err());
+    shouhu_auth::password::verify_password("wode2026li", &after.password_hash)?;
+    // The same request again (a resend, or a replay): stale.
+    assert_eq!(
+        code(db.change_password_from_device(&notes, li, &req)),
+        "user.password_stale"
+    );
+
+    // A change made on a laptop, then an admin's reset reaching the server
+    // first: the reset stays, the late change is stale.
+    let late = password_change(&after, "wode2026li", "zaici2026li")?;
+    db.reset_password("li", Some("chongzhi2026".into()))?;
+    assert_eq!(
+        code(db.change_password_from_device(&notes, li, &late)),
+        "user.password_stale"
+    );
+    let reset = record(&db)?;
+    assert!(reset.must_change_password);
+    shouhu_auth::password::verify_password("chongzhi2026", &reset.password_hash)?;
+    // The new key pair after the reset takes changes again.
+    let again = password_change(&reset, "chongzhi2026", "zaici2026li")?;
+    db.change_password_from_device(&notes, li, &again)?;
+
+    // Not an Argon2id hash: refused even with a good proof.
+    let now = record(&db)?;
+    let mut weak = password_change(&now, "zaici2026li", "disan2026li")?;
+    weak.password_hash = "plain".into();
+    weak.proof = {
+        let sealed = shouhu_auth::SealedReaderKey::from_base64(
+            now.login_public_key.as_deref().ok_or("key")?,
+            now.login_secret_sealed.as_deref().ok_or("secret")?,
+        )?;
+        shouhu_auth::credential::proof(
+            &shouhu_auth::credential::change_key(&sealed.open("zaici2026li")?),
+            li,
+            &weak.based_on,
+            &weak.password_hash,
+            &weak.login_secret_sealed,
+        )?
+    };
+    assert_eq!(
+        code(db.change_password_from_device(&notes, li, &weak)),
+        "request.invalid"
+    );
+
+    // A removed user: refused.
+    let ok = password_change(&now, "zaici2026li", "disan2026li")?;
+    db.remove_user("li")?;
+    assert_eq!(
+        code(db.change_password_from_device(&notes, li, &ok)),
+        "user.removed"
+    );
+    Ok(())
+}
+
+/// A user whose log-in key predates change keys (schema 4) cannot change
+/// their password from a device until an administrator resets it once.
+#[test]
+fn a_user_from_before_change_keys_needs_a_reset_first() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (school, wang) = {
+        let mut db = ServerDb::open(dir.path())?;
+        let school = db.add_school(None, "新寨小学", "织金县", "八步街道")?;
+        let mut new = new_user("wang", Role::Teacher, NewUserScope::School(school));
+        new.password = Some("chushi2026".into());
+        let wang = db.add_user(new)?.user.id;
+        (school, wang)
+    };
+    {
+        let conn = Connection::open(dir.path().join("shouhu-server.db"))?;
+        conn.execute_batch(
+            "ALTER TABLE user DROP COLUMN password_change_key; PRAGMA user_version = 4;",
+        )?;
+    }
+    let mut db = ServerDb::open(dir.path())?;
+    let v: i64 = db
+        .connection()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    assert_eq!(v, SCHEMA_VERSION);
+    let notes = scope(&[school], true);
+    let rec = db.users_for_scope(&notes)?.remove(0);
+    let req = password_change(&rec, "chushi2026", "wode2026wang")?;
+    assert_eq!(
+        code(db.change_password_from_device(&notes, wang, &req)),
+        "user.password_change_unavailable"
+    );
+    db.reset_password("wang", Some("chongzhi2026".into()))?;
+    let rec = db.users_for_scope(&notes)?.remove(0);
+    let req = password_change(&rec, "chongzhi2026", "wode2026wang")?;
+    db.change_password_from_device(&notes, wang, &req)?;
     Ok(())
 }
