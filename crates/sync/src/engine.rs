@@ -236,6 +236,33 @@ pub async fn register_reader_key(
     decode(&body)
 }
 
+/// Sends a password the user changed on this device
+/// (`POST /v1/users/{id}/password`, see
+/// [`shouhu_protocol::PasswordChangeRequest`]); the server's record of the
+/// user comes back. The server's refusals are not retried: `user.password_stale`
+/// (its credential changed since: an administrator's reset or another
+/// device's change stays), `user.password_proof_invalid`,
+/// `user.password_change_unavailable`, `user.removed`, `user.out_of_scope`.
+/// A retried request that got through the first time answers
+/// `user.password_stale` too; the users fetched next show the change.
+pub async fn send_password_change(
+    store: &mut Store,
+    user_id: Uuid,
+    req: &shouhu_protocol::PasswordChangeRequest,
+    opts: &SyncOptions,
+    cancel: &CancelToken,
+) -> Result<shouhu_protocol::UserRecord, SyncError> {
+    cancel.check()?;
+    let mut t = stored_transport(store, opts)?;
+    let call = Call::post(
+        format!("v1/users/{user_id}/password"),
+        Payload::json(req, opts.gzip_above)?,
+        Retry::Always,
+    );
+    let body = t.call(&call, cancel, &mut |_, _| {}).await?;
+    decode(&body)
+}
+
 /// How a sync trusts the stored server: its pinned certificate for
 /// `https://`, nothing for `http://` on loopback, and otherwise refuse
 /// before connecting (a store enrolled before pinning enrolls again).

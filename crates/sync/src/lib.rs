@@ -63,8 +63,8 @@ mod transport;
 mod wire;
 
 pub use engine::{
-    enroll, enroll_with, register_reader_key, status, sync, sync_reporting, SyncStatus,
-    SETTING_CREDENTIAL, SETTING_DEVICE_NAME, SETTING_LAST_SYNC, SETTING_SERVER_CERT,
+    enroll, enroll_with, register_reader_key, send_password_change, status, sync, sync_reporting,
+    SyncStatus, SETTING_CREDENTIAL, SETTING_DEVICE_NAME, SETTING_LAST_SYNC, SETTING_SERVER_CERT,
     SETTING_SERVER_URL,
 };
 pub use error::SyncError;
