@@ -582,15 +582,18 @@ impl Account {
     ///
     /// 1. plain psychological notes are sealed for the known readers first
     ///    (the server refuses a note in plain);
-    /// 2. push, pull, audit up, users down (`shouhu_sync::sync_reporting`:
+    /// 2. passwords changed on this laptop by server users go to the server
+    ///    first ([`send_password_changes`]), so the users fetched below show
+    ///    them;
+    /// 3. push, pull, audit up, users down (`shouhu_sync::sync_reporting`:
     ///    a push the server blocked still pulls and brings the users, and
-    ///    step 3 runs before its error is returned);
-    /// 3. the server users of this laptop's scope go into the keyring
+    ///    step 4 runs before its error is returned);
+    /// 4. the server users of this laptop's scope go into the keyring
     ///    ([`shouhu_vault::Session::apply_server_users`]: new ones pending,
     ///    resets replaced, removed ones dropped), the readers the server
     ///    published into the store's settings, and the session's note keys
     ///    are refreshed;
-    /// 4. a logged-in reader who is a server user registers this laptop's
+    /// 5. a logged-in reader who is a server user registers this laptop's
     ///    reader key when the server does not publish it yet (the server
     ///    holds one key per device: a counselor's two laptops have two), and
     ///    wraps every note this laptop opens for their keys on other laptops
@@ -618,8 +621,11 @@ impl Account {
             Err(e) => return Err(e),
         }
         let opts = shouhu_sync::SyncOptions::default();
+        let (sent, refused) = send_password_changes(&mut open.session, &opts, cancel).await?;
         let (mut report, failed) =
             shouhu_sync::sync_reporting(open.session.store_mut(), &opts, progress, cancel).await;
+        report.password_changes_sent = sent;
+        report.password_changes_refused = refused;
         // A sync that stopped before the users came back changes nothing
         // here; one whose push the server blocked still brings them (and
         // with them, say, the readers a plain note waits for).
@@ -692,7 +698,66 @@ impl Account {
         }
         Ok(report)
     }
+}
 
+/// Sends the password changes queued on this laptop (any user's) to the
+/// server; returns how many it took and how many it refused. A refusal
+/// (`user.password_stale`: the server's credential changed since, an
+/// administrator's reset say; a bad proof; a user removed or from before
+/// change keys) drops the change: **the server's newer credential wins**,
+/// and the users fetched next bring it. A network failure or an older
+/// server without the endpoint keeps it for the next sync.
+async fn send_password_changes(
+    session: &mut shouhu_vault::Session,
+    opts: &shouhu_sync::SyncOptions,
+    cancel: &shouhu_sync::CancelToken,
+) -> Result<(u64, u64)> {
+    let (mut sent, mut refused) = (0, 0);
+    for (user_id, change) in session.pending_password_changes()? {
+        let req = shouhu_sync::PasswordChangeRequest {
+            protocol: shouhu_sync::PROTOCOL_VERSION,
+            based_on: change.based_on.clone(),
+            password_hash: change.password_hash.clone(),
+            login_secret_sealed: change.login_secret_sealed.clone(),
+            proof: change.proof.clone(),
+        };
+        match shouhu_sync::send_password_change(session.store_mut(), user_id, &req, opts, cancel)
+            .await
+        {
+            Ok(record) => {
+                session.password_change_answered(
+                    user_id,
+                    &change,
+                    Some(&record.password_changed_at),
+                )?;
+                sent += 1;
+            }
+            Err(e)
+                if matches!(
+                    e.server_code(),
+                    Some(
+                        "user.password_stale"
+                            | "user.password_proof_invalid"
+                            | "user.password_change_unavailable"
+                            | "user.removed"
+                            | "user.not_found"
+                            | "user.out_of_scope"
+                            | "request.invalid"
+                    )
+                ) =>
+            {
+                session.password_change_answered(user_id, &change, None)?;
+                refused += 1;
+            }
+            // Not enrolled, offline, an older server: the sync says so
+            // (or has nothing to send to); the change waits.
+            Err(_) => {}
+        }
+    }
+    Ok((sent, refused))
+}
+
+impl Account {
     pub fn change_password(&mut self, req: ChangePassword, now: DateTime<Utc>) -> Result<()> {
         same(&req.new, &req.new_again)?;
         let open = self.active(now)?;

@@ -79,6 +79,7 @@ pub fn server_user(u: &UserRecord) -> Option<ServerUser> {
         login_key,
         must_change_password: u.must_change_password,
         removed: u.removed_at.is_some(),
+        password_changed_at: u.password_changed_at.clone(),
     })
 }
 

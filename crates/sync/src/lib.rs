@@ -71,5 +71,7 @@ pub use error::SyncError;
 pub use options::{CancelToken, SyncOptions};
 pub use progress::{RetryNotice, SyncPhase, SyncProgress, SyncReport};
 pub use shouhu_core::Lang;
-pub use shouhu_protocol::{EnrollResponse, Scope, UserRecord, UserScope};
+pub use shouhu_protocol::{
+    EnrollResponse, PasswordChangeRequest, Scope, UserRecord, UserScope, PROTOCOL_VERSION,
+};
 pub use wire::{from_wire, into_wire, to_wire};
