@@ -1010,7 +1010,11 @@ pub(crate) fn check_roles(
             .flatten()
             .find(|a| !role::allowed(user.role, user.scope, *a, target));
         if let Some(action) = refused {
-            let mut d = details("role");
+            let mut d = details(if action == Action::ApprovePlan {
+                "plan_approval"
+            } else {
+                "role"
+            });
             if let Some(m) = d.as_object_mut() {
                 m.insert("role".into(), json!(user.role.as_str()));
                 m.insert("action".into(), json!(action.as_str()));

@@ -1000,8 +1000,34 @@ fn check_content(c: &Change, fields: Fields<'_>) -> Result<Option<Action>, ApiEr
             });
             Ok(touches.then_some(Action::WriteCounselingFlag))
         }
+        (EntityKind::HelpPlan, op) => plan_approval(op, fields),
         _ => Ok(None),
     }
+}
+
+/// A help plan's approval (`approved_by`) is a principal's act
+/// (`ApprovePlan`): a create that comes approved, or an update that sets,
+/// changes or clears the approval, asks for it on top of `WriteRecords`.
+fn plan_approval(op: Op, fields: Fields<'_>) -> Result<Option<Action>, ApiError> {
+    let touches = match op {
+        Op::Create => {
+            #[derive(serde::Deserialize)]
+            struct Approval {
+                #[serde(default)]
+                approved_by: Option<String>,
+            }
+            let a: Approval = match fields {
+                Fields::Parsed(v) => Approval::deserialize(v)?,
+                Fields::Raw(r) => serde_json::from_str(r.get())?,
+            };
+            a.approved_by.is_some_and(|s| !s.trim().is_empty())
+        }
+        Op::Update => parsed_fields(fields)?
+            .as_object()
+            .is_some_and(|m| m.keys().any(|k| k == "approved_by")),
+        Op::Delete | Op::Restore => false,
+    };
+    Ok(touches.then_some(Action::ApprovePlan))
 }
 
 fn scoped(c: &Change, scope: &Scope) -> Result<Uuid, ApiError> {

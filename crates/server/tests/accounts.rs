@@ -766,6 +766,101 @@ fn notes_arrive_sealed_and_only_counselors_set_the_counseling_flag() -> TestResu
     Ok(())
 }
 
+/// A help plan's approval is a principal's act: a teacher's plan is taken,
+/// but not one that comes approved, nor an update that sets, changes or
+/// clears `approved_by` (`plan_approval`); the principal's is taken. The
+/// raw push (what HTTP uses) holds to the same rule.
+#[test]
+fn only_a_principal_approves_a_plan() -> TestResult {
+    let County { mut db, a, .. } = county()?;
+    let teacher = add(&mut db, "t_a", Role::Teacher, NewUserScope::School(a))?;
+    let counselor = add(&mut db, "c_a", Role::Counselor, NewUserScope::School(a))?;
+    let principal = add(&mut db, "p_a", Role::Principal, NewUserScope::School(a))?;
+    let now = now_ms();
+    let sc = scope(&[a], false);
+    let (dev, _) = device(&mut db, sc.clone())?;
+    let refused = |r: Result<shouhu_protocol::PushResponse, ApiError>| match r {
+        Err(ApiError::Forbidden { details }) => details,
+        other => panic!("expected push.forbidden, got {other:?}"),
+    };
+    let plan = |seq: i64, user: Uuid, approved: Value| {
+        let mut c = change(seq, EntityKind::HelpPlan, a, user, now);
+        c.fields = json!({"household_id": Uuid::now_v7(), "school_id": a,
+            "needs": ["学习辅导"], "measures": [{"kind": "tutoring",
+            "description": "每周两次", "responsible": "王老师"}],
+            "approved_by": approved});
+        c
+    };
+    let before = db.head()?;
+    let d = refused(db.push(dev, &sc, &[plan(1, teacher, json!("王校长"))]));
+    assert_eq!(
+        (d["reason"].as_str(), d["action"].as_str()),
+        (Some("plan_approval"), Some("approve_plan"))
+    );
+    let raw: Vec<shouhu_protocol::ChangeRaw> = vec![serde_json::from_str(&serde_json::to_string(
+        &plan(1, counselor, json!("王校长")),
+    )?)?];
+    let d = match db.push_raw(dev, &sc, &raw) {
+        Err(ApiError::Forbidden { details }) => details,
+        other => panic!("expected push.forbidden, got {other:?}"),
+    };
+    assert_eq!(d["reason"], "plan_approval");
+    assert_eq!(db.head()?, before);
+    // Not approved (none, or blank): a teacher's plan is taken.
+    let draft = plan(1, teacher, Value::Null);
+    assert_eq!(db.push(dev, &sc, std::slice::from_ref(&draft))?.applied, 1);
+    assert_eq!(
+        db.push(dev, &sc, &[plan(2, teacher, json!("  "))])?.applied,
+        1
+    );
+    let update = |seq: i64, user: Uuid, fields: Value| {
+        let mut c = change(seq, EntityKind::HelpPlan, a, user, now);
+        c.op = Op::Update;
+        c.record_id = draft.record_id;
+        c.fields = fields;
+        c
+    };
+    // The teacher revises the measures: fine; approves it: refused.
+    assert_eq!(
+        db.push(
+            dev,
+            &sc,
+            &[update(3, teacher, json!({"review_date": "2026-12-20"}))]
+        )?
+        .applied,
+        1
+    );
+    let d = refused(db.push(
+        dev,
+        &sc,
+        &[update(4, teacher, json!({"approved_by": "李老师"}))],
+    ));
+    assert_eq!(d["reason"], "plan_approval");
+    // The principal approves; a teacher cannot take the approval away.
+    assert_eq!(
+        db.push(
+            dev,
+            &sc,
+            &[update(4, principal, json!({"approved_by": "王校长"}))]
+        )?
+        .applied,
+        1
+    );
+    let d = refused(db.push(
+        dev,
+        &sc,
+        &[update(5, teacher, json!({"approved_by": null}))],
+    ));
+    assert_eq!(d["reason"], "plan_approval");
+    // A principal's approved plan, created approved.
+    assert_eq!(
+        db.push(dev, &sc, &[plan(5, principal, json!("王校长"))])?
+            .applied,
+        1
+    );
+    Ok(())
+}
+
 #[test]
 fn a_removed_users_earlier_work_is_kept_and_later_refused() -> TestResult {
     let County { mut db, a, .. } = county()?;
