@@ -510,10 +510,10 @@ fn reader_keys_only_for_readers_in_scope() -> TestResult {
     );
     let r = db.set_reader_key(&notes, dev, counselor, &text)?;
     assert_eq!(r.reader_public_key.as_deref(), Some(text.as_str()));
-    assert_eq!(r.reader_public_keys, [text.clone()]);
+    assert_eq!(r.reader_public_keys, std::slice::from_ref(&text));
     // Again: harmless.
     let r = db.set_reader_key(&notes, dev, counselor, &text)?;
-    assert_eq!(r.reader_public_keys, [text.clone()]);
+    assert_eq!(r.reader_public_keys, std::slice::from_ref(&text));
     db.set_reader_key(&notes, dev, supervisor, &text)?;
     let synced = db.users_for_scope(&scope(&[a], false))?;
     let with_key: Vec<&str> = synced
@@ -559,7 +559,7 @@ fn a_reader_has_one_key_per_device() -> TestResult {
         .into_iter()
         .find(|u| u.id == counselor)
         .ok_or("c_a")?;
-    assert_eq!(r.reader_public_keys, [k2b.clone()]);
+    assert_eq!(r.reader_public_keys, std::slice::from_ref(&k2b));
     assert_eq!(r.reader_public_key.as_deref(), Some(k2b.as_str()));
     // A reset clears every key of the user.
     db.reset_password("c_a", None)?;
@@ -613,7 +613,7 @@ fn a_version_3_database_with_a_reader_key_migrates() -> TestResult {
     assert_eq!(v, SCHEMA_VERSION);
     let notes = scope(&[school], true);
     let users = db.users_for_scope(&notes)?;
-    assert_eq!(users[0].reader_public_keys, [k.clone()]);
+    assert_eq!(users[0].reader_public_keys, std::slice::from_ref(&k));
     assert_eq!(users[0].reader_public_key.as_deref(), Some(k.as_str()));
     // A device adds its own key beside it.
     let (laptop, _) = device(&mut db, notes.clone())?;
