@@ -44,5 +44,8 @@ mod b64;
 
 pub use error::AuthError;
 pub use keys::{DataKey, WrappedKey};
-pub use note::{EncryptedNote, ReaderKeyPair, ReaderPublicKey, SealedDataKey, SealedReaderKey};
+pub use note::{
+    EncryptedNote, ReaderKeyPair, ReaderPublicKey, SealedDataKey, SealedReaderKey,
+    SealedReaderToLogin,
+};
 pub use role::{Action, Role, Scope, Target};

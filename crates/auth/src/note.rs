@@ -379,6 +379,80 @@ impl SealedDataKey {
     }
 }
 
+fn reader_to_login_aad(user_id: Uuid, reader: ReaderPublicKey) -> Vec<u8> {
+    let mut aad = b"shouhu reader key to log-in key v1 ".to_vec();
+    aad.extend_from_slice(user_id.as_bytes());
+    aad.extend_from_slice(&reader.0);
+    aad
+}
+
+/// A reader's key pair on one laptop, sealed to the user's **log-in public
+/// key** (the same ephemeral ECDH → HKDF → XChaCha20-Poly1305 as
+/// [`SealedDataKey`], bound to the user id and the reader public key). When
+/// the user's password changes on another laptop, this laptop cannot
+/// re-seal the reader secret (it does not know the new password); kept
+/// beside the entry, it opens with the log-in key at the next log-in, so the
+/// laptop's reader key, and the notes sealed for it, survive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedReaderToLogin {
+    pub version: u32,
+    pub user_id: Uuid,
+    pub login_public: ReaderPublicKey,
+    pub reader_public: ReaderPublicKey,
+    pub ephemeral_public: ReaderPublicKey,
+    #[serde(with = "crate::b64")]
+    pub nonce: Vec<u8>,
+    #[serde(with = "crate::b64")]
+    pub wrapped: Vec<u8>,
+}
+
+impl SealedReaderToLogin {
+    pub fn seal(
+        reader: &ReaderKeyPair,
+        user_id: Uuid,
+        login_public: ReaderPublicKey,
+    ) -> Result<SealedReaderToLogin, AuthError> {
+        let (ephemeral_public, nonce, wrapped) = seal_to(
+            &reader.secret_bytes(),
+            &reader_to_login_aad(user_id, reader.public()),
+            login_public,
+        )?;
+        Ok(SealedReaderToLogin {
+            version: 1,
+            user_id,
+            login_public,
+            reader_public: reader.public(),
+            ephemeral_public,
+            nonce,
+            wrapped,
+        })
+    }
+
+    /// The reader pair, with the opened log-in key pair
+    /// (`crypto.decrypt_failed` for another key or altered bytes).
+    pub fn open(&self, login: &ReaderKeyPair) -> Result<ReaderKeyPair, AuthError> {
+        if self.version != 1 {
+            return Err(AuthError::Malformed {
+                what: "sealed_reader_version",
+            });
+        }
+        let bytes = open_from(
+            login,
+            self.ephemeral_public,
+            &self.nonce,
+            &self.wrapped,
+            &reader_to_login_aad(self.user_id, self.reader_public),
+        )?;
+        let pair = ReaderKeyPair::from_secret_bytes(*bytes);
+        if pair.public() != self.reader_public {
+            return Err(AuthError::Malformed {
+                what: "reader_secret",
+            });
+        }
+        Ok(pair)
+    }
+}
+
 impl EncryptedNote {
     /// Encrypts `text` for `readers` (reader id and public key each; a
     /// reader may come with several keys, each gets the note key).
@@ -861,6 +935,32 @@ mod tests {
         assert_eq!(
             old.decrypt(laptop_a.id, &laptop_c),
             Err(AuthError::NotAReader)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_reader_pair_sealed_to_a_log_in_key_opens_with_it_only() -> Result<(), AuthError> {
+        let (login, other, reader) = (
+            ReaderKeyPair::generate()?,
+            ReaderKeyPair::generate()?,
+            ReaderKeyPair::generate()?,
+        );
+        let user = Uuid::now_v7();
+        let sealed = SealedReaderToLogin::seal(&reader, user, login.public())?;
+        let text = serde_json::to_string(&sealed).map_err(|_| AuthError::Random)?;
+        let back: SealedReaderToLogin =
+            serde_json::from_str(&text).map_err(|_| AuthError::Random)?;
+        assert_eq!(back.open(&login)?.public(), reader.public());
+        assert_eq!(
+            back.open(&other).map(|p| p.public()),
+            Err(AuthError::DecryptFailed)
+        );
+        let mut moved = back.clone();
+        moved.user_id = Uuid::now_v7();
+        assert_eq!(
+            moved.open(&login).map(|p| p.public()),
+            Err(AuthError::DecryptFailed)
         );
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shouhu_auth::throttle::Throttle;
-use shouhu_auth::{Role, Scope, SealedDataKey, SealedReaderKey, WrappedKey};
+use shouhu_auth::{Role, Scope, SealedDataKey, SealedReaderKey, SealedReaderToLogin, WrappedKey};
 use uuid::Uuid;
 
 use crate::error::VaultError;
@@ -58,6 +58,12 @@ pub struct LocalUser {
     /// at the next sync (it survives restarts and offline weeks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_change: Option<PasswordChange>,
+    /// A server user's reader pair here, sealed to their log-in public key
+    /// (made at log-in): when their password changes on another laptop, the
+    /// entry becomes pending again and this keeps the reader pair for the
+    /// next log-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reader_to_login: Option<SealedReaderToLogin>,
 }
 
 /// A password changed on this laptop, queued for the county server
@@ -101,6 +107,10 @@ pub struct PendingUser {
     /// The server's `password_changed_at` of `login_key`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_changed_at: Option<String>,
+    /// The reader pair this laptop had for the user before their password
+    /// changed elsewhere, sealed to `login_key.public`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reader: Option<SealedReaderToLogin>,
 }
 
 pub const MAX_PENDING_FAILURES: usize = 100;

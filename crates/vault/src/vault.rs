@@ -10,7 +10,7 @@ use shouhu_auth::role::may_add_laptop_user;
 use shouhu_auth::throttle::Throttle;
 use shouhu_auth::{
     AuthError, DataKey, ReaderKeyPair, ReaderPublicKey, Role, Scope, SealedDataKey,
-    SealedReaderKey, WrappedKey,
+    SealedReaderKey, SealedReaderToLogin, WrappedKey,
 };
 use shouhu_store::{AuditAction, AuditTarget, Identity, Store};
 use uuid::Uuid;
@@ -274,6 +274,7 @@ impl Vault {
             login_key: None,
             server_password_changed_at: None,
             password_change: None,
+            reader_to_login: None,
         };
         let (mut store, identity) = self.open(&key)?;
         // The keyring is written only once the store opened with the key.
@@ -344,6 +345,18 @@ impl Vault {
                 None => None,
             },
         };
+        // A server user's reader pair, sealed to their log-in key, so it
+        // survives a password change made on another laptop.
+        let to_login = match (&reader, &user.login_key) {
+            (Some(pair), Some(login))
+                if user.reader_to_login.as_ref().is_none_or(|r| {
+                    r.login_public != login.public || r.reader_public != pair.public()
+                }) =>
+            {
+                Some(SealedReaderToLogin::seal(pair, user.user_id, login.public)?)
+            }
+            _ => None,
+        };
         let user = user.clone();
         let (mut store, identity) = self.open(&key)?;
         store.set_user(user.user_id);
@@ -364,11 +377,18 @@ impl Vault {
             now,
         )?;
         if let Some(u) = ring.find_mut(login_name) {
-            if u.throttle != Throttle::default() || !u.failed_at.is_empty() || new_pair.is_some() {
+            if u.throttle != Throttle::default()
+                || !u.failed_at.is_empty()
+                || new_pair.is_some()
+                || to_login.is_some()
+            {
                 u.throttle.record_success();
                 u.failed_at.clear();
                 if let Some(with_reader) = &new_pair {
                     u.reader = with_reader.reader.clone();
+                }
+                if to_login.is_some() {
+                    u.reader_to_login = to_login.clone();
                 }
                 ring.save(&self.keyring_path)?;
             }
@@ -418,7 +438,29 @@ impl Vault {
         let key = p.data_key.open(&login)?;
         // The store opens with the key before the keyring changes.
         let (mut store, identity) = self.open(&key)?;
-        let reader = new_reader(p.role, password, self.kdf)?;
+        // The reader pair this laptop had for them (their password changed
+        // on another laptop) opens with the log-in key; else a new one.
+        let kept = match &p.reader {
+            Some(r) if r.user_id == p.user_id && r.login_public == p.login_key.public => {
+                Some(r.open(&login)?)
+            }
+            _ => None,
+        };
+        let reader = match kept {
+            Some(pair) if p.role.reads_notes() => {
+                let sealed = SealedReaderKey::seal(&pair, password, self.kdf)?;
+                Some((pair, sealed))
+            }
+            _ => new_reader(p.role, password, self.kdf)?,
+        };
+        let reader_to_login = match &reader {
+            Some((pair, _)) => Some(SealedReaderToLogin::seal(
+                pair,
+                p.user_id,
+                p.login_key.public,
+            )?),
+            None => None,
+        };
         let (server_login_key, _) = p.login_key.to_base64();
         let user = LocalUser {
             user_id: p.user_id,
@@ -435,6 +477,7 @@ impl Vault {
             login_key: Some(p.login_key.clone()),
             server_password_changed_at: p.password_changed_at.clone(),
             password_change: None,
+            reader_to_login,
         };
         store.set_user(user.user_id);
         for failed in &p.failed_at {
@@ -713,6 +756,7 @@ impl Session {
             login_key: None,
             server_password_changed_at: None,
             password_change: None,
+            reader_to_login: None,
         };
         self.update_ring(|ring| {
             if ring.name_taken(&login_name) {
@@ -848,6 +892,12 @@ impl Session {
                 throttle: Throttle::default(),
                 failed_at: Vec::new(),
                 password_changed_at: Some(su.password_changed_at.clone()),
+                // Only a change of password keeps the laptop's reader pair
+                // (the same log-in key opens it); a reset does not.
+                reader: known
+                    .filter(|_| changed_elsewhere)
+                    .and_then(|u| u.reader_to_login.clone())
+                    .filter(|r| r.login_public == login_key.public),
             };
             ring.users.retain(|u| u.user_id != su.user_id);
             ring.pending.retain(|p| p.user_id != su.user_id);
@@ -921,6 +971,7 @@ impl Session {
             // later changes here stay on this laptop.
             u.login_key = None;
             u.password_change = None;
+            u.reader_to_login = None;
             Ok(())
         })?;
         self.audit_account(AuditAction::PasswordReset, &target.login_name)

@@ -268,7 +268,9 @@ fn a_password_changed_on_one_laptop_opens_the_others() -> TestResult<()> {
     drop(b.lock());
     // Li logs in on B first (with the initial password), then on A, where
     // she changes it: queued, nothing sent yet.
-    drop(vb.log_in("li", "chushi2026", now())?.lock());
+    let on_b = vb.log_in("li", "chushi2026", now())?;
+    let reader_b = on_b.reader_keys().ok_or("no reader keys")?.public();
+    drop(on_b.lock());
     let mut a = va.log_in("li", "chushi2026", now())?;
     assert!(a.pending_password_changes()?.is_empty());
     a.change_password("chushi2026", "wode2026li")?;
@@ -335,7 +337,10 @@ fn a_password_changed_on_one_laptop_opens_the_others() -> TestResult<()> {
         );
         let s = v.log_in("li", "wode2026li", now())?;
         assert!(!s.user().must_change_password);
-        assert!(s.reader_keys().is_some());
+        // B keeps the reader pair it had for Li (the notes sealed for it
+        // still open there); C, where she never logged in, makes one.
+        let reader = s.reader_keys().ok_or("no reader keys")?.public();
+        assert_eq!(reader == reader_b, admin == "wu");
         drop(s.lock());
     }
 
