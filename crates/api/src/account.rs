@@ -749,8 +749,11 @@ async fn send_password_changes(
                 session.password_change_answered(user_id, &change, None)?;
                 refused += 1;
             }
-            // Not enrolled, offline, an older server: the sync says so
-            // (or has nothing to send to); the change waits.
+            // Offline, not enrolled: the sync says so; the changes wait
+            // (one wait for the network is enough).
+            Err(e) if e.is_temporary() || e.server_code().is_none() => break,
+            // An older server without the endpoint, or another answer: the
+            // change waits for the next sync.
             Err(_) => {}
         }
     }
