@@ -280,7 +280,7 @@ pub fn get_household(store: State<'_, AppStore>, id: Uuid) -> Result<api::Househ
 
 #[tauri::command]
 pub fn save_plan(store: State<'_, AppStore>, req: api::SavePlan) -> Result<Uuid, AppError> {
-    store.with_write(|s, _| api::save_plan(s, req))
+    store.with_write(|s, session| api::save_plan(s, session, req))
 }
 
 #[tauri::command]

@@ -582,19 +582,24 @@ impl Account {
     ///
     /// 1. plain psychological notes are sealed for the known readers first
     ///    (the server refuses a note in plain);
-    /// 2. push, pull, audit up, users down (`shouhu_sync::sync_reporting`:
+    /// 2. passwords changed on this laptop by server users go to the server
+    ///    first ([`send_password_changes`]), so the users fetched below show
+    ///    them;
+    /// 3. push, pull, audit up, users down (`shouhu_sync::sync_reporting`:
     ///    a push the server blocked still pulls and brings the users, and
-    ///    step 3 runs before its error is returned);
-    /// 3. the server users of this laptop's scope go into the keyring
+    ///    step 4 runs before its error is returned);
+    /// 4. the server users of this laptop's scope go into the keyring
     ///    ([`shouhu_vault::Session::apply_server_users`]: new ones pending,
     ///    resets replaced, removed ones dropped), the readers the server
     ///    published into the store's settings, and the session's note keys
     ///    are refreshed;
-    /// 4. a logged-in reader who is a server user without a reader key on
-    ///    the server registers this laptop's key. The server keeps a key it
-    ///    already has: `user.reader_key_exists` is returned once (steps 1-3
-    ///    are done by then), and later syncs report
-    ///    `SyncReport::reader_key_mismatch` without asking again.
+    /// 5. a logged-in reader who is a server user registers this laptop's
+    ///    reader key when the server does not publish it yet (the server
+    ///    holds one key per device: a counselor's two laptops have two), and
+    ///    wraps every note this laptop opens for their keys on other laptops
+    ///    ([`crate::notes::grant_reader`], pushed at the next sync). A server
+    ///    from before key sets keeps one key per user: its
+    ///    `user.reader_key_exists` sets `SyncReport::reader_key_mismatch`.
     pub async fn sync(
         &mut self,
         now: DateTime<Utc>,
@@ -616,8 +621,11 @@ impl Account {
             Err(e) => return Err(e),
         }
         let opts = shouhu_sync::SyncOptions::default();
+        let (sent, refused) = send_password_changes(&mut open.session, &opts, cancel).await?;
         let (mut report, failed) =
             shouhu_sync::sync_reporting(open.session.store_mut(), &opts, progress, cancel).await;
+        report.password_changes_sent = sent;
+        report.password_changes_refused = refused;
         // A sync that stopped before the users came back changes nothing
         // here; one whose push the server blocked still brings them (and
         // with them, say, the readers a plain note waits for).
@@ -647,38 +655,112 @@ impl Account {
             .iter()
             .find(|u| u.id == me && u.removed_at.is_none());
         if let (Some(public), Some(record)) = (mine, record) {
-            let text = crate::syncing::key_text(public);
-            match &record.reader_public_key {
-                Some(k) if *k == text => {}
-                Some(_) => report.reader_key_mismatch = true,
-                None => {
-                    match shouhu_sync::register_reader_key(
-                        open.session.store_mut(),
-                        me,
-                        &text,
-                        &opts,
-                        cancel,
-                    )
-                    .await
-                    {
-                        Ok(_) => {
-                            published.push(crate::notes::PublishedReader {
-                                user_id: me,
-                                public,
-                            });
-                            crate::notes::set_server_readers(open.session.store_mut(), &published)?;
-                        }
-                        // A device without notes may not register; it holds
-                        // no notes to read either.
-                        Err(e) if e.server_code() == Some("user.out_of_scope") => {}
-                        Err(e) => return Err(e.into()),
+            let on_server = crate::syncing::reader_keys_of(record);
+            if !on_server.contains(&public) {
+                let text = crate::syncing::key_text(public);
+                match shouhu_sync::register_reader_key(
+                    open.session.store_mut(),
+                    me,
+                    &text,
+                    &opts,
+                    cancel,
+                )
+                .await
+                {
+                    Ok(_) => {
+                        published.push(crate::notes::PublishedReader {
+                            user_id: me,
+                            public,
+                        });
+                        crate::notes::set_server_readers(open.session.store_mut(), &published)?;
                     }
+                    // A device without notes may not register; it holds
+                    // no notes to read either.
+                    Err(e) if e.server_code() == Some("user.out_of_scope") => {}
+                    // A server from before reader key sets keeps one key.
+                    Err(e) if e.server_code() == Some("user.reader_key_exists") => {
+                        report.reader_key_mismatch = true;
+                    }
+                    Err(e) => return Err(e.into()),
                 }
+            }
+            // The reader's keys on their other laptops get every note this
+            // one opens (they go out with the next sync).
+            let session = Session {
+                lang,
+                role: open.session.user().role,
+                scope: open.session.user().scope,
+                notes: Some(open.notes.clone()),
+            };
+            for other in on_server.into_iter().filter(|k| *k != public) {
+                crate::notes::grant_reader(open.session.store_mut(), &session, me, other)?;
             }
         }
         Ok(report)
     }
+}
 
+/// Sends the password changes queued on this laptop (any user's) to the
+/// server; returns how many it took and how many it refused. A refusal
+/// (`user.password_stale`: the server's credential changed since, an
+/// administrator's reset say; a bad proof; a user removed or from before
+/// change keys) drops the change: **the server's newer credential wins**,
+/// and the users fetched next bring it. A network failure or an older
+/// server without the endpoint keeps it for the next sync.
+async fn send_password_changes(
+    session: &mut shouhu_vault::Session,
+    opts: &shouhu_sync::SyncOptions,
+    cancel: &shouhu_sync::CancelToken,
+) -> Result<(u64, u64)> {
+    let (mut sent, mut refused) = (0, 0);
+    for (user_id, change) in session.pending_password_changes()? {
+        let req = shouhu_sync::PasswordChangeRequest {
+            protocol: shouhu_sync::PROTOCOL_VERSION,
+            based_on: change.based_on.clone(),
+            password_hash: change.password_hash.clone(),
+            login_secret_sealed: change.login_secret_sealed.clone(),
+            proof: change.proof.clone(),
+        };
+        match shouhu_sync::send_password_change(session.store_mut(), user_id, &req, opts, cancel)
+            .await
+        {
+            Ok(record) => {
+                session.password_change_answered(
+                    user_id,
+                    &change,
+                    Some(&record.password_changed_at),
+                )?;
+                sent += 1;
+            }
+            Err(e)
+                if matches!(
+                    e.server_code(),
+                    Some(
+                        "user.password_stale"
+                            | "user.password_proof_invalid"
+                            | "user.password_change_unavailable"
+                            | "user.removed"
+                            | "user.not_found"
+                            | "user.out_of_scope"
+                            | "request.invalid"
+                    )
+                ) =>
+            {
+                session.password_change_answered(user_id, &change, None)?;
+                refused += 1;
+            }
+            // Offline, not enrolled: the sync says so; the changes wait
+            // (one wait for the network is enough).
+            Err(e) if e.is_temporary() || e.server_code().is_none() => break,
+            // An older server without the endpoint, or another answer: the
+            // change waits for the next sync.
+            Err(_) => {}
+        }
+    }
+    Ok((sent, refused))
+}
+
+impl Account {
     pub fn change_password(&mut self, req: ChangePassword, now: DateTime<Utc>) -> Result<()> {
         same(&req.new, &req.new_again)?;
         let open = self.active(now)?;

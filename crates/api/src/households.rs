@@ -7,7 +7,7 @@ use shouhu_core::{ChildCard, HelpPlan, Household, PlanVersion, Stored};
 use shouhu_store::StoreError;
 use uuid::Uuid;
 
-use crate::{Result, Store};
+use crate::{Action, Error, Result, Session, Store};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct HouseholdRow {
@@ -123,13 +123,43 @@ pub struct SavePlan {
 }
 
 /// Create a plan, or revise it (the store archives the previous content as
-/// a version and bumps the revision).
-pub fn save_plan(store: &mut Store, req: SavePlan) -> Result<Uuid> {
+/// a version and bumps the revision). Approving is a principal's act
+/// (`Action::ApprovePlan`): a plan that comes approved, or a revision that
+/// sets, changes or clears `approved_by`, is refused to other roles; their
+/// other edits are theirs to make. A school-scoped user keeps to their
+/// school.
+pub fn save_plan(store: &mut Store, session: &Session, req: SavePlan) -> Result<Uuid> {
+    session.check_school(req.plan.school_id)?;
+    let before = match req.id {
+        Some(id) => Some(store.fetch::<HelpPlan>(id)?.body),
+        None => None,
+    };
+    if let Some(b) = &before {
+        session.check_school(b.school_id)?;
+    }
+    if approval_changes(before.as_ref(), &req.plan) && !session.may(Action::ApprovePlan) {
+        return Err(Error::Forbidden {
+            role: session.role.as_str(),
+            action: "approve a help plan",
+        });
+    }
     let s = store.write(|w| match req.id {
         None => w.create(req.plan),
         Some(id) => w.update(id, req.plan),
     })?;
     Ok(s.meta.id)
+}
+
+/// Whether saving `after` over `before` (none: a new plan) sets, changes or
+/// clears the approval (blank counts as none, as the store trims it).
+fn approval_changes(before: Option<&HelpPlan>, after: &HelpPlan) -> bool {
+    fn approval(p: &HelpPlan) -> Option<&str> {
+        p.approved_by
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+    }
+    approval(after) != before.and_then(approval)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -192,8 +222,10 @@ mod tests {
             review_date: chrono::NaiveDate::from_ymd_opt(2027, 3, 1),
             ..Default::default()
         };
+        let teacher = crate::Session::default();
         let p = save_plan(
             &mut s,
+            &teacher,
             SavePlan {
                 id: None,
                 plan: plan.clone(),
@@ -202,7 +234,7 @@ mod tests {
         .unwrap();
         plan.needs.push("心理".into());
         plan.revision_note = "期中复查".into();
-        save_plan(&mut s, SavePlan { id: Some(p), plan }).unwrap();
+        save_plan(&mut s, &teacher, SavePlan { id: Some(p), plan }).unwrap();
         let v = get_household(&s, h).unwrap();
         assert_eq!(v.members.len(), 2);
         assert_eq!(v.plans.len(), 1);
@@ -220,5 +252,117 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].children, 2);
         assert_eq!(rows[0].review_date.as_deref(), Some("2027-03-01"));
+    }
+
+    /// Approving a plan is a principal's act, in the library: a teacher or
+    /// counselor may write and revise a plan but not set, change or clear
+    /// its approval; the principal may; nothing refused is written.
+    #[test]
+    fn only_a_principal_approves_a_plan() {
+        let mut s = testutil::store();
+        let school = testutil::school(&mut s);
+        let as_role = |role| crate::Session {
+            role,
+            scope: crate::Scope::School {
+                school_id: school,
+                township_id: Uuid::now_v7(),
+            },
+            ..crate::Session::default()
+        };
+        let (teacher, counselor, principal) = (
+            as_role(crate::Role::Teacher),
+            as_role(crate::Role::Counselor),
+            as_role(crate::Role::Principal),
+        );
+        let h = save_household(
+            &mut s,
+            SaveHousehold {
+                id: None,
+                household: Household {
+                    label: "王家".into(),
+                    school_id: Some(school),
+                    ..Default::default()
+                },
+            },
+        )
+        .unwrap();
+        let plan = HelpPlan {
+            household_id: h,
+            school_id: Some(school),
+            needs: vec!["学业".into()],
+            measures: vec![Measure {
+                kind: MeasureKind::Tutoring,
+                description: "每周辅导两次".into(),
+                responsible: "李老师".into(),
+                due_date: None,
+            }],
+            review_date: chrono::NaiveDate::from_ymd_opt(2027, 3, 1),
+            ..Default::default()
+        };
+        let approved = HelpPlan {
+            approved_by: Some("王校长".into()),
+            ..plan.clone()
+        };
+        let code = |r: Result<Uuid>| r.unwrap_err().code();
+        let new = |p: &HelpPlan| SavePlan {
+            id: None,
+            plan: p.clone(),
+        };
+        assert_eq!(
+            code(save_plan(&mut s, &teacher, new(&approved))),
+            "auth.forbidden"
+        );
+        assert_eq!(
+            code(save_plan(&mut s, &counselor, new(&approved))),
+            "auth.forbidden"
+        );
+        assert!(s.list_all::<HelpPlan>().unwrap().is_empty());
+        // A draft (blank approval counts as none) is the teacher's to write.
+        let blank = HelpPlan {
+            approved_by: Some("  ".into()),
+            ..plan.clone()
+        };
+        let id = save_plan(&mut s, &teacher, new(&blank)).unwrap();
+        let edit = |p: &HelpPlan| SavePlan {
+            id: Some(id),
+            plan: p.clone(),
+        };
+        assert_eq!(
+            code(save_plan(&mut s, &teacher, edit(&approved))),
+            "auth.forbidden"
+        );
+        assert_eq!(s.fetch::<HelpPlan>(id).unwrap().body.approved_by, None);
+        save_plan(&mut s, &principal, edit(&approved)).unwrap();
+        // Revising an approved plan keeps the approval: allowed; changing
+        // or clearing it is not.
+        let revised = HelpPlan {
+            needs: vec!["学业".into(), "心理".into()],
+            ..approved.clone()
+        };
+        save_plan(&mut s, &teacher, edit(&revised)).unwrap();
+        let other = HelpPlan {
+            approved_by: Some("李老师".into()),
+            ..revised.clone()
+        };
+        assert_eq!(
+            code(save_plan(&mut s, &teacher, edit(&other))),
+            "auth.forbidden"
+        );
+        assert_eq!(
+            code(save_plan(&mut s, &teacher, edit(&plan))),
+            "auth.forbidden"
+        );
+        let stored = s.fetch::<HelpPlan>(id).unwrap().body;
+        assert_eq!(stored.approved_by.as_deref(), Some("王校长"));
+        assert_eq!(stored.needs.len(), 2);
+        // Another school's plan is refused outright.
+        let far = HelpPlan {
+            school_id: Some(Uuid::now_v7()),
+            ..plan.clone()
+        };
+        assert_eq!(
+            code(save_plan(&mut s, &principal, new(&far))),
+            "auth.forbidden"
+        );
     }
 }

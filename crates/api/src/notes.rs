@@ -46,7 +46,9 @@ pub struct PublishedReader {
     pub public: ReaderPublicKey,
 }
 
-/// Everyone a note is sealed for: the laptop's readers and the server's.
+/// Everyone a note is sealed for: the laptop's readers and the server's,
+/// each key once (a reader with two laptops has two keys, each gets the note
+/// key).
 pub fn all_readers(store: &Store, session: &Session) -> Result<Vec<(Uuid, ReaderPublicKey)>> {
     let mut all: Vec<(Uuid, ReaderPublicKey)> = session
         .notes
@@ -58,8 +60,8 @@ pub fn all_readers(store: &Store, session: &Session) -> Result<Vec<(Uuid, Reader
             serde_json::from_str(&text).map_err(shouhu_store::StoreError::from)?;
         all.extend(published.into_iter().map(|p| (p.user_id, p.public)));
     }
-    all.sort_by_key(|(id, _)| *id);
-    all.dedup_by_key(|(id, _)| *id);
+    all.sort_by_key(|(id, k)| (*id, k.0));
+    all.dedup();
     Ok(all)
 }
 
@@ -211,9 +213,10 @@ fn scrub_note_change(
     }
 }
 
-/// The logged-in reader gives `reader` (a new counselor, a supervisor)
-/// access to every note they can open themselves. Returns how many notes
-/// changed; notes `reader` could already open are left alone.
+/// The logged-in reader gives `reader` (a new counselor, a supervisor, or
+/// their own key on another laptop) access with the key `public` to every
+/// note they can open themselves. Returns how many notes changed; notes
+/// already wrapped for that key are left alone.
 pub fn grant_reader(
     store: &mut Store,
     session: &Session,
@@ -232,7 +235,7 @@ pub fn grant_reader(
             continue;
         };
         let mut enc = parse_sealed(n.meta.id, sealed)?;
-        if enc.reader_ids().any(|r| r == reader) {
+        if enc.has_reader_key(reader, public) {
             continue;
         }
         match enc.add_reader(my_id, &keys, reader, public) {

@@ -79,25 +79,44 @@ pub fn server_user(u: &UserRecord) -> Option<ServerUser> {
         login_key,
         must_change_password: u.must_change_password,
         removed: u.removed_at.is_some(),
+        password_changed_at: u.password_changed_at.clone(),
     })
 }
 
 /// The notes readers the server published: users whose role reads notes,
-/// not removed, with a registered reader key.
+/// not removed, with each registered reader key (one per device that
+/// registered one; from an older server, its one key).
 pub fn published_readers(users: &[UserRecord]) -> Vec<PublishedReader> {
     users
         .iter()
         .filter(|u| u.removed_at.is_none())
         .filter(|u| Role::parse(&u.role).is_some_and(Role::reads_notes))
-        .filter_map(|u| {
-            let key = u.reader_public_key.as_deref()?;
-            let public: ReaderPublicKey = serde_json::from_value(Value::from(key)).ok()?;
-            Some(PublishedReader {
+        .flat_map(|u| {
+            reader_keys_of(u).into_iter().map(|public| PublishedReader {
                 user_id: u.id,
                 public,
             })
         })
         .collect()
+}
+
+/// A user's published reader keys (the set, or an older server's one key),
+/// each once; keys that do not parse are left out.
+pub(crate) fn reader_keys_of(u: &UserRecord) -> Vec<ReaderPublicKey> {
+    let texts: Vec<&String> = if u.reader_public_keys.is_empty() {
+        u.reader_public_key.iter().collect()
+    } else {
+        u.reader_public_keys.iter().collect()
+    };
+    let mut out: Vec<ReaderPublicKey> = Vec::new();
+    for t in texts {
+        if let Ok(k) = serde_json::from_value::<ReaderPublicKey>(Value::from(t.as_str())) {
+            if !out.contains(&k) {
+                out.push(k);
+            }
+        }
+    }
+    out
 }
 
 /// A reader public key as the protocol carries it (base64).
@@ -545,13 +564,85 @@ mod tests {
         assert!(issues.contains(&"旧的未加密记录"), "{issues:?}");
         assert!(rows.iter().any(|r| r.id == note));
 
-        // Zhao on laptop B (pending there) gets another reader pair: the
-        // server keeps the first; the sync says so and does not ask again.
+        // Zhao on laptop B too (pending there): B's own reader pair joins
+        // the server's set beside A's.
         a.log_out();
         b.log_in(log_in("zhao", "xinli2026a"), now()).unwrap();
+        let zhao_key_b = b
+            .with(now(), |_, s| {
+                Ok(s.notes.as_ref().unwrap().keys.as_ref().unwrap().public())
+            })
+            .unwrap();
+        assert_ne!(zhao_key_b, zhao_key);
         let report = sync(&mut b).await.unwrap();
-        assert!(report.reader_key_mismatch);
+        assert!(!report.reader_key_mismatch);
+        let zhao_keys = |server: shouhu_server::AppState| async move {
+            server
+                .with_db(move |db| db.user("zhao"))
+                .await
+                .unwrap()
+                .reader_keys
+        };
+        assert_eq!(zhao_keys(server.clone()).await, 2);
+        // A note Zhao writes on B is sealed for both of Zhao's keys.
+        let write = |a: &mut Account, issue: &str| {
+            let body = note_body(plain_child, issue);
+            a.with_write(now(), move |s, session| {
+                crate::save_record(
+                    s,
+                    session,
+                    crate::SaveRecord {
+                        kind: "psych_note".into(),
+                        id: None,
+                        body,
+                    },
+                )
+            })
+            .unwrap()
+        };
+        let on_b = write(&mut b, "在第二台电脑上写的");
+        sync(&mut b).await.unwrap();
         b.log_out();
+        let open_rows = |a: &mut Account| {
+            a.with(now(), |s, session| {
+                crate::list_child_records(s, session, plain_child, "psych_note")
+            })
+            .unwrap()
+        };
+        // On A, after its sync, Zhao opens it, and writes one there.
+        a.log_in(log_in("zhao", "xinli2026a"), now()).unwrap();
+        sync(&mut a).await.unwrap();
+        let rows = open_rows(&mut a);
+        let from_b = rows.iter().find(|r| r.id == on_b).unwrap();
+        assert!(!from_b.locked);
+        assert_eq!(from_b.body["presenting_issue"], "在第二台电脑上写的");
+        let on_a = write(&mut a, "在第一台电脑上写的");
+        // This sync also sends the notes A re-wrapped for B's key.
+        sync(&mut a).await.unwrap();
+        a.log_out();
+        // On B, after its sync: the note from A opens, and so do the notes
+        // sealed before B had a key (A wrapped them for it).
+        b.log_in(log_in("zhao", "xinli2026a"), now()).unwrap();
+        sync(&mut b).await.unwrap();
+        let rows = open_rows(&mut b);
+        assert_eq!(rows.len(), 4);
+        assert!(rows.iter().all(|r| !r.locked), "{rows:?}");
+        let from_a = rows.iter().find(|r| r.id == on_a).unwrap();
+        assert_eq!(from_a.body["presenting_issue"], "在第一台电脑上写的");
+        let sealed = b
+            .with(now(), |s, _| {
+                Ok(s.fetch::<shouhu_core::PsychNote>(on_a)?.body)
+            })
+            .unwrap();
+        let enc = shouhu_auth::note::parse_sealed(on_a, sealed.sealed.as_ref().unwrap()).unwrap();
+        assert!(enc.has_reader_key(zhao_id, zhao_key) && enc.has_reader_key(zhao_id, zhao_key_b));
+        b.log_out();
+        // A reset on the server clears both keys.
+        server
+            .with_db(|db| db.reset_password("zhao", None).map(|_| ()))
+            .await
+            .unwrap();
+        assert_eq!(zhao_keys(server.clone()).await, 0);
 
         // Li is removed on the server: A's next sync takes Li off the
         // keyring (Li's changes stay in the store).

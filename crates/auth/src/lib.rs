@@ -23,11 +23,15 @@
 //!   ([`note::EncryptedNote::add_reader`]).
 //! - [`stream`]: password-sealed files of any size (exports), sealed chunk by
 //!   chunk so an old laptop never holds a whole export twice.
+//! - [`credential`]: a password changed on a laptop, carried to the county
+//!   server: a proof that only the holder of the user's log-in secret can
+//!   make, bound to the new credential and the one it replaces.
 //! - [`error`]: [`AuthError`], one stable `code` per failure.
 //!
 //! Secrets (`DataKey`, `ReaderSecret`, note keys) are zeroised on drop and never
 //! implement `Debug` with their bytes.
 
+pub mod credential;
 pub mod error;
 pub mod keys;
 pub mod note;
@@ -40,5 +44,8 @@ mod b64;
 
 pub use error::AuthError;
 pub use keys::{DataKey, WrappedKey};
-pub use note::{EncryptedNote, ReaderKeyPair, ReaderPublicKey, SealedDataKey, SealedReaderKey};
+pub use note::{
+    EncryptedNote, ReaderKeyPair, ReaderPublicKey, SealedDataKey, SealedReaderKey,
+    SealedReaderToLogin,
+};
 pub use role::{Action, Role, Scope, Target};

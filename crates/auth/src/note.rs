@@ -184,10 +184,16 @@ impl SealedReaderKey {
     }
 }
 
-/// The note key sealed for one reader.
+/// The note key sealed for one reader's key. A reader with several devices
+/// has several keys (one per device that registered one), and a note carries
+/// one wrap per key, each naming the key it was sealed to (`reader_public`;
+/// absent in wraps made before readers had several keys, which are tried in
+/// turn).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WrappedNoteKey {
     pub reader_id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reader_public: Option<ReaderPublicKey>,
     pub ephemeral_public: ReaderPublicKey,
     #[serde(with = "crate::b64")]
     pub nonce: Vec<u8>,
@@ -303,6 +309,7 @@ fn wrap_for(
         seal_to(note_key, &key_aad(note_id, reader_id), reader)?;
     Ok(WrappedNoteKey {
         reader_id,
+        reader_public: Some(reader),
         ephemeral_public,
         nonce,
         wrapped,
@@ -372,8 +379,83 @@ impl SealedDataKey {
     }
 }
 
+fn reader_to_login_aad(user_id: Uuid, reader: ReaderPublicKey) -> Vec<u8> {
+    let mut aad = b"shouhu reader key to log-in key v1 ".to_vec();
+    aad.extend_from_slice(user_id.as_bytes());
+    aad.extend_from_slice(&reader.0);
+    aad
+}
+
+/// A reader's key pair on one laptop, sealed to the user's **log-in public
+/// key** (the same ephemeral ECDH → HKDF → XChaCha20-Poly1305 as
+/// [`SealedDataKey`], bound to the user id and the reader public key). When
+/// the user's password changes on another laptop, this laptop cannot
+/// re-seal the reader secret (it does not know the new password); kept
+/// beside the entry, it opens with the log-in key at the next log-in, so the
+/// laptop's reader key, and the notes sealed for it, survive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedReaderToLogin {
+    pub version: u32,
+    pub user_id: Uuid,
+    pub login_public: ReaderPublicKey,
+    pub reader_public: ReaderPublicKey,
+    pub ephemeral_public: ReaderPublicKey,
+    #[serde(with = "crate::b64")]
+    pub nonce: Vec<u8>,
+    #[serde(with = "crate::b64")]
+    pub wrapped: Vec<u8>,
+}
+
+impl SealedReaderToLogin {
+    pub fn seal(
+        reader: &ReaderKeyPair,
+        user_id: Uuid,
+        login_public: ReaderPublicKey,
+    ) -> Result<SealedReaderToLogin, AuthError> {
+        let (ephemeral_public, nonce, wrapped) = seal_to(
+            &reader.secret_bytes(),
+            &reader_to_login_aad(user_id, reader.public()),
+            login_public,
+        )?;
+        Ok(SealedReaderToLogin {
+            version: 1,
+            user_id,
+            login_public,
+            reader_public: reader.public(),
+            ephemeral_public,
+            nonce,
+            wrapped,
+        })
+    }
+
+    /// The reader pair, with the opened log-in key pair
+    /// (`crypto.decrypt_failed` for another key or altered bytes).
+    pub fn open(&self, login: &ReaderKeyPair) -> Result<ReaderKeyPair, AuthError> {
+        if self.version != 1 {
+            return Err(AuthError::Malformed {
+                what: "sealed_reader_version",
+            });
+        }
+        let bytes = open_from(
+            login,
+            self.ephemeral_public,
+            &self.nonce,
+            &self.wrapped,
+            &reader_to_login_aad(self.user_id, self.reader_public),
+        )?;
+        let pair = ReaderKeyPair::from_secret_bytes(*bytes);
+        if pair.public() != self.reader_public {
+            return Err(AuthError::Malformed {
+                what: "reader_secret",
+            });
+        }
+        Ok(pair)
+    }
+}
+
 impl EncryptedNote {
-    /// Encrypts `text` for `readers` (reader id and public key each).
+    /// Encrypts `text` for `readers` (reader id and public key each; a
+    /// reader may come with several keys, each gets the note key).
     pub fn encrypt(
         note_id: Uuid,
         text: &str,
@@ -405,10 +487,9 @@ impl EncryptedNote {
             .map_err(|_| AuthError::Malformed { what: "encrypt" })?;
         let mut wrapped = Vec::with_capacity(readers.len());
         for (reader_id, public) in readers {
-            if wrapped
-                .iter()
-                .any(|w: &WrappedNoteKey| w.reader_id == *reader_id)
-            {
+            if wrapped.iter().any(|w: &WrappedNoteKey| {
+                w.reader_id == *reader_id && w.reader_public == Some(*public)
+            }) {
                 continue;
             }
             wrapped.push(wrap_for(note_id, note_key, *reader_id, *public)?);
@@ -422,8 +503,24 @@ impl EncryptedNote {
         })
     }
 
+    /// Each reader once (a reader with several keys has several wraps).
     pub fn reader_ids(&self) -> impl Iterator<Item = Uuid> + '_ {
-        self.readers.iter().map(|w| w.reader_id)
+        self.readers
+            .iter()
+            .enumerate()
+            .filter(|(i, w)| {
+                !self.readers[..*i]
+                    .iter()
+                    .any(|v| v.reader_id == w.reader_id)
+            })
+            .map(|(_, w)| w.reader_id)
+    }
+
+    /// Whether the note key is wrapped for this key of `reader_id`.
+    pub fn has_reader_key(&self, reader_id: Uuid, public: ReaderPublicKey) -> bool {
+        self.readers
+            .iter()
+            .any(|w| w.reader_id == reader_id && w.reader_public == Some(public))
     }
 
     fn note_key(
@@ -436,18 +533,23 @@ impl EncryptedNote {
                 what: "note_version",
             });
         }
-        let w = self
-            .readers
-            .iter()
-            .find(|w| w.reader_id == reader_id)
-            .ok_or(AuthError::NotAReader)?;
-        open_from(
-            keys,
-            w.ephemeral_public,
-            &w.nonce,
-            &w.wrapped,
-            &key_aad(self.note_id, reader_id),
-        )
+        let aad = key_aad(self.note_id, reader_id);
+        let open =
+            |w: &WrappedNoteKey| open_from(keys, w.ephemeral_public, &w.nonce, &w.wrapped, &aad);
+        let mine = self.readers.iter().filter(|w| w.reader_id == reader_id);
+        // The wrap named for this key; an altered one is an error.
+        if let Some(w) = mine.clone().find(|w| w.reader_public == Some(keys.public)) {
+            return open(w);
+        }
+        // Wraps from before keys were named: whichever opens.
+        for w in mine.filter(|w| w.reader_public.is_none()) {
+            match open(w) {
+                Ok(k) => return Ok(k),
+                Err(AuthError::DecryptFailed) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(AuthError::NotAReader)
     }
 
     /// Decrypts the text as `reader_id` holding `keys`.
@@ -469,7 +571,8 @@ impl EncryptedNote {
         String::from_utf8(plain).map_err(|_| AuthError::DecryptFailed)
     }
 
-    /// An existing reader grants `new_reader` access (idempotent).
+    /// An existing reader grants `new_reader`'s key `new_public` access
+    /// (idempotent; the reader's other keys keep theirs).
     pub fn add_reader(
         &mut self,
         my_id: Uuid,
@@ -478,7 +581,8 @@ impl EncryptedNote {
         new_public: ReaderPublicKey,
     ) -> Result<(), AuthError> {
         let note_key = self.note_key(my_id, my_keys)?;
-        self.readers.retain(|w| w.reader_id != new_reader);
+        self.readers
+            .retain(|w| !(w.reader_id == new_reader && w.reader_public == Some(new_public)));
         self.readers
             .push(wrap_for(self.note_id, &note_key, new_reader, new_public)?);
         Ok(())
@@ -671,10 +775,11 @@ mod tests {
             note.decrypt(teacher.id, &teacher.keys),
             Err(AuthError::NotAReader)
         );
-        // Claiming to be the counselor with other keys fails authentication.
+        // The counselor's id with a key the note was not sealed to (another
+        // device's, or anyone's) is no reader.
         assert_eq!(
             note.decrypt(counselor.id, &teacher.keys),
-            Err(AuthError::DecryptFailed)
+            Err(AuthError::NotAReader)
         );
         // No plaintext in what the server stores.
         let stored = serde_json::to_string(&note).map_err(|_| AuthError::Random)?;
@@ -756,6 +861,106 @@ mod tests {
             EncryptedNote::encrypt(Uuid::now_v7(), TEXT, &[(r.id, ReaderPublicKey([0; 32]))])
                 .map_err(|e| e.code()),
             Err("crypto.malformed")
+        );
+        Ok(())
+    }
+
+    /// A counselor with two laptops has two keys: a note sealed for both
+    /// opens with either; granting a key leaves the other's wrap alone; a
+    /// wrap from before keys were named still opens; a key the note was not
+    /// sealed for is not a reader.
+    #[test]
+    fn a_reader_with_two_keys_opens_with_either() -> Result<(), AuthError> {
+        let laptop_a = reader()?;
+        let laptop_b = Reader {
+            id: laptop_a.id,
+            keys: ReaderKeyPair::generate()?,
+        };
+        let laptop_c = ReaderKeyPair::generate()?;
+        let id = Uuid::now_v7();
+        let mut note = EncryptedNote::encrypt(
+            id,
+            TEXT,
+            &[
+                (laptop_a.id, laptop_a.keys.public()),
+                (laptop_b.id, laptop_b.keys.public()),
+                (laptop_a.id, laptop_a.keys.public()),
+            ],
+        )?;
+        assert_eq!(note.readers.len(), 2);
+        assert_eq!(note.reader_ids().collect::<Vec<_>>(), [laptop_a.id]);
+        assert_eq!(note.decrypt(laptop_a.id, &laptop_a.keys)?, TEXT);
+        assert_eq!(note.decrypt(laptop_b.id, &laptop_b.keys)?, TEXT);
+        assert_eq!(
+            note.decrypt(laptop_a.id, &laptop_c),
+            Err(AuthError::NotAReader)
+        );
+        // Laptop A grants its third laptop; B's wrap stays.
+        assert!(!note.has_reader_key(laptop_a.id, laptop_c.public()));
+        note.add_reader(laptop_a.id, &laptop_a.keys, laptop_a.id, laptop_c.public())?;
+        note.add_reader(laptop_a.id, &laptop_a.keys, laptop_a.id, laptop_c.public())?;
+        assert_eq!(note.readers.len(), 3);
+        assert!(note.has_reader_key(laptop_a.id, laptop_c.public()));
+        assert_eq!(note.decrypt(laptop_a.id, &laptop_c)?, TEXT);
+        assert_eq!(note.decrypt(laptop_b.id, &laptop_b.keys)?, TEXT);
+        // An altered wrap of this key is an error, not "not a reader".
+        let mut bad = note.clone();
+        if let Some(w) = bad
+            .readers
+            .iter_mut()
+            .find(|w| w.reader_public == Some(laptop_b.keys.public()))
+        {
+            w.wrapped[0] ^= 1;
+        }
+        assert_eq!(
+            bad.decrypt(laptop_b.id, &laptop_b.keys),
+            Err(AuthError::DecryptFailed)
+        );
+        // Wraps of older notes name no key: each is tried.
+        let mut old = EncryptedNote::encrypt(
+            id,
+            TEXT,
+            &[
+                (laptop_a.id, laptop_a.keys.public()),
+                (laptop_b.id, laptop_b.keys.public()),
+            ],
+        )?;
+        for w in &mut old.readers {
+            w.reader_public = None;
+        }
+        let text = serde_json::to_string(&old).map_err(|_| AuthError::Random)?;
+        assert!(!text.contains("reader_public"));
+        let old: EncryptedNote = serde_json::from_str(&text).map_err(|_| AuthError::Random)?;
+        assert_eq!(old.decrypt(laptop_b.id, &laptop_b.keys)?, TEXT);
+        assert_eq!(
+            old.decrypt(laptop_a.id, &laptop_c),
+            Err(AuthError::NotAReader)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_reader_pair_sealed_to_a_log_in_key_opens_with_it_only() -> Result<(), AuthError> {
+        let (login, other, reader) = (
+            ReaderKeyPair::generate()?,
+            ReaderKeyPair::generate()?,
+            ReaderKeyPair::generate()?,
+        );
+        let user = Uuid::now_v7();
+        let sealed = SealedReaderToLogin::seal(&reader, user, login.public())?;
+        let text = serde_json::to_string(&sealed).map_err(|_| AuthError::Random)?;
+        let back: SealedReaderToLogin =
+            serde_json::from_str(&text).map_err(|_| AuthError::Random)?;
+        assert_eq!(back.open(&login)?.public(), reader.public());
+        assert_eq!(
+            back.open(&other).map(|p| p.public()),
+            Err(AuthError::DecryptFailed)
+        );
+        let mut moved = back.clone();
+        moved.user_id = Uuid::now_v7();
+        assert_eq!(
+            moved.open(&login).map(|p| p.public()),
+            Err(AuthError::DecryptFailed)
         );
         Ok(())
     }

@@ -83,6 +83,12 @@ pub fn verify_password(password: &str, stored: &str) -> Result<(), AuthError> {
     }
 }
 
+/// Whether `stored` is an Argon2id PHC string (what the county server
+/// accepts as a user's new hash from a laptop).
+pub fn is_argon2id_hash(stored: &str) -> bool {
+    PasswordHash::new(stored).is_ok_and(|p| p.algorithm.as_str() == "argon2id" && p.hash.is_some())
+}
+
 #[cfg(test)]
 pub(crate) const TEST_PARAMS: KdfParams = KdfParams {
     m_kib: 64,

@@ -12,6 +12,7 @@
 //! | GET | `/v1/pull?after=N&limit=M` | → [`PullResponse`] |
 //! | GET | `/v1/users` | → [`UsersResponse`] |
 //! | POST | `/v1/users/{id}/reader-key` | [`ReaderKeyRequest`] → [`UserRecord`] |
+//! | POST | `/v1/users/{id}/password` | [`PasswordChangeRequest`] → [`UserRecord`] |
 //! | POST | `/v1/audit` | [`AuditUpload`] → [`AuditUploadResponse`] |
 //!
 //! Push, pull, users and audit carry `Authorization: Bearer <credential>` (from enrollment)
@@ -335,8 +336,17 @@ pub struct UserRecord {
     pub password_changed_at: String,
     pub removed_at: Option<String>,
     /// X25519 public key (base64, 32 bytes) of a note reader (counselors,
-    /// psychology supervisors), once a device registered it.
+    /// psychology supervisors), once a device registered it: the first of
+    /// [`UserRecord::reader_public_keys`], kept for devices that know only
+    /// one key per reader.
     pub reader_public_key: Option<String>,
+    /// Every note-reader public key of the user (base64), one per device
+    /// that registered one (a counselor with two laptops has two), oldest
+    /// first; keys of revoked devices are left out. A note is sealed for
+    /// each. Empty from servers before reader key sets (then
+    /// `reader_public_key` is the one key).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reader_public_keys: Vec<String>,
     /// The user's **log-in key**, made by the server at `user add` and
     /// `reset-password`: an X25519 public key (base64, 32 bytes). A device
     /// seals its data key to it so the user's first log-in there works
@@ -356,13 +366,37 @@ pub struct UsersResponse {
 }
 
 /// `POST /v1/users/{id}/reader-key`: the reader public key a device made
-/// for a counselor or supervisor logging in on it. Setting the same key
-/// again is harmless; replacing a different one is refused.
+/// for a counselor or supervisor logging in on it. The server keeps one key
+/// per (user, device): the same key again is harmless, another key from the
+/// same device replaces that device's, a key from another device is added
+/// to the user's set. (Servers before key sets kept one key per user and
+/// refused another with `user.reader_key_exists`.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReaderKeyRequest {
     pub protocol: u32,
     /// Base64 of 32 bytes.
     pub public_key: String,
+}
+
+/// `POST /v1/users/{id}/password`: a password the user changed on a device,
+/// for the server and the user's other devices. The log-in key pair stays;
+/// its secret comes re-sealed with the new password. `proof` is
+/// `shouhu_auth::credential::proof` with the key derived from the log-in
+/// secret: only someone who opened it with the old password can make it.
+/// The server takes the change only if its credential is still `based_on`
+/// (`user.password_stale` otherwise: the server's newer credential, an
+/// administrator's reset or another device's change, stays).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PasswordChangeRequest {
+    pub protocol: u32,
+    /// The server's `password_changed_at` of the credential this replaces.
+    pub based_on: String,
+    /// The new Argon2id PHC hash.
+    pub password_hash: String,
+    /// The log-in secret sealed with the new password (base64).
+    pub login_secret_sealed: String,
+    /// Base64 HMAC-SHA256 (`shouhu_auth::credential`).
+    pub proof: String,
 }
 
 /// One audit entry as a device uploads it (the store's `audit_log` row).

@@ -64,6 +64,9 @@ pub struct UserInfo {
     pub scope: UserScope,
     pub must_change_password: bool,
     pub has_reader_key: bool,
+    /// How many reader keys are published (one per device that registered
+    /// one, revoked devices left out).
+    pub reader_keys: usize,
     pub created_at: String,
     pub password_changed_at: String,
     pub removed_at: Option<String>,
@@ -165,18 +168,30 @@ fn hash(password: &str) -> Result<String, ApiError> {
 
 /// A new log-in key pair, its secret sealed with `password` (public key,
 /// sealed secret; base64): the device-side first log-in of this password
-/// (see `shouhu_auth::SealedDataKey`).
-fn login_key(password: &str) -> Result<(String, String), ApiError> {
-    shouhu_auth::SealedReaderKey::generate_sealed(password, KdfParams::INTERACTIVE)
-        .map(|k| k.to_base64())
-        .map_err(|e| ApiError::Internal(format!("cannot make a log-in key: {e}")))
+/// (see `shouhu_auth::SealedDataKey`); and the key that checks a password
+/// change made on a device (`shouhu_auth::credential`), derived from the
+/// secret before it is forgotten.
+fn login_key(password: &str) -> Result<(String, String, String), ApiError> {
+    let fail =
+        |e: shouhu_auth::AuthError| ApiError::Internal(format!("cannot make a log-in key: {e}"));
+    let pair = shouhu_auth::ReaderKeyPair::generate().map_err(fail)?;
+    let sealed = shouhu_auth::SealedReaderKey::seal(&pair, password, KdfParams::INTERACTIVE)
+        .map_err(fail)?;
+    let (public, secret) = sealed.to_base64();
+    Ok((
+        public,
+        secret,
+        shouhu_auth::credential::change_key_text(&pair),
+    ))
 }
 
 fn check_password(password: &str, login: &str) -> Result<(), ApiError> {
     check_new_password(password, login).map_err(|e| ApiError::PasswordRejected(e.code()))
 }
 
-const USER_COLS: &str = "id, login_name, display_name, role, scope_kind, school_id, township, password_hash, must_change_password, reader_public_key, created_at, password_changed_at, removed_at, (SELECT township FROM school WHERE school.id = user.school_id), login_public_key, login_secret_sealed";
+/// The user columns; the tenth is the user's published reader keys (those
+/// not of a revoked device, oldest first) as a JSON array.
+const USER_COLS: &str = "id, login_name, display_name, role, scope_kind, school_id, township, password_hash, must_change_password, (SELECT json_group_array(public_key) FROM (SELECT rk.public_key FROM reader_key rk LEFT JOIN device d ON d.id = rk.device_id WHERE rk.user_id = user.id AND d.revoked_at IS NULL ORDER BY rk.id)), created_at, password_changed_at, removed_at, (SELECT township FROM school WHERE school.id = user.school_id), login_public_key, login_secret_sealed";
 
 /// A `user` row.
 struct UserRow {
@@ -189,7 +204,7 @@ struct UserRow {
     township: Option<String>,
     password_hash: String,
     must_change_password: bool,
-    reader_public_key: Option<String>,
+    reader_public_keys: Vec<String>,
     created_at: String,
     password_changed_at: String,
     removed_at: Option<String>,
@@ -209,7 +224,12 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
         township: r.get(6)?,
         password_hash: r.get(7)?,
         must_change_password: r.get(8)?,
-        reader_public_key: r.get(9)?,
+        reader_public_keys: {
+            let text: Option<String> = r.get(9)?;
+            serde_json::from_str(text.as_deref().unwrap_or("[]")).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(9, rusqlite::types::Type::Text, e.into())
+            })?
+        },
         created_at: r.get(10)?,
         password_changed_at: r.get(11)?,
         removed_at: r.get(12)?,
@@ -256,7 +276,8 @@ impl UserRow {
             role: self.role.clone(),
             scope: self.scope()?,
             must_change_password: self.must_change_password,
-            has_reader_key: self.reader_public_key.is_some(),
+            has_reader_key: !self.reader_public_keys.is_empty(),
+            reader_keys: self.reader_public_keys.len(),
             created_at: self.created_at.clone(),
             password_changed_at: self.password_changed_at.clone(),
             removed_at: self.removed_at.clone(),
@@ -276,7 +297,8 @@ impl UserRow {
             created_at: self.created_at,
             password_changed_at: self.password_changed_at,
             removed_at: self.removed_at,
-            reader_public_key: self.reader_public_key,
+            reader_public_key: self.reader_public_keys.first().cloned(),
+            reader_public_keys: self.reader_public_keys,
             login_public_key: self.login_public_key,
             login_secret_sealed: self.login_secret_sealed,
         })
@@ -403,7 +425,7 @@ impl ServerDb {
             None => (initial_password(&login), true),
         };
         let hash = hash(&password)?;
-        let (login_public, login_secret) = login_key(&password)?;
+        let (login_public, login_secret, change_key) = login_key(&password)?;
         let id = Uuid::now_v7();
         let now = now_text();
         let tx = self
@@ -418,9 +440,9 @@ impl ServerDb {
             return Err(ApiError::LoginTaken { login });
         }
         tx.execute(
-            "INSERT INTO user (id, login_name, display_name, role, scope_kind, school_id, township, password_hash, must_change_password, created_at, password_changed_at, login_public_key, login_secret_sealed)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9, ?10, ?11)",
-            params![id.to_string(), login, name, new.role.as_str(), kind, school, township, hash, now, login_public, login_secret],
+            "INSERT INTO user (id, login_name, display_name, role, scope_kind, school_id, township, password_hash, must_change_password, created_at, password_changed_at, login_public_key, login_secret_sealed, password_change_key)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9, ?10, ?11, ?12)",
+            params![id.to_string(), login, name, new.role.as_str(), kind, school, township, hash, now, login_public, login_secret, change_key],
         )?;
         tx.commit()?;
         Ok(Credentials {
@@ -464,16 +486,22 @@ impl ServerDb {
             }
             None => (initial_password(&user.login_name), true),
         };
-        let (login_public, login_secret) = login_key(&password)?;
-        // The reader secret of the old password cannot open any more on the
-        // user's devices: the key is cleared, so the pair made at the next
-        // log-in registers (an existing reader then re-grants the notes).
-        self.conn.execute(
+        let (login_public, login_secret, change_key) = login_key(&password)?;
+        // The reader secrets of the old password cannot open any more on the
+        // user's devices: all their reader keys are cleared, so the pairs made
+        // at their next log-ins register (an existing reader then re-grants
+        // the notes).
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
             "UPDATE user SET password_hash = ?2, must_change_password = 1, password_changed_at = ?3,
-                             login_public_key = ?4, login_secret_sealed = ?5, reader_public_key = NULL
+                             login_public_key = ?4, login_secret_sealed = ?5, password_change_key = ?6
              WHERE id = ?1",
-            params![user.id, hash(&password)?, now_text(), login_public, login_secret],
+            params![user.id, hash(&password)?, now_text(), login_public, login_secret, change_key],
         )?;
+        tx.execute("DELETE FROM reader_key WHERE user_id = ?1", [&user.id])?;
+        tx.commit()?;
         Ok(Credentials {
             user: self.user_by_login(&user.login_name)?.info()?,
             initial_password: generated.then_some(password),
@@ -511,9 +539,14 @@ impl ServerDb {
 
     /// Register the reader public key of a counselor or psychology
     /// supervisor in the device's scope (from a device that holds notes).
+    /// A user has one key per device that registered one: the same key again
+    /// changes nothing, another key from the same device replaces that
+    /// device's (its keyring made a new pair), a key from another device is
+    /// added to the set.
     pub fn set_reader_key(
         &mut self,
         scope: &Scope,
+        device_id: Uuid,
         user_id: Uuid,
         public_key: &str,
     ) -> Result<UserRecord, ApiError> {
@@ -541,19 +574,113 @@ impl ServerDb {
         if user.removed_at.is_some() {
             return Err(ApiError::UserRemoved(user.login_name));
         }
-        match &user.reader_public_key {
-            Some(k) if *k == key_text => {}
-            Some(_) => return Err(ApiError::ReaderKeyExists),
-            None => {
-                self.conn.execute(
-                    "UPDATE user SET reader_public_key = ?2 WHERE id = ?1 AND reader_public_key IS NULL",
-                    params![user.id, key_text],
-                )?;
-            }
+        let known: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT 1 FROM reader_key WHERE user_id = ?1 AND public_key = ?2",
+                params![user.id, key_text],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if known.is_none() {
+            self.conn.execute(
+                "INSERT INTO reader_key (user_id, device_id, public_key, registered_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (user_id, device_id) DO UPDATE
+                 SET public_key = excluded.public_key, registered_at = excluded.registered_at",
+                params![user.id, device_id.to_string(), key_text, now_text()],
+            )?;
         }
         self.user_by("id", &user.id)?
             .ok_or_else(|| ApiError::UserNotFound(user_id.to_string()))?
             .record()
+    }
+
+    /// A password the user changed on a device in scope
+    /// (`POST /v1/users/{id}/password`): the new hash and the log-in secret
+    /// re-sealed with the new password replace the server's, the log-in key
+    /// pair and the reader keys stay, and `must_change_password` is cleared
+    /// (the user chose it). Taken only with a proof made from the log-in
+    /// secret (`shouhu_auth::credential`) and only if the server's credential
+    /// is still the one the change replaces, `based_on`: **the server's
+    /// newer credential wins** (an administrator's reset, or a change from
+    /// another device that got here first, is kept; the late change is
+    /// `user.password_stale` and the device drops it).
+    pub fn change_password_from_device(
+        &mut self,
+        scope: &Scope,
+        user_id: Uuid,
+        req: &shouhu_protocol::PasswordChangeRequest,
+    ) -> Result<UserRecord, ApiError> {
+        let user = self
+            .user_by("id", &user_id.to_string())?
+            .ok_or_else(|| ApiError::UserNotFound(user_id.to_string()))?;
+        let (schools, townships) = scope_places(&self.conn, scope)?;
+        if !user_in_scope(&user.scope()?, &schools, &townships) {
+            return Err(ApiError::UserOutOfScope { reason: "user" });
+        }
+        if user.removed_at.is_some() {
+            return Err(ApiError::UserRemoved(user.login_name));
+        }
+        if req.based_on != user.password_changed_at {
+            return Err(ApiError::PasswordStale {
+                current: user.password_changed_at,
+            });
+        }
+        let change_key: Option<String> = self.conn.query_row(
+            "SELECT password_change_key FROM user WHERE id = ?1",
+            [&user.id],
+            |r| r.get(0),
+        )?;
+        let (Some(change_key), Some(login_public)) = (change_key, &user.login_public_key) else {
+            return Err(ApiError::PasswordChangeUnavailable);
+        };
+        if !shouhu_auth::credential::verify(
+            &change_key,
+            user_id,
+            &req.based_on,
+            &req.password_hash,
+            &req.login_secret_sealed,
+            &req.proof,
+        ) {
+            return Err(ApiError::PasswordProofInvalid);
+        }
+        if !shouhu_auth::password::is_argon2id_hash(&req.password_hash) {
+            return Err(ApiError::BadRequest(
+                "新密码的哈希不是 Argon2id / the new password hash is not an Argon2id PHC string"
+                    .into(),
+            ));
+        }
+        if shouhu_auth::SealedReaderKey::from_base64(login_public, &req.login_secret_sealed)
+            .is_err()
+        {
+            return Err(ApiError::BadRequest(
+                "重新加密的登录密钥无效 / the re-sealed log-in secret is malformed".into(),
+            ));
+        }
+        // Only over the credential it replaces, even against a reset racing
+        // in between.
+        let n = self.conn.execute(
+            "UPDATE user SET password_hash = ?3, login_secret_sealed = ?4, must_change_password = 0,
+                             password_changed_at = ?5
+             WHERE id = ?1 AND password_changed_at = ?2",
+            params![
+                user.id,
+                req.based_on,
+                req.password_hash,
+                req.login_secret_sealed.trim(),
+                now_text()
+            ],
+        )?;
+        let after = self
+            .user_by("id", &user.id)?
+            .ok_or_else(|| ApiError::UserNotFound(user_id.to_string()))?;
+        if n == 0 {
+            return Err(ApiError::PasswordStale {
+                current: after.password_changed_at,
+            });
+        }
+        after.record()
     }
 
     // ------------------------------------------------------------ audit
@@ -883,7 +1010,11 @@ pub(crate) fn check_roles(
             .flatten()
             .find(|a| !role::allowed(user.role, user.scope, *a, target));
         if let Some(action) = refused {
-            let mut d = details("role");
+            let mut d = details(if action == Action::ApprovePlan {
+                "plan_approval"
+            } else {
+                "role"
+            });
             if let Some(m) = d.as_object_mut() {
                 m.insert("role".into(), json!(user.role.as_str()));
                 m.insert("action".into(), json!(action.as_str()));

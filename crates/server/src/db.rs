@@ -124,8 +124,35 @@ ALTER TABLE user ADD COLUMN login_public_key TEXT;
 ALTER TABLE user ADD COLUMN login_secret_sealed TEXT;
 "#;
 
+/// Migration 4: a set of note-reader keys per user, one per device that
+/// registered one (a counselor with two laptops has two). The single key of
+/// before moves over with no device (`device_id` NULL); the old column stays,
+/// unused.
+const SCHEMA_V4: &str = r#"
+CREATE TABLE reader_key (
+    id INTEGER PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES user (id),
+    device_id TEXT,
+    public_key TEXT NOT NULL,
+    registered_at TEXT NOT NULL,
+    UNIQUE (user_id, device_id),
+    UNIQUE (user_id, public_key)
+);
+INSERT INTO reader_key (user_id, device_id, public_key, registered_at)
+SELECT id, NULL, reader_public_key, password_changed_at FROM user
+WHERE reader_public_key IS NOT NULL;
+UPDATE user SET reader_public_key = NULL;
+"#;
+
+/// Migration 5: the key that checks a password change made on a device
+/// (`shouhu_auth::credential`, base64), made with each log-in key from now
+/// on. Users whose log-in key is older have none until their next reset.
+const SCHEMA_V5: &str = r#"
+ALTER TABLE user ADD COLUMN password_change_key TEXT;
+"#;
+
 /// The migrations, in order: number `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: [&str; 3] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+const MIGRATIONS: [&str; 5] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
 
 /// The schema version this server writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -973,8 +1000,34 @@ fn check_content(c: &Change, fields: Fields<'_>) -> Result<Option<Action>, ApiEr
             });
             Ok(touches.then_some(Action::WriteCounselingFlag))
         }
+        (EntityKind::HelpPlan, op) => plan_approval(op, fields),
         _ => Ok(None),
     }
+}
+
+/// A help plan's approval (`approved_by`) is a principal's act
+/// (`ApprovePlan`): a create that comes approved, or an update that sets,
+/// changes or clears the approval, asks for it on top of `WriteRecords`.
+fn plan_approval(op: Op, fields: Fields<'_>) -> Result<Option<Action>, ApiError> {
+    let touches = match op {
+        Op::Create => {
+            #[derive(serde::Deserialize)]
+            struct Approval {
+                #[serde(default)]
+                approved_by: Option<String>,
+            }
+            let a: Approval = match fields {
+                Fields::Parsed(v) => Approval::deserialize(v)?,
+                Fields::Raw(r) => serde_json::from_str(r.get())?,
+            };
+            a.approved_by.is_some_and(|s| !s.trim().is_empty())
+        }
+        Op::Update => parsed_fields(fields)?
+            .as_object()
+            .is_some_and(|m| m.keys().any(|k| k == "approved_by")),
+        Op::Delete | Op::Restore => false,
+    };
+    Ok(touches.then_some(Action::ApprovePlan))
 }
 
 fn scoped(c: &Change, scope: &Scope) -> Result<Uuid, ApiError> {

@@ -52,6 +52,12 @@ pub enum ApiError {
     ReaderKeyInvalid,
     #[error("该用户已有不同的阅读公钥 / this user already has a different reader public key")]
     ReaderKeyExists,
+    #[error("服务器上的密码已有更新的变更，本次修改作废 / the password on the server changed since this change was made (the server's newer one stays)")]
+    PasswordStale { current: String },
+    #[error("修改密码的凭证不对 / the proof of the old credential does not match")]
+    PasswordProofInvalid,
+    #[error("该用户的登录密钥早于此功能，请管理员重置一次密码 / this user's log-in key predates password changes from devices: an administrator must reset it once")]
+    PasswordChangeUnavailable,
     #[error("修改者的角色无权这样修改 / the change's user may not make it")]
     Forbidden { details: Value },
     #[error("服务器不认识修改者 / the change's user is unknown to the server")]
@@ -89,6 +95,9 @@ impl ApiError {
             ApiError::UserOutOfScope { .. } => "user.out_of_scope",
             ApiError::ReaderKeyInvalid => "user.reader_key_invalid",
             ApiError::ReaderKeyExists => "user.reader_key_exists",
+            ApiError::PasswordStale { .. } => "user.password_stale",
+            ApiError::PasswordProofInvalid => "user.password_proof_invalid",
+            ApiError::PasswordChangeUnavailable => "user.password_change_unavailable",
             ApiError::Forbidden { .. } => "push.forbidden",
             ApiError::UnknownUser { .. } => "push.unknown_user",
             ApiError::NotFound => "request.not_found",
@@ -106,9 +115,12 @@ impl ApiError {
             | ApiError::UnknownRole(_)
             | ApiError::PasswordRejected(_)
             | ApiError::ReaderKeyInvalid => StatusCode::BAD_REQUEST,
-            ApiError::LoginTaken { .. } | ApiError::ReaderKeyExists | ApiError::UserRemoved(_) => {
-                StatusCode::CONFLICT
-            }
+            ApiError::LoginTaken { .. }
+            | ApiError::ReaderKeyExists
+            | ApiError::UserRemoved(_)
+            | ApiError::PasswordStale { .. }
+            | ApiError::PasswordChangeUnavailable => StatusCode::CONFLICT,
+            ApiError::PasswordProofInvalid => StatusCode::FORBIDDEN,
             ApiError::UserNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::NotAReader
             | ApiError::UserOutOfScope { .. }
@@ -147,6 +159,7 @@ impl ApiError {
             ApiError::PasswordRejected(code) => json!({ "rule": code }),
             ApiError::UserOutOfScope { reason } => json!({ "reason": reason }),
             ApiError::SequenceReused { seq } => json!({ "seq": seq }),
+            ApiError::PasswordStale { current } => json!({ "password_changed_at": current }),
             ApiError::MalformedJson(e) => json!({ "error": e }),
             _ => Value::Null,
         };

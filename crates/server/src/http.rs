@@ -13,8 +13,9 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use shouhu_protocol::{
-    AuditUpload, EnrollRequest, Health, PushRequestRaw, ReaderKeyRequest, RotateRequest, Scope,
-    UsersResponse, MAX_AUDIT_ENTRIES, MAX_PUSH_CHANGES, PROTOCOL_HEADER, PROTOCOL_VERSION,
+    AuditUpload, EnrollRequest, Health, PasswordChangeRequest, PushRequestRaw, ReaderKeyRequest,
+    RotateRequest, Scope, UsersResponse, MAX_AUDIT_ENTRIES, MAX_PUSH_CHANGES, PROTOCOL_HEADER,
+    PROTOCOL_VERSION,
 };
 use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
@@ -69,6 +70,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/device/rotate", post(rotate))
         .route("/v1/users", get(users))
         .route("/v1/users/{id}/reader-key", post(reader_key))
+        .route("/v1/users/{id}/password", post(change_password))
         .route("/v1/audit", post(audit))
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -282,10 +284,33 @@ async fn reader_key(
         )));
     }
     let record = state
-        .with_db(move |db| db.set_reader_key(&scope, user, &req.public_key))
+        .with_db(move |db| db.set_reader_key(&scope, device, user, &req.public_key))
         .await?;
     tracing::info!(%device, %user, "reader key registered");
     Ok(Json(record).into_response())
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    id: Result<Path<Uuid>, axum::extract::rejection::PathRejection>,
+    JsonBody(req): JsonBody<PasswordChangeRequest>,
+) -> Result<Response, ApiError> {
+    let Path(user) = id.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let (device, scope) = authenticate(&state, &headers).await?;
+    if req.protocol != PROTOCOL_VERSION {
+        return Err(ApiError::UnsupportedProtocol(Some(
+            req.protocol.to_string(),
+        )));
+    }
+    let result = state
+        .with_db(move |db| db.change_password_from_device(&scope, user, &req))
+        .await;
+    match &result {
+        Ok(_) => tracing::info!(%device, %user, "password changed from a device"),
+        Err(e) => tracing::warn!(%device, %user, code = e.code(), "password change refused"),
+    }
+    Ok(Json(result?).into_response())
 }
 
 async fn audit(

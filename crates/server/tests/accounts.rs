@@ -176,7 +176,7 @@ fn migrate_from(version: i64) -> TestResult {
         .connection()
         .query_row("PRAGMA user_version", [], |r| r.get(0))?;
     assert_eq!(v, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(SCHEMA_VERSION, 5);
     // The old data is all there; the old scope (no `local_users`) reads.
     assert_eq!(db.head()?, 3);
     // Notes and the conflict about one reach only devices holding notes.
@@ -216,10 +216,13 @@ fn a_version_2_database_with_users_migrates() -> TestResult {
         (school, wang)
     };
     {
-        // Back to schema 2: the columns of migration 3 did not exist.
+        // Back to schema 2: the columns of migration 3 and the table of
+        // migration 4 did not exist.
         let conn = Connection::open(dir.path().join("shouhu-server.db"))?;
         conn.execute_batch(
-            "ALTER TABLE user DROP COLUMN login_public_key;
+            "DROP TABLE reader_key;
+             ALTER TABLE user DROP COLUMN password_change_key;
+             ALTER TABLE user DROP COLUMN login_public_key;
              ALTER TABLE user DROP COLUMN login_secret_sealed;
              PRAGMA user_version = 2;",
         )?;
@@ -287,12 +290,9 @@ fn users_carry_a_log_in_key_sealed_with_the_initial_password() -> TestResult {
     assert!(!wire.contains("chushi2026") && !wire.contains(&generated_pw));
     // A reset: a new log-in key, and the reader key of the old password is
     // cleared (its secret cannot open on the user's devices any more).
-    let key = shouhu_auth::ReaderKeyPair::generate()?.public();
-    let text = serde_json::to_value(key)?
-        .as_str()
-        .ok_or("key")?
-        .to_string();
-    db.set_reader_key(&scope(&[a], true), li.id, &text)?;
+    let text = key_text()?;
+    let (laptop, _) = device(&mut db, scope(&[a], true))?;
+    db.set_reader_key(&scope(&[a], true), laptop, li.id, &text)?;
     db.reset_password("li", Some("chongzhi2026".into()))?;
     let after = db.users_for_scope(&scope(&[a], false))?;
     let li2 = after.iter().find(|r| r.login_name == "li").ok_or("li")?;
@@ -301,6 +301,7 @@ fn users_carry_a_log_in_key_sealed_with_the_initial_password() -> TestResult {
     assert_eq!(li2_key.open("chongzhi2026")?.public(), li2_key.public);
     assert!(li2_key.open("chushi2026").is_err());
     assert_eq!(li2.reader_public_key, None);
+    assert!(li2.reader_public_keys.is_empty());
     assert_ne!(li2.password_changed_at, li.password_changed_at);
     Ok(())
 }
@@ -467,6 +468,14 @@ fn a_device_gets_the_users_of_its_scope() -> TestResult {
     Ok(())
 }
 
+fn key_text() -> Result<String, Box<dyn std::error::Error>> {
+    let key = shouhu_auth::ReaderKeyPair::generate()?.public();
+    Ok(serde_json::to_value(key)?
+        .as_str()
+        .ok_or("not a string")?
+        .to_string())
+}
+
 #[test]
 fn reader_keys_only_for_readers_in_scope() -> TestResult {
     let County { mut db, a, far, .. } = county()?;
@@ -479,38 +488,33 @@ fn reader_keys_only_for_readers_in_scope() -> TestResult {
         Role::PsychSupervisor,
         NewUserScope::County,
     )?;
-    let key = shouhu_auth::ReaderKeyPair::generate()?.public();
-    let text = serde_json::to_value(key)?
-        .as_str()
-        .ok_or("not a string")?
-        .to_string();
+    let text = key_text()?;
     let notes = scope(&[a], true);
+    let (dev, _) = device(&mut db, notes.clone())?;
     assert_eq!(
-        code(db.set_reader_key(&notes, teacher, &text)),
+        code(db.set_reader_key(&notes, dev, teacher, &text)),
         "user.not_a_reader"
     );
     assert_eq!(
-        code(db.set_reader_key(&notes, far_counselor, &text)),
+        code(db.set_reader_key(&notes, dev, far_counselor, &text)),
+        "user.out_of_scope"
+    );
+    // A teacher's laptop (no notes) cannot register a counselor's key.
+    assert_eq!(
+        code(db.set_reader_key(&scope(&[a], false), dev, counselor, &text)),
         "user.out_of_scope"
     );
     assert_eq!(
-        code(db.set_reader_key(&scope(&[a], false), counselor, &text)),
-        "user.out_of_scope"
-    );
-    assert_eq!(
-        code(db.set_reader_key(&notes, counselor, "AAAA")),
+        code(db.set_reader_key(&notes, dev, counselor, "AAAA")),
         "user.reader_key_invalid"
     );
-    let r = db.set_reader_key(&notes, counselor, &text)?;
+    let r = db.set_reader_key(&notes, dev, counselor, &text)?;
     assert_eq!(r.reader_public_key.as_deref(), Some(text.as_str()));
-    // Again: harmless. Another key: refused (nobody swaps a reader's key).
-    db.set_reader_key(&notes, counselor, &text)?;
-    let other = serde_json::to_value(shouhu_auth::ReaderKeyPair::generate()?.public())?;
-    assert_eq!(
-        code(db.set_reader_key(&notes, counselor, other.as_str().unwrap_or_default())),
-        "user.reader_key_exists"
-    );
-    db.set_reader_key(&notes, supervisor, &text)?;
+    assert_eq!(r.reader_public_keys, std::slice::from_ref(&text));
+    // Again: harmless.
+    let r = db.set_reader_key(&notes, dev, counselor, &text)?;
+    assert_eq!(r.reader_public_keys, std::slice::from_ref(&text));
+    db.set_reader_key(&notes, dev, supervisor, &text)?;
     let synced = db.users_for_scope(&scope(&[a], false))?;
     let with_key: Vec<&str> = synced
         .iter()
@@ -518,6 +522,104 @@ fn reader_keys_only_for_readers_in_scope() -> TestResult {
         .map(|u| u.login_name.as_str())
         .collect();
     assert_eq!(with_key, ["c_a", "super"]);
+    Ok(())
+}
+
+/// A counselor on two laptops: each laptop's key joins the set, both are
+/// published (the old single field names the first); a laptop's new key
+/// replaces its own only; a revoked laptop's key is no longer published; a
+/// reset on the server clears them all.
+#[test]
+fn a_reader_has_one_key_per_device() -> TestResult {
+    let County { mut db, a, .. } = county()?;
+    let counselor = add(&mut db, "c_a", Role::Counselor, NewUserScope::School(a))?;
+    let notes = scope(&[a], true);
+    let (laptop_1, _) = device(&mut db, notes.clone())?;
+    let (laptop_2, _) = device(&mut db, notes.clone())?;
+    let (k1, k2, k2b) = (key_text()?, key_text()?, key_text()?);
+    db.set_reader_key(&notes, laptop_1, counselor, &k1)?;
+    let r = db.set_reader_key(&notes, laptop_2, counselor, &k2)?;
+    assert_eq!(r.reader_public_keys, [k1.clone(), k2.clone()]);
+    assert_eq!(r.reader_public_key.as_deref(), Some(k1.as_str()));
+    // Laptop 2 registers laptop 1's key again (a copied keyring): no change.
+    let r = db.set_reader_key(&notes, laptop_2, counselor, &k1)?;
+    assert_eq!(r.reader_public_keys, [k1.clone(), k2.clone()]);
+    // Laptop 2 made a new pair: it replaces laptop 2's key only.
+    let r = db.set_reader_key(&notes, laptop_2, counselor, &k2b)?;
+    assert_eq!(r.reader_public_keys, [k1.clone(), k2b.clone()]);
+    let info = db.user("c_a")?;
+    assert_eq!((info.has_reader_key, info.reader_keys), (true, 2));
+    // What devices get.
+    let wire = serde_json::to_value(&db.users_for_scope(&notes)?)?;
+    assert_eq!(wire[0]["reader_public_keys"], json!([k1, k2b]));
+    // A revoked laptop's key is left out of what devices get.
+    db.revoke(laptop_1)?;
+    let r = db
+        .users_for_scope(&notes)?
+        .into_iter()
+        .find(|u| u.id == counselor)
+        .ok_or("c_a")?;
+    assert_eq!(r.reader_public_keys, std::slice::from_ref(&k2b));
+    assert_eq!(r.reader_public_key.as_deref(), Some(k2b.as_str()));
+    // A reset clears every key of the user.
+    db.reset_password("c_a", None)?;
+    let r = db
+        .users_for_scope(&notes)?
+        .into_iter()
+        .find(|u| u.id == counselor)
+        .ok_or("c_a")?;
+    assert!(r.reader_public_keys.is_empty() && r.reader_public_key.is_none());
+    // A user without keys leaves the list out of the wire form.
+    assert!(serde_json::to_value(&r)?
+        .get("reader_public_keys")
+        .is_none());
+    Ok(())
+}
+
+/// A database of schema 3 holding one reader key per user migrates: the key
+/// becomes the user's first (of no device) and is still published.
+#[test]
+fn a_version_3_database_with_a_reader_key_migrates() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let k = key_text()?;
+    let (school, counselor) = {
+        let mut db = ServerDb::open(dir.path())?;
+        let school = db.add_school(None, "新寨小学", "织金县", "八步街道")?;
+        let c = add(
+            &mut db,
+            "c_a",
+            Role::Counselor,
+            NewUserScope::School(school),
+        )?;
+        (school, c)
+    };
+    {
+        // Back to schema 3: no key table, the key in the user row.
+        let conn = Connection::open(dir.path().join("shouhu-server.db"))?;
+        conn.execute_batch(
+            "DROP TABLE reader_key;
+             ALTER TABLE user DROP COLUMN password_change_key;
+             PRAGMA user_version = 3;",
+        )?;
+        conn.execute(
+            "UPDATE user SET reader_public_key = ?2 WHERE id = ?1",
+            params![counselor.to_string(), k],
+        )?;
+    }
+    let mut db = ServerDb::open(dir.path())?;
+    let v: i64 = db
+        .connection()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    assert_eq!(v, SCHEMA_VERSION);
+    let notes = scope(&[school], true);
+    let users = db.users_for_scope(&notes)?;
+    assert_eq!(users[0].reader_public_keys, std::slice::from_ref(&k));
+    assert_eq!(users[0].reader_public_key.as_deref(), Some(k.as_str()));
+    // A device adds its own key beside it.
+    let (laptop, _) = device(&mut db, notes.clone())?;
+    let k2 = key_text()?;
+    let r = db.set_reader_key(&notes, laptop, counselor, &k2)?;
+    assert_eq!(r.reader_public_keys, [k, k2]);
     Ok(())
 }
 
@@ -661,6 +763,101 @@ fn notes_arrive_sealed_and_only_counselors_set_the_counseling_flag() -> TestResu
     grade.record_id = card.record_id;
     grade.fields = json!({"grade": "四年级"});
     assert_eq!(db.push(dev, &sc, &[grade])?.applied, 1);
+    Ok(())
+}
+
+/// A help plan's approval is a principal's act: a teacher's plan is taken,
+/// but not one that comes approved, nor an update that sets, changes or
+/// clears `approved_by` (`plan_approval`); the principal's is taken. The
+/// raw push (what HTTP uses) holds to the same rule.
+#[test]
+fn only_a_principal_approves_a_plan() -> TestResult {
+    let County { mut db, a, .. } = county()?;
+    let teacher = add(&mut db, "t_a", Role::Teacher, NewUserScope::School(a))?;
+    let counselor = add(&mut db, "c_a", Role::Counselor, NewUserScope::School(a))?;
+    let principal = add(&mut db, "p_a", Role::Principal, NewUserScope::School(a))?;
+    let now = now_ms();
+    let sc = scope(&[a], false);
+    let (dev, _) = device(&mut db, sc.clone())?;
+    let refused = |r: Result<shouhu_protocol::PushResponse, ApiError>| match r {
+        Err(ApiError::Forbidden { details }) => details,
+        other => panic!("expected push.forbidden, got {other:?}"),
+    };
+    let plan = |seq: i64, user: Uuid, approved: Value| {
+        let mut c = change(seq, EntityKind::HelpPlan, a, user, now);
+        c.fields = json!({"household_id": Uuid::now_v7(), "school_id": a,
+            "needs": ["学习辅导"], "measures": [{"kind": "tutoring",
+            "description": "每周两次", "responsible": "王老师"}],
+            "approved_by": approved});
+        c
+    };
+    let before = db.head()?;
+    let d = refused(db.push(dev, &sc, &[plan(1, teacher, json!("王校长"))]));
+    assert_eq!(
+        (d["reason"].as_str(), d["action"].as_str()),
+        (Some("plan_approval"), Some("approve_plan"))
+    );
+    let raw: Vec<shouhu_protocol::ChangeRaw> = vec![serde_json::from_str(&serde_json::to_string(
+        &plan(1, counselor, json!("王校长")),
+    )?)?];
+    let d = match db.push_raw(dev, &sc, &raw) {
+        Err(ApiError::Forbidden { details }) => details,
+        other => panic!("expected push.forbidden, got {other:?}"),
+    };
+    assert_eq!(d["reason"], "plan_approval");
+    assert_eq!(db.head()?, before);
+    // Not approved (none, or blank): a teacher's plan is taken.
+    let draft = plan(1, teacher, Value::Null);
+    assert_eq!(db.push(dev, &sc, std::slice::from_ref(&draft))?.applied, 1);
+    assert_eq!(
+        db.push(dev, &sc, &[plan(2, teacher, json!("  "))])?.applied,
+        1
+    );
+    let update = |seq: i64, user: Uuid, fields: Value| {
+        let mut c = change(seq, EntityKind::HelpPlan, a, user, now);
+        c.op = Op::Update;
+        c.record_id = draft.record_id;
+        c.fields = fields;
+        c
+    };
+    // The teacher revises the measures: fine; approves it: refused.
+    assert_eq!(
+        db.push(
+            dev,
+            &sc,
+            &[update(3, teacher, json!({"review_date": "2026-12-20"}))]
+        )?
+        .applied,
+        1
+    );
+    let d = refused(db.push(
+        dev,
+        &sc,
+        &[update(4, teacher, json!({"approved_by": "李老师"}))],
+    ));
+    assert_eq!(d["reason"], "plan_approval");
+    // The principal approves; a teacher cannot take the approval away.
+    assert_eq!(
+        db.push(
+            dev,
+            &sc,
+            &[update(4, principal, json!({"approved_by": "王校长"}))]
+        )?
+        .applied,
+        1
+    );
+    let d = refused(db.push(
+        dev,
+        &sc,
+        &[update(5, teacher, json!({"approved_by": null}))],
+    ));
+    assert_eq!(d["reason"], "plan_approval");
+    // A principal's approved plan, created approved.
+    assert_eq!(
+        db.push(dev, &sc, &[plan(5, principal, json!("王校长"))])?
+            .applied,
+        1
+    );
     Ok(())
 }
 
@@ -1099,5 +1296,193 @@ fn the_audit_table_refuses_edits_after_a_reopen() -> TestResult {
     assert!(conn.execute("DELETE FROM audit", []).is_err());
     let n: i64 = conn.query_row("SELECT COUNT(*) FROM audit", [], |r| r.get(0))?;
     assert_eq!(n, 1);
+    Ok(())
+}
+
+const FAST: shouhu_auth::password::KdfParams = shouhu_auth::password::KdfParams {
+    m_kib: 64,
+    t: 1,
+    p: 1,
+};
+
+/// What a laptop sends after the user changed `old` to `new`: the hash, the
+/// log-in secret re-sealed, the proof made with the opened log-in key.
+fn password_change(
+    record: &UserRecord,
+    old: &str,
+    new: &str,
+) -> Result<shouhu_protocol::PasswordChangeRequest, Box<dyn std::error::Error>> {
+    let sealed = shouhu_auth::SealedReaderKey::from_base64(
+        record.login_public_key.as_deref().ok_or("no key")?,
+        record.login_secret_sealed.as_deref().ok_or("no secret")?,
+    )?;
+    let pair = sealed.open(old)?;
+    let (_, resealed) = shouhu_auth::SealedReaderKey::seal(&pair, new, FAST)?.to_base64();
+    let hash = shouhu_auth::password::hash_password(new, FAST)?;
+    let proof = shouhu_auth::credential::proof(
+        &shouhu_auth::credential::change_key(&pair),
+        record.id,
+        &record.password_changed_at,
+        &hash,
+        &resealed,
+    )?;
+    Ok(shouhu_protocol::PasswordChangeRequest {
+        protocol: 1,
+        based_on: record.password_changed_at.clone(),
+        password_hash: hash,
+        login_secret_sealed: resealed,
+        proof,
+    })
+}
+
+/// A password changed on a laptop: taken with a proof made from the log-in
+/// secret (the same key pair, re-sealed), never without one or for a user
+/// outside the device's scope; the server's newer credential wins over a
+/// late change; a user from before change keys cannot.
+#[test]
+fn a_password_changed_on_a_device_reaches_the_server() -> TestResult {
+    let County { mut db, a, far, .. } = county()?;
+    let mut new = new_user("li", Role::Teacher, NewUserScope::School(a));
+    new.password = Some("chushi2026".into());
+    let li = db.add_user(new)?.user.id;
+    let notes = scope(&[a], true);
+    let record = |db: &ServerDb| -> Result<UserRecord, Box<dyn std::error::Error>> {
+        Ok(db
+            .users_for_scope(&scope(&[a], false))?
+            .into_iter()
+            .find(|u| u.id == li)
+            .ok_or("li")?)
+    };
+    let before = record(&db)?;
+    let req = password_change(&before, "chushi2026", "wode2026li")?;
+
+    // Without the log-in secret: a proof made with another key, or the
+    // right proof over another hash, is refused; nothing changes.
+    let mut forged = req.clone();
+    forged.proof = shouhu_auth::credential::proof(
+        &shouhu_auth::credential::change_key(&shouhu_auth::ReaderKeyPair::generate()?),
+        li,
+        &req.based_on,
+        &req.password_hash,
+        &req.login_secret_sealed,
+    )?;
+    assert_eq!(
+        code(db.change_password_from_device(&notes, li, &forged)),
+        "user.password_proof_invalid"
+    );
+    let mut swapped = req.clone();
+    swapped.password_hash = shouhu_auth::password::hash_password("attacker2026", FAST)?;
+    assert_eq!(
+        code(db.change_password_from_device(&notes, li, &swapped)),
+        "user.password_proof_invalid"
+    );
+    // A device of another school.
+    assert_eq!(
+        code(db.change_password_from_device(&scope(&[far], true), li, &req)),
+        "user.out_of_scope"
+    );
+    assert_eq!(record(&db)?, before);
+
+    // The holder's change: the new hash and sealed secret, the same pair.
+    let after = db.change_password_from_device(&notes, li, &req)?;
+    assert_eq!(after.password_hash, req.password_hash);
+    assert_eq!(after.login_public_key, before.login_public_key);
+    assert!(!after.must_change_password);
+    assert_ne!(after.password_changed_at, before.password_changed_at);
+    let key = shouhu_auth::SealedReaderKey::from_base64(
+        after.login_public_key.as_deref().ok_or("key")?,
+        after.login_secret_sealed.as_deref().ok_or("secret")?,
+    )?;
+    assert_eq!(key.open("wode2026li")?.public(), key.public);
+    assert!(key.open("chushi2026").is_err());
+    shouhu_auth::password::verify_password("wode2026li", &after.password_hash)?;
+    // The same request again (a resend, or a replay): stale.
+    assert_eq!(
+        code(db.change_password_from_device(&notes, li, &req)),
+        "user.password_stale"
+    );
+
+    // A change made on a laptop, then an admin's reset reaching the server
+    // first: the reset stays, the late change is stale.
+    let late = password_change(&after, "wode2026li", "zaici2026li")?;
+    db.reset_password("li", Some("chongzhi2026".into()))?;
+    assert_eq!(
+        code(db.change_password_from_device(&notes, li, &late)),
+        "user.password_stale"
+    );
+    let reset = record(&db)?;
+    assert!(reset.must_change_password);
+    shouhu_auth::password::verify_password("chongzhi2026", &reset.password_hash)?;
+    // The new key pair after the reset takes changes again.
+    let again = password_change(&reset, "chongzhi2026", "zaici2026li")?;
+    db.change_password_from_device(&notes, li, &again)?;
+
+    // Not an Argon2id hash: refused even with a good proof.
+    let now = record(&db)?;
+    let mut weak = password_change(&now, "zaici2026li", "disan2026li")?;
+    weak.password_hash = "plain".into();
+    weak.proof = {
+        let sealed = shouhu_auth::SealedReaderKey::from_base64(
+            now.login_public_key.as_deref().ok_or("key")?,
+            now.login_secret_sealed.as_deref().ok_or("secret")?,
+        )?;
+        shouhu_auth::credential::proof(
+            &shouhu_auth::credential::change_key(&sealed.open("zaici2026li")?),
+            li,
+            &weak.based_on,
+            &weak.password_hash,
+            &weak.login_secret_sealed,
+        )?
+    };
+    assert_eq!(
+        code(db.change_password_from_device(&notes, li, &weak)),
+        "request.invalid"
+    );
+
+    // A removed user: refused.
+    let ok = password_change(&now, "zaici2026li", "disan2026li")?;
+    db.remove_user("li")?;
+    assert_eq!(
+        code(db.change_password_from_device(&notes, li, &ok)),
+        "user.removed"
+    );
+    Ok(())
+}
+
+/// A user whose log-in key predates change keys (schema 4) cannot change
+/// their password from a device until an administrator resets it once.
+#[test]
+fn a_user_from_before_change_keys_needs_a_reset_first() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (school, wang) = {
+        let mut db = ServerDb::open(dir.path())?;
+        let school = db.add_school(None, "新寨小学", "织金县", "八步街道")?;
+        let mut new = new_user("wang", Role::Teacher, NewUserScope::School(school));
+        new.password = Some("chushi2026".into());
+        let wang = db.add_user(new)?.user.id;
+        (school, wang)
+    };
+    {
+        let conn = Connection::open(dir.path().join("shouhu-server.db"))?;
+        conn.execute_batch(
+            "ALTER TABLE user DROP COLUMN password_change_key; PRAGMA user_version = 4;",
+        )?;
+    }
+    let mut db = ServerDb::open(dir.path())?;
+    let v: i64 = db
+        .connection()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    assert_eq!(v, SCHEMA_VERSION);
+    let notes = scope(&[school], true);
+    let rec = db.users_for_scope(&notes)?.remove(0);
+    let req = password_change(&rec, "chushi2026", "wode2026wang")?;
+    assert_eq!(
+        code(db.change_password_from_device(&notes, wang, &req)),
+        "user.password_change_unavailable"
+    );
+    db.reset_password("wang", Some("chongzhi2026".into()))?;
+    let rec = db.users_for_scope(&notes)?.remove(0);
+    let req = password_change(&rec, "chongzhi2026", "wode2026wang")?;
+    db.change_password_from_device(&notes, wang, &req)?;
     Ok(())
 }

@@ -210,9 +210,10 @@ fn stored_transport(store: &Store, opts: &SyncOptions) -> Result<Transport, Sync
 /// Registers a notes reader's public key with the server
 /// (`POST /v1/users/{id}/reader-key`, base64 of 32 bytes), for a counselor or
 /// supervisor logged in on this device; the server's record of the user
-/// comes back. The same key again is harmless; another key the server
-/// already holds for the user is [`SyncError::ReaderKeyExists`] (the server
-/// keeps the first; nothing is retried).
+/// comes back. The server keeps one key per (user, device): the same key
+/// again is harmless, and a reader's key from another device joins the set.
+/// A server from before key sets keeps one key per user and refuses another
+/// with [`SyncError::ReaderKeyExists`] (nothing is retried).
 pub async fn register_reader_key(
     store: &mut Store,
     user_id: Uuid,
@@ -229,6 +230,33 @@ pub async fn register_reader_key(
     let call = Call::post(
         format!("v1/users/{user_id}/reader-key"),
         Payload::json(&req, opts.gzip_above)?,
+        Retry::Always,
+    );
+    let body = t.call(&call, cancel, &mut |_, _| {}).await?;
+    decode(&body)
+}
+
+/// Sends a password the user changed on this device
+/// (`POST /v1/users/{id}/password`, see
+/// [`shouhu_protocol::PasswordChangeRequest`]); the server's record of the
+/// user comes back. The server's refusals are not retried: `user.password_stale`
+/// (its credential changed since: an administrator's reset or another
+/// device's change stays), `user.password_proof_invalid`,
+/// `user.password_change_unavailable`, `user.removed`, `user.out_of_scope`.
+/// A retried request that got through the first time answers
+/// `user.password_stale` too; the users fetched next show the change.
+pub async fn send_password_change(
+    store: &mut Store,
+    user_id: Uuid,
+    req: &shouhu_protocol::PasswordChangeRequest,
+    opts: &SyncOptions,
+    cancel: &CancelToken,
+) -> Result<shouhu_protocol::UserRecord, SyncError> {
+    cancel.check()?;
+    let mut t = stored_transport(store, opts)?;
+    let call = Call::post(
+        format!("v1/users/{user_id}/password"),
+        Payload::json(req, opts.gzip_above)?,
         Retry::Always,
     );
     let body = t.call(&call, cancel, &mut |_, _| {}).await?;

@@ -63,13 +63,15 @@ mod transport;
 mod wire;
 
 pub use engine::{
-    enroll, enroll_with, register_reader_key, status, sync, sync_reporting, SyncStatus,
-    SETTING_CREDENTIAL, SETTING_DEVICE_NAME, SETTING_LAST_SYNC, SETTING_SERVER_CERT,
+    enroll, enroll_with, register_reader_key, send_password_change, status, sync, sync_reporting,
+    SyncStatus, SETTING_CREDENTIAL, SETTING_DEVICE_NAME, SETTING_LAST_SYNC, SETTING_SERVER_CERT,
     SETTING_SERVER_URL,
 };
 pub use error::SyncError;
 pub use options::{CancelToken, SyncOptions};
 pub use progress::{RetryNotice, SyncPhase, SyncProgress, SyncReport};
 pub use shouhu_core::Lang;
-pub use shouhu_protocol::{EnrollResponse, Scope, UserRecord, UserScope};
+pub use shouhu_protocol::{
+    EnrollResponse, PasswordChangeRequest, Scope, UserRecord, UserScope, PROTOCOL_VERSION,
+};
 pub use wire::{from_wire, into_wire, to_wire};

@@ -82,6 +82,13 @@ pub struct SyncReport {
     /// logged-in reader (registered from another device) than this laptop's,
     /// so notes sealed elsewhere do not open here.
     pub reader_key_mismatch: bool,
+    /// Set by the app: passwords changed on this laptop that the server took
+    /// in this sync (they reach the user's other laptops at their next sync).
+    pub password_changes_sent: u64,
+    /// Set by the app: passwords changed on this laptop that the server
+    /// refused and this laptop dropped (the server's newer credential, an
+    /// administrator's reset say, stays; its users bring it here).
+    pub password_changes_refused: u64,
     #[serde(rename = "duration_ms", serialize_with = "millis")]
     pub duration: Duration,
 }

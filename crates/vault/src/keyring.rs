@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shouhu_auth::throttle::Throttle;
-use shouhu_auth::{Role, Scope, SealedDataKey, SealedReaderKey, WrappedKey};
+use shouhu_auth::{Role, Scope, SealedDataKey, SealedReaderKey, SealedReaderToLogin, WrappedKey};
 use uuid::Uuid;
 
 use crate::error::VaultError;
@@ -43,6 +43,43 @@ pub struct LocalUser {
     /// password); cleared by a password change.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub must_change_password: bool,
+    /// A county server user: their log-in key pair, its secret sealed with
+    /// their current password (as the server sent it, or re-sealed here by
+    /// a password change). A change here opens it to prove the change to the
+    /// server; compared with the server's sealed secret, it tells a password
+    /// changed elsewhere. `None`: a laptop user, or a server user who logged
+    /// in here before this was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_key: Option<SealedReaderKey>,
+    /// The server's `password_changed_at` of the credential this entry holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_password_changed_at: Option<String>,
+    /// A password change made here that the server has not taken yet; sent
+    /// at the next sync (it survives restarts and offline weeks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_change: Option<PasswordChange>,
+    /// A server user's reader pair here, sealed to their log-in public key
+    /// (made at log-in): when their password changes on another laptop, the
+    /// entry becomes pending again and this keeps the reader pair for the
+    /// next log-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reader_to_login: Option<SealedReaderToLogin>,
+}
+
+/// A password changed on this laptop, queued for the county server
+/// (`POST /v1/users/{id}/password`): the new hash, the log-in secret
+/// re-sealed with the new password and the proof made with the log-in key
+/// (`shouhu_auth::credential`). Holds no password and nothing that opens
+/// anything without the new one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordChange {
+    /// The server's `password_changed_at` of the credential it replaces.
+    pub based_on: String,
+    pub password_hash: String,
+    /// Base64.
+    pub login_secret_sealed: String,
+    /// Base64.
+    pub proof: String,
 }
 
 /// A county server user who has not logged in on this laptop yet. The
@@ -67,6 +104,13 @@ pub struct PendingUser {
     pub throttle: Throttle,
     #[serde(default)]
     pub failed_at: Vec<DateTime<Utc>>,
+    /// The server's `password_changed_at` of `login_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_changed_at: Option<String>,
+    /// The reader pair this laptop had for the user before their password
+    /// changed elsewhere, sealed to `login_key.public`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reader: Option<SealedReaderToLogin>,
 }
 
 pub const MAX_PENDING_FAILURES: usize = 100;

@@ -23,5 +23,5 @@ pub mod keyring;
 pub mod vault;
 
 pub use error::VaultError;
-pub use keyring::{Keyring, LocalUser, PendingUser};
+pub use keyring::{Keyring, LocalUser, PasswordChange, PendingUser};
 pub use vault::{NewUser, ServerUser, ServerUsersApplied, Session, Vault, VaultState};

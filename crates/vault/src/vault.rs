@@ -10,14 +10,15 @@ use shouhu_auth::role::may_add_laptop_user;
 use shouhu_auth::throttle::Throttle;
 use shouhu_auth::{
     AuthError, DataKey, ReaderKeyPair, ReaderPublicKey, Role, Scope, SealedDataKey,
-    SealedReaderKey, WrappedKey,
+    SealedReaderKey, SealedReaderToLogin, WrappedKey,
 };
 use shouhu_store::{AuditAction, AuditTarget, Identity, Store};
 use uuid::Uuid;
 
 use crate::error::VaultError;
 use crate::keyring::{
-    self, normalise_login, Keyring, LocalUser, PendingUser, KEYRING_VERSION, MAX_PENDING_FAILURES,
+    self, normalise_login, Keyring, LocalUser, PasswordChange, PendingUser, KEYRING_VERSION,
+    MAX_PENDING_FAILURES,
 };
 
 /// What the data folder holds, for the first screen.
@@ -56,6 +57,8 @@ pub struct ServerUser {
     pub login_key: Option<SealedReaderKey>,
     pub must_change_password: bool,
     pub removed: bool,
+    /// When the server's credential last changed (its `password_changed_at`).
+    pub password_changed_at: String,
 }
 
 /// What [`Session::apply_server_users`] changed, by log-in name.
@@ -65,12 +68,53 @@ pub struct ServerUsersApplied {
     pub added: Vec<String>,
     /// Users whose credential the server reset (pending again).
     pub replaced: Vec<String>,
+    /// Users who changed their password on another laptop: the new one
+    /// opens their entry here, the old one no more.
+    pub password_changed: Vec<String>,
     /// Users removed on the server, taken off this laptop.
     pub removed: Vec<String>,
     /// Left alone, with why: `login_taken` (a user of this laptop has the
     /// name), `no_login_key` (made before log-in keys), `last_user` (the only
     /// one who can open the store).
     pub skipped: Vec<(String, &'static str)>,
+}
+
+/// How a keyring entry of a server user stands to the server's credential
+/// with the same log-in key pair.
+enum Credential {
+    Same,
+    /// The same, with the server's time now recorded.
+    SameNewTime,
+    /// The password was changed on another laptop (the secret re-sealed).
+    Changed,
+}
+
+/// Compares the keyring entry of `su` (a logged-in-here user with the same
+/// log-in pair) with the server's credential. An entry with a change still
+/// queued is left alone (it goes to the server first; if refused, the next
+/// sync brings the server's). An entry from before log-in keys were kept is
+/// compared by the server's time: the first time seen is taken as its own.
+fn same_credential(ring: &mut Keyring, su: &ServerUser, login_key: &SealedReaderKey) -> Credential {
+    let Some(u) = ring.users.iter_mut().find(|u| u.user_id == su.user_id) else {
+        return Credential::Same;
+    };
+    if u.password_change.is_some() {
+        return Credential::Same;
+    }
+    let same = match (&u.login_key, &u.server_password_changed_at) {
+        (Some(k), _) => k.sealed_secret == login_key.sealed_secret,
+        (None, Some(at)) => *at == su.password_changed_at,
+        (None, None) => true,
+    };
+    if !same {
+        return Credential::Changed;
+    }
+    if u.server_password_changed_at.as_deref() == Some(su.password_changed_at.as_str()) {
+        Credential::Same
+    } else {
+        u.server_password_changed_at = Some(su.password_changed_at.clone());
+        Credential::SameNewTime
+    }
 }
 
 fn pending_failure(failed_at: &mut Vec<DateTime<Utc>>, now: DateTime<Utc>) {
@@ -227,6 +271,10 @@ impl Vault {
             reader: reader.as_ref().map(|(_, sealed)| sealed.clone()),
             server_login_key: None,
             must_change_password: false,
+            login_key: None,
+            server_password_changed_at: None,
+            password_change: None,
+            reader_to_login: None,
         };
         let (mut store, identity) = self.open(&key)?;
         // The keyring is written only once the store opened with the key.
@@ -297,6 +345,18 @@ impl Vault {
                 None => None,
             },
         };
+        // A server user's reader pair, sealed to their log-in key, so it
+        // survives a password change made on another laptop.
+        let to_login = match (&reader, &user.login_key) {
+            (Some(pair), Some(login))
+                if user.reader_to_login.as_ref().is_none_or(|r| {
+                    r.login_public != login.public || r.reader_public != pair.public()
+                }) =>
+            {
+                Some(SealedReaderToLogin::seal(pair, user.user_id, login.public)?)
+            }
+            _ => None,
+        };
         let user = user.clone();
         let (mut store, identity) = self.open(&key)?;
         store.set_user(user.user_id);
@@ -317,11 +377,18 @@ impl Vault {
             now,
         )?;
         if let Some(u) = ring.find_mut(login_name) {
-            if u.throttle != Throttle::default() || !u.failed_at.is_empty() || new_pair.is_some() {
+            if u.throttle != Throttle::default()
+                || !u.failed_at.is_empty()
+                || new_pair.is_some()
+                || to_login.is_some()
+            {
                 u.throttle.record_success();
                 u.failed_at.clear();
                 if let Some(with_reader) = &new_pair {
                     u.reader = with_reader.reader.clone();
+                }
+                if to_login.is_some() {
+                    u.reader_to_login = to_login.clone();
                 }
                 ring.save(&self.keyring_path)?;
             }
@@ -371,7 +438,29 @@ impl Vault {
         let key = p.data_key.open(&login)?;
         // The store opens with the key before the keyring changes.
         let (mut store, identity) = self.open(&key)?;
-        let reader = new_reader(p.role, password, self.kdf)?;
+        // The reader pair this laptop had for them (their password changed
+        // on another laptop) opens with the log-in key; else a new one.
+        let kept = match &p.reader {
+            Some(r) if r.user_id == p.user_id && r.login_public == p.login_key.public => {
+                Some(r.open(&login)?)
+            }
+            _ => None,
+        };
+        let reader = match kept {
+            Some(pair) if p.role.reads_notes() => {
+                let sealed = SealedReaderKey::seal(&pair, password, self.kdf)?;
+                Some((pair, sealed))
+            }
+            _ => new_reader(p.role, password, self.kdf)?,
+        };
+        let reader_to_login = match &reader {
+            Some((pair, _)) => Some(SealedReaderToLogin::seal(
+                pair,
+                p.user_id,
+                p.login_key.public,
+            )?),
+            None => None,
+        };
         let (server_login_key, _) = p.login_key.to_base64();
         let user = LocalUser {
             user_id: p.user_id,
@@ -385,6 +474,10 @@ impl Vault {
             reader: reader.as_ref().map(|(_, sealed)| sealed.clone()),
             server_login_key: Some(server_login_key),
             must_change_password: p.must_change_password,
+            login_key: Some(p.login_key.clone()),
+            server_password_changed_at: p.password_changed_at.clone(),
+            password_change: None,
+            reader_to_login,
         };
         store.set_user(user.user_id);
         for failed in &p.failed_at {
@@ -465,7 +558,12 @@ impl Session {
     }
 
     /// Changes the logged-in user's password (the old one is asked again, so a
-    /// laptop left unlocked cannot be taken over).
+    /// laptop left unlocked cannot be taken over). For a county server user
+    /// the change is also queued for the server ([`PasswordChange`], sent at
+    /// the next sync): the same log-in key pair, its secret re-sealed with
+    /// the new password, the new Argon2id hash, and a proof made with the
+    /// log-in key. A second change before a sync replaces the first (both
+    /// replace the same server credential).
     pub fn change_password(&mut self, old: &str, new: &str) -> Result<(), VaultError> {
         self.user.wrapped_key.unwrap(old)?;
         check_new_password(new, &self.user.login_name)?;
@@ -474,6 +572,7 @@ impl Session {
             Some(pair) => Some(SealedReaderKey::seal(pair, new, self.vault.kdf)?),
             None => None,
         };
+        let for_server = self.server_password_change(old, new)?;
         let login = self.user.login_name.clone();
         self.update_ring(|ring| {
             let u = ring
@@ -484,6 +583,10 @@ impl Session {
             if reader.is_some() {
                 u.reader = reader.clone();
             }
+            if let Some((key, change)) = &for_server {
+                u.login_key = Some(key.clone());
+                u.password_change = Some(change.clone());
+            }
             Ok(())
         })?;
         self.user.wrapped_key = wrapped;
@@ -491,7 +594,102 @@ impl Session {
         if reader.is_some() {
             self.user.reader = reader;
         }
+        if let Some((key, change)) = for_server {
+            self.user.login_key = Some(key);
+            self.user.password_change = Some(change);
+        }
         self.audit_account(AuditAction::PasswordChanged, &self.user.login_name.clone())
+    }
+
+    /// A server user's change for the server: the log-in key re-sealed with
+    /// `new` and the queued request. `None` for a laptop user, or a server
+    /// user whose entry holds no log-in key (from before, or reset on this
+    /// laptop: the change stays here).
+    fn server_password_change(
+        &self,
+        old: &str,
+        new: &str,
+    ) -> Result<Option<(SealedReaderKey, PasswordChange)>, VaultError> {
+        let (Some(login_key), Some(server_at)) =
+            (&self.user.login_key, &self.user.server_password_changed_at)
+        else {
+            return Ok(None);
+        };
+        let pair = match login_key.open(old) {
+            Ok(pair) => pair,
+            // Sealed with another password than the store's (it should not
+            // be): the change stays here.
+            Err(AuthError::WrongPassword) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let resealed = SealedReaderKey::seal(&pair, new, self.vault.kdf)?;
+        let (_, sealed_text) = resealed.to_base64();
+        let hash = shouhu_auth::password::hash_password(new, self.vault.kdf)?;
+        let based_on = match &self.user.password_change {
+            Some(queued) => queued.based_on.clone(),
+            None => server_at.clone(),
+        };
+        let proof = shouhu_auth::credential::proof(
+            &shouhu_auth::credential::change_key(&pair),
+            self.user.user_id,
+            &based_on,
+            &hash,
+            &sealed_text,
+        )?;
+        Ok(Some((
+            resealed,
+            PasswordChange {
+                based_on,
+                password_hash: hash,
+                login_secret_sealed: sealed_text,
+                proof,
+            },
+        )))
+    }
+
+    /// The password changes made on this laptop that the server has not
+    /// taken yet, by user id (any user's: the proof was made when they
+    /// changed it, so whoever syncs sends them).
+    pub fn pending_password_changes(&self) -> Result<Vec<(Uuid, PasswordChange)>, VaultError> {
+        let ring = Keyring::load(&self.vault.keyring_path)?.ok_or(VaultError::NotSetUp)?;
+        Ok(ring
+            .users
+            .iter()
+            .filter_map(|u| u.password_change.clone().map(|c| (u.user_id, c)))
+            .collect())
+    }
+
+    /// The server answered a queued password change: `taken` is the
+    /// server's new `password_changed_at` when it took it, `None` when it
+    /// refused it (its newer credential stays and comes down with the users:
+    /// **the server's newer credential wins**). Either way the change is no
+    /// longer queued. A change queued again meanwhile (another proof) stays.
+    pub fn password_change_answered(
+        &mut self,
+        user_id: Uuid,
+        sent: &PasswordChange,
+        taken: Option<&str>,
+    ) -> Result<(), VaultError> {
+        let mut matched = false;
+        self.update_ring(|ring| {
+            if let Some(u) = ring.users.iter_mut().find(|u| u.user_id == user_id) {
+                if u.password_change.as_ref() == Some(sent) {
+                    matched = true;
+                    u.password_change = None;
+                    if let Some(at) = taken {
+                        u.server_password_changed_at = Some(at.to_string());
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        if matched && self.user.user_id == user_id {
+            self.user.password_change = None;
+            if let Some(at) = taken {
+                self.user.server_password_changed_at = Some(at.to_string());
+            }
+        }
+        Ok(())
     }
 
     fn may_manage(&self, role: Role, scope: Scope) -> Result<(), VaultError> {
@@ -555,6 +753,10 @@ impl Session {
             },
             server_login_key: None,
             must_change_password: false,
+            login_key: None,
+            server_password_changed_at: None,
+            password_change: None,
+            reader_to_login: None,
         };
         self.update_ring(|ring| {
             if ring.name_taken(&login_name) {
@@ -583,9 +785,11 @@ impl Session {
         let mut ring = Keyring::load(&self.vault.keyring_path)?.ok_or(VaultError::NotSetUp)?;
         let mut out = ServerUsersApplied::default();
         let mut audit: Vec<(AuditAction, String)> = Vec::new();
+        let mut dirty = false;
         for su in users {
             let login_name = normalise_login(&su.login_name);
-            let known = ring.users.iter().find(|u| u.user_id == su.user_id);
+            let known_user = ring.users.iter().find(|u| u.user_id == su.user_id).cloned();
+            let known = known_user.as_ref();
             let pending_at = ring.pending.iter().position(|p| p.user_id == su.user_id);
             if known.is_some_and(|u| u.server_login_key.is_none()) {
                 // A laptop account with the same id: not the server's to change.
@@ -622,13 +826,46 @@ impl Session {
                 continue;
             };
             let (key_text, _) = login_key.to_base64();
-            let current = match (known, pending_at) {
+            let same_pair = match (known, pending_at) {
                 (Some(u), _) => u.server_login_key.as_deref() == Some(key_text.as_str()),
                 (None, Some(i)) => ring.pending[i].login_key.public == login_key.public,
                 (None, None) => false,
             };
-            if current {
-                continue;
+            // The same log-in key: the same credential, or the same pair with
+            // a password changed on another laptop (its secret re-sealed).
+            let mut changed_elsewhere = false;
+            if same_pair {
+                match (known.is_some(), pending_at) {
+                    (true, _) => {
+                        match same_credential(&mut ring, su, login_key) {
+                            Credential::Same => {}
+                            Credential::SameNewTime => dirty = true,
+                            Credential::Changed => changed_elsewhere = true,
+                        }
+                        if !changed_elsewhere {
+                            continue;
+                        }
+                    }
+                    (false, Some(i)) => {
+                        let p = &mut ring.pending[i];
+                        if p.login_key.sealed_secret != login_key.sealed_secret {
+                            // Never logged in here: the new password opens the
+                            // same pair, so the data key sealed to it stays.
+                            p.login_key = login_key.clone();
+                            p.must_change_password = su.must_change_password;
+                            p.password_changed_at = Some(su.password_changed_at.clone());
+                            audit.push((AuditAction::PasswordChanged, login_name.clone()));
+                            out.password_changed.push(login_name);
+                        } else if p.password_changed_at.as_deref()
+                            != Some(su.password_changed_at.as_str())
+                        {
+                            p.password_changed_at = Some(su.password_changed_at.clone());
+                            dirty = true;
+                        }
+                        continue;
+                    }
+                    (false, None) => {}
+                }
             }
             let exists = known.is_some() || pending_at.is_some();
             let taken_by_other = ring
@@ -654,11 +891,21 @@ impl Session {
                 must_change_password: su.must_change_password,
                 throttle: Throttle::default(),
                 failed_at: Vec::new(),
+                password_changed_at: Some(su.password_changed_at.clone()),
+                // Only a change of password keeps the laptop's reader pair
+                // (the same log-in key opens it); a reset does not.
+                reader: known
+                    .filter(|_| changed_elsewhere)
+                    .and_then(|u| u.reader_to_login.clone())
+                    .filter(|r| r.login_public == login_key.public),
             };
             ring.users.retain(|u| u.user_id != su.user_id);
             ring.pending.retain(|p| p.user_id != su.user_id);
             ring.pending.push(entry);
-            if exists {
+            if changed_elsewhere {
+                audit.push((AuditAction::PasswordChanged, login_name.clone()));
+                out.password_changed.push(login_name);
+            } else if exists {
                 audit.push((AuditAction::PasswordReset, login_name.clone()));
                 out.replaced.push(login_name);
             } else {
@@ -666,10 +913,13 @@ impl Session {
                 out.added.push(login_name);
             }
         }
-        if audit.is_empty() {
+        if audit.is_empty() && !dirty {
             return Ok(out);
         }
         ring.save(&self.vault.keyring_path)?;
+        if let Some(me) = ring.users.iter().find(|u| u.user_id == self.user.user_id) {
+            self.user.server_password_changed_at = me.server_password_changed_at.clone();
+        }
         for (action, login_name) in audit {
             self.store.audit(
                 action,
@@ -717,6 +967,11 @@ impl Session {
             u.wrapped_key = wrapped.clone();
             u.throttle = Throttle::default();
             u.reader = reader.clone();
+            // The log-in secret cannot be re-sealed either: a server user's
+            // later changes here stay on this laptop.
+            u.login_key = None;
+            u.password_change = None;
+            u.reader_to_login = None;
             Ok(())
         })?;
         self.audit_account(AuditAction::PasswordReset, &target.login_name)

@@ -23,6 +23,7 @@ fn server_user(id: Uuid, login: &str, role: Role, initial: &str) -> TestResult<S
         login_key: Some(SealedReaderKey::generate_sealed(initial, FAST)?),
         must_change_password: true,
         removed: false,
+        password_changed_at: "2026-11-01T08:00:00.000Z".into(),
     })
 }
 
@@ -233,5 +234,149 @@ fn laptop_users_are_left_alone() -> TestResult<()> {
     drop(s.lock());
     assert_eq!(logins(&vault)?, ["wang"]);
     vault.log_in("wang", "wang2026ok", now())?;
+    Ok(())
+}
+
+/// A password changed on laptop A goes to the server queued (offline-first)
+/// with a proof made from the log-in key; once the server took it, laptop B
+/// (where the user logged in before, and laptop C where they never did)
+/// opens with the new password only. A change that meets a newer reset on
+/// the server is dropped: the reset wins.
+#[test]
+fn a_password_changed_on_one_laptop_opens_the_others() -> TestResult<()> {
+    let dir = tempfile::tempdir()?;
+    let laptop = |name: &str, admin: &str| -> TestResult<(Vault, shouhu_vault::Session)> {
+        let v = Vault::new(dir.path().join(name)).with_kdf(FAST);
+        let s = v.set_up(user(admin, Role::Principal, "wang2026ok"))?;
+        Ok((v, s))
+    };
+    let (va, mut a) = laptop("a.db", "wang")?;
+    let (vb, mut b) = laptop("b.db", "wu")?;
+    let (vc, mut c) = laptop("c.db", "zhou")?;
+    // The server's credential: a log-in pair, its secret sealed with the
+    // initial password, and the change key the server keeps.
+    let id = Uuid::now_v7();
+    let pair = shouhu_auth::ReaderKeyPair::generate()?;
+    let change_key = shouhu_auth::credential::change_key_text(&pair);
+    let mut li = server_user(id, "li", Role::Counselor, "chushi2026")?;
+    li.login_key = Some(SealedReaderKey::seal(&pair, "chushi2026", FAST)?);
+    for s in [&mut a, &mut b, &mut c] {
+        s.apply_server_users(std::slice::from_ref(&li))?;
+    }
+    drop(a.lock());
+    drop(c.lock());
+    drop(b.lock());
+    // Li logs in on B first (with the initial password), then on A, where
+    // she changes it: queued, nothing sent yet.
+    let on_b = vb.log_in("li", "chushi2026", now())?;
+    let reader_b = on_b.reader_keys().ok_or("no reader keys")?.public();
+    drop(on_b.lock());
+    let mut a = va.log_in("li", "chushi2026", now())?;
+    assert!(a.pending_password_changes()?.is_empty());
+    a.change_password("chushi2026", "wode2026li")?;
+    drop(a.lock());
+    // Offline: a restart later, the change still waits, whoever logs in.
+    let mut a = va.log_in("wang", "wang2026ok", now())?;
+    let queued = a.pending_password_changes()?;
+    assert_eq!(queued.len(), 1);
+    let (who, change) = queued[0].clone();
+    assert_eq!(who, id);
+    assert_eq!(change.based_on, li.password_changed_at);
+    // The server checks the proof with its key; the same pair, re-sealed.
+    assert!(shouhu_auth::credential::verify(
+        &change_key,
+        id,
+        &change.based_on,
+        &change.password_hash,
+        &change.login_secret_sealed,
+        &change.proof
+    ));
+    shouhu_auth::password::verify_password("wode2026li", &change.password_hash)?;
+    let resealed = SealedReaderKey::from_base64(
+        &li.login_key.as_ref().ok_or("key")?.to_base64().0,
+        &change.login_secret_sealed,
+    )?;
+    assert_eq!(resealed.open("wode2026li")?.public(), pair.public());
+    assert!(resealed.open("chushi2026").is_err());
+    let keyring = std::fs::read_to_string(dir.path().join("a.db.keys.json"))?;
+    assert!(!keyring.contains("wode2026li"));
+
+    // The server takes it; the users it sends carry the re-sealed secret.
+    let mut changed = li.clone();
+    changed.login_key = Some(resealed);
+    changed.must_change_password = false;
+    changed.password_changed_at = "2026-11-29T09:00:00.000Z".into();
+    a.password_change_answered(id, &change, Some(&changed.password_changed_at))?;
+    assert!(a.pending_password_changes()?.is_empty());
+    let on_a = a.apply_server_users(std::slice::from_ref(&changed))?;
+    assert!(on_a.password_changed.is_empty() && on_a.replaced.is_empty());
+    drop(a.lock());
+    assert!(va.log_in("li", "wode2026li", now()).is_ok());
+
+    // Laptop B (Li logged in there before) and C (never): after their
+    // users fetch, the new password opens them and the old one does not.
+    for (v, admin) in [(&vb, "wu"), (&vc, "zhou")] {
+        let mut s = v.log_in(admin, "wang2026ok", now())?;
+        let applied = s.apply_server_users(std::slice::from_ref(&changed))?;
+        assert_eq!(applied.password_changed, ["li"]);
+        assert!(s
+            .apply_server_users(std::slice::from_ref(&changed))?
+            .password_changed
+            .is_empty());
+        let actions: Vec<AuditAction> = s
+            .store()
+            .audit_entries(&Default::default())?
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        assert!(actions.contains(&AuditAction::PasswordChanged));
+        drop(s.lock());
+        assert_eq!(
+            code(v.log_in("li", "chushi2026", now())),
+            Some("auth.wrong_password")
+        );
+        let s = v.log_in("li", "wode2026li", now())?;
+        assert!(!s.user().must_change_password);
+        // B keeps the reader pair it had for Li (the notes sealed for it
+        // still open there); C, where she never logged in, makes one.
+        let reader = s.reader_keys().ok_or("no reader keys")?.public();
+        assert_eq!(reader == reader_b, admin == "wu");
+        drop(s.lock());
+    }
+
+    // Li changes it again on B, but the admin resets it on the server
+    // before B syncs: the server refuses B's change (stale), B drops it and
+    // takes the reset; the reset password opens B, B's does not.
+    let mut b = vb.log_in("li", "wode2026li", now())?;
+    b.change_password("wode2026li", "disan2026li")?;
+    let (_, late) = b.pending_password_changes()?.remove(0);
+    assert_eq!(late.based_on, changed.password_changed_at);
+    let reset = server_user(id, "li", Role::Counselor, "chongzhi2026")?;
+    b.password_change_answered(id, &late, None)?;
+    assert!(b.pending_password_changes()?.is_empty());
+    let applied = b.apply_server_users(&[reset])?;
+    assert_eq!(applied.replaced, ["li"]);
+    drop(b.lock());
+    assert_eq!(
+        code(vb.log_in("li", "disan2026li", now())),
+        Some("auth.wrong_password")
+    );
+    assert!(
+        vb.log_in("li", "chongzhi2026", now())?
+            .user()
+            .must_change_password
+    );
+    Ok(())
+}
+
+/// A user made on the laptop changes a password that stays on the laptop:
+/// nothing is queued for the server.
+#[test]
+fn a_laptop_users_change_is_not_queued() -> TestResult<()> {
+    let dir = tempfile::tempdir()?;
+    let vault = Vault::new(dir.path().join("school.db")).with_kdf(FAST);
+    let mut s = vault.set_up(user("wang", Role::Principal, "wang2026ok"))?;
+    s.change_password("wang2026ok", "wang2027ok")?;
+    assert!(s.pending_password_changes()?.is_empty());
     Ok(())
 }
