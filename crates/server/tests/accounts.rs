@@ -176,7 +176,7 @@ fn migrate_from(version: i64) -> TestResult {
         .connection()
         .query_row("PRAGMA user_version", [], |r| r.get(0))?;
     assert_eq!(v, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(SCHEMA_VERSION, 4);
     // The old data is all there; the old scope (no `local_users`) reads.
     assert_eq!(db.head()?, 3);
     // Notes and the conflict about one reach only devices holding notes.
@@ -216,10 +216,12 @@ fn a_version_2_database_with_users_migrates() -> TestResult {
         (school, wang)
     };
     {
-        // Back to schema 2: the columns of migration 3 did not exist.
+        // Back to schema 2: the columns of migration 3 (and the table of
+        // migration 4) did not exist.
         let conn = Connection::open(dir.path().join("shouhu-server.db"))?;
         conn.execute_batch(
-            "ALTER TABLE user DROP COLUMN login_public_key;
+            "DROP TABLE device_scope_change;
+             ALTER TABLE user DROP COLUMN login_public_key;
              ALTER TABLE user DROP COLUMN login_secret_sealed;
              PRAGMA user_version = 2;",
         )?;
