@@ -165,7 +165,7 @@ fn a_school_that_left_takes_only_changes_made_before() -> TestResult {
     // Made after the narrowing: refused, as a school never in scope is.
     let late = change(3, b, now_ms() + 1_000);
     let e = db
-        .push(dev, &narrowed, &[late.clone()])
+        .push(dev, &narrowed, std::slice::from_ref(&late))
         .err()
         .ok_or("refused")?;
     assert_eq!(e.code(), "sync.out_of_scope");
