@@ -308,6 +308,7 @@ async fn an_edit_made_after_the_narrowing_is_refused_and_keeps_the_school() -> R
         r.schools_kept,
         vec![shouhu_sync::KeptSchool {
             school_id: c.b,
+            name: Some("八步中学".into()),
             pending: 1
         }]
     );

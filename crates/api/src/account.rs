@@ -618,6 +618,7 @@ impl Account {
         let opts = shouhu_sync::SyncOptions::default();
         let (mut report, failed) =
             shouhu_sync::sync_reporting(open.session.store_mut(), &opts, progress, cancel).await;
+        crate::syncing::forget_removed_schools(open.session.store_mut(), &report)?;
         // A sync that stopped before the users came back changes nothing
         // here; one whose push the server blocked still brings them (and
         // with them, say, the readers a plain note waits for).

@@ -489,8 +489,13 @@ impl Run<'_> {
             }
             let pending = self.store.pending_for_school(left.school_id)?;
             if pending > 0 {
+                let name = self
+                    .store
+                    .get::<shouhu_core::School>(left.school_id)?
+                    .map(|s| s.body.name);
                 self.report.schools_kept.push(scope::KeptSchool {
                     school_id: left.school_id,
+                    name,
                     pending,
                 });
                 continue;

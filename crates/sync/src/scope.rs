@@ -31,6 +31,8 @@ pub const SETTING_DEVICE_SCOPE: &str = "device_scope";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KeptSchool {
     pub school_id: Uuid,
+    /// The school's name, if its record is here.
+    pub name: Option<String>,
     /// This device's unsent changes for it.
     pub pending: i64,
 }
