@@ -254,6 +254,22 @@ async fn a_narrowed_device_pushes_its_pending_edits_then_drops_the_school() -> R
     // No tombstone: nothing of the purge is in the outbox or the log as a
     // delete, and the server still has all of B.
     assert_eq!(tombstones(&d, c.b)?, 0);
+    let leftover: Vec<(String, Option<String>)> = {
+        let mut st = d
+            .connection()
+            .prepare("SELECT device_id, fields FROM change_log WHERE school_id = ?1")?;
+        let rows = st.query_map([c.b.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    assert!(!leftover.is_empty());
+    for (device_id, fields) in &leftover {
+        assert_eq!(
+            device_id,
+            &d.device_id().to_string(),
+            "only this device's own entries"
+        );
+        assert_eq!(fields.as_deref(), Some("{}"), "emptied of B's data");
+    }
     let again = sync(&mut d).await?;
     assert_eq!((again.pushed, again.schools_removed.len()), (0, 0));
     assert_eq!(c.server_school_records(c.b).await?, b_on_server + 1);
@@ -269,6 +285,17 @@ async fn a_narrowed_device_pushes_its_pending_edits_then_drops_the_school() -> R
     assert!(d.get::<HomeVisit>(vb)?.is_some());
     assert_eq!(local_rows(&d, c.b)?, 4);
     assert!(d.fetch::<ChildCard>(xa)?.body.boarding);
+    // This device's own entries about B, emptied by the purge, have their
+    // content again: the child's history reads as before.
+    let emptied: i64 = d.connection().query_row(
+        "SELECT COUNT(*) FROM change_log WHERE school_id = ?1 AND fields = '{}'",
+        [c.b.to_string()],
+        |r| r.get(0),
+    )?;
+    assert_eq!(emptied, 0);
+    let history = d.changes_for_record(xb)?;
+    assert_eq!(history[0].op, Op::Create);
+    assert_eq!(history[0].fields["name"], "李四");
     Ok(())
 }
 

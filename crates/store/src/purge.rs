@@ -13,7 +13,7 @@
 //! ever reaches the server (the school's records stay there, whole). This
 //! device's own entries are kept, emptied (`fields` `{}`), because the log
 //! holds this device's gapless sequence and its clock; only their content
-//! goes. An audit entry (`purge_school`) records what was removed, in the
+//! goes (a pull gives it back if the school joins the scope again). An audit entry (`purge_school`) records what was removed, in the
 //! same transaction.
 
 use std::collections::BTreeMap;
