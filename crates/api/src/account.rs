@@ -626,6 +626,7 @@ impl Account {
             shouhu_sync::sync_reporting(open.session.store_mut(), &opts, progress, cancel).await;
         report.password_changes_sent = sent;
         report.password_changes_refused = refused;
+        crate::syncing::forget_removed_schools(open.session.store_mut(), &report)?;
         // A sync that stopped before the users came back changes nothing
         // here; one whose push the server blocked still brings them (and
         // with them, say, the readers a plain note waits for).

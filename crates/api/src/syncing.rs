@@ -19,6 +19,23 @@ use uuid::Uuid;
 use crate::notes::PublishedReader;
 use crate::{who, Result, Role, Scope, Store};
 
+/// After a sync that removed schools that left this device's scope: the
+/// school chosen in the settings (`ui.school_id`, the lists' default) is
+/// cleared if it was one of them. (The laptop accounts of such a school stay
+/// in the keyring until the server removes the user; held to a school with
+/// no records here, they see empty lists and cannot add to it.)
+pub(crate) fn forget_removed_schools(store: &mut Store, report: &SyncReport) -> Result<()> {
+    let chosen = store
+        .setting(crate::settings::SETTING_SCHOOL)?
+        .and_then(|s| Uuid::parse_str(&s).ok());
+    if let Some(chosen) = chosen {
+        if report.schools_removed.iter().any(|p| p.school_id == chosen) {
+            store.set_setting(crate::settings::SETTING_SCHOOL, "")?;
+        }
+    }
+    Ok(())
+}
+
 pub fn sync_status(store: &Store) -> Result<SyncStatus> {
     Ok(shouhu_sync::status(store)?)
 }
@@ -240,6 +257,28 @@ mod tests {
     use super::*;
     use crate::account::Account;
     use crate::testutil;
+
+    /// The lists' school is forgotten when a sync removed it from the
+    /// device, and only then.
+    #[test]
+    fn a_removed_school_is_no_longer_the_chosen_one() {
+        let mut store = Store::open_in_memory().unwrap();
+        let (kept, gone) = (Uuid::now_v7(), Uuid::now_v7());
+        let report = SyncReport {
+            schools_removed: vec![shouhu_sync::SchoolPurge {
+                school_id: gone,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let key = crate::settings::SETTING_SCHOOL;
+        store.set_setting(key, &kept.to_string()).unwrap();
+        forget_removed_schools(&mut store, &report).unwrap();
+        assert_eq!(store.setting(key).unwrap(), Some(kept.to_string()));
+        store.set_setting(key, &gone.to_string()).unwrap();
+        forget_removed_schools(&mut store, &report).unwrap();
+        assert_eq!(store.setting(key).unwrap(), Some(String::new()));
+    }
 
     /// A county server on HTTPS (127.0.0.1) with one school; its address,
     /// fingerprint and an enrollment code.
@@ -712,7 +751,9 @@ mod tests {
         );
         a.log_in(log_in("zhao", "chongzhi2026"), now()).unwrap();
         let report = sync(&mut a).await.unwrap();
-        assert_eq!(report.pushed, 3);
+        // The child went with the blocked sync (the changes before a refused
+        // one are sent on their own); the note's create and its sealing now.
+        assert_eq!(report.pushed, 2);
         let rows = a
             .with(now(), |s, session| {
                 let child = s.fetch::<shouhu_core::PsychNote>(note)?.body.child_id;

@@ -924,6 +924,25 @@ fn execute(
                     report.bytes_down
                 )?;
             }
+            if !*json {
+                // A school that left this device's scope (`device set-scope`).
+                for p in &report.schools_removed {
+                    let name = p.name.clone().unwrap_or_else(|| p.school_id.to_string());
+                    if zh {
+                        writeln!(
+                            out,
+                            "已移出本机范围的学校：{name}，本机删除{}条记录",
+                            p.records
+                        )?;
+                    } else {
+                        writeln!(
+                            out,
+                            "left this device's scope: {name}, {} records removed here",
+                            p.records
+                        )?;
+                    }
+                }
+            }
             Ok(0)
         }
         Command::Encrypt {

@@ -14,8 +14,19 @@
 //! | POST | `/v1/users/{id}/reader-key` | [`ReaderKeyRequest`] → [`UserRecord`] |
 //! | POST | `/v1/users/{id}/password` | [`PasswordChangeRequest`] → [`UserRecord`] |
 //! | POST | `/v1/audit` | [`AuditUpload`] → [`AuditUploadResponse`] |
+//! | GET | `/v1/device` | → [`DeviceResponse`] |
 //!
-//! Push, pull, users and audit carry `Authorization: Bearer <credential>` (from enrollment)
+//! `GET /v1/device` (added after the first release; an older server answers
+//! `request.not_found`) tells a device its **current scope**, which a county
+//! admin may change after enrollment (`shouhu-server device set-scope`), and
+//! the schools that have left it ([`LeftSchool`]). A device asks it at the
+//! start of every sync, keeps the scope for the app to show, and removes its
+//! local copy of a school that left once nothing of that school is waiting
+//! in its outbox. The server still takes a pushed change for a school that
+//! left the scope if it was made (HLC time) before the school left; a later
+//! one is `sync.out_of_scope`.
+//!
+//! Push, pull, users, device and audit carry `Authorization: Bearer <credential>` (from enrollment)
 //! and `Shouhu-Protocol: 1`. Every error is an [`ErrorBody`]
 //! `{code, message, details}` with a 4xx/5xx status.
 //!
@@ -271,6 +282,32 @@ pub struct Scope {
     pub local_users: bool,
 }
 
+/// A school that has left a device's scope (`GET /v1/device`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeftSchool {
+    pub school_id: Uuid,
+    /// When it left (RFC 3339, UTC, milliseconds): changes the device made
+    /// before this instant are still accepted.
+    pub left_at: String,
+}
+
+/// `GET /v1/device`: this device as the server knows it now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceResponse {
+    pub device_id: Uuid,
+    /// The current scope: what the device may hold, pull and push.
+    pub scope: Scope,
+    /// When the scope last changed after enrollment (RFC 3339, UTC), if it
+    /// ever did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope_changed_at: Option<String>,
+    /// Schools that were in this device's scope and are not any more (a
+    /// school added back is not listed). The device removes its copy of
+    /// them once its own pending changes for them are pushed.
+    #[serde(default)]
+    pub left_schools: Vec<LeftSchool>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnrollResponse {
     pub device_id: Uuid,
@@ -501,6 +538,20 @@ mod tests {
             ..old
         };
         assert_eq!(serde_json::to_value(&s)?["local_users"], json!(true));
+        Ok(())
+    }
+
+    #[test]
+    fn a_device_response_without_history_reads() -> Result<(), serde_json::Error> {
+        let d: DeviceResponse = serde_json::from_value(json!({
+            "device_id": Uuid::from_u128(1),
+            "scope": {"schools": [Uuid::from_u128(2)], "notes": false},
+        }))?;
+        assert!(d.left_schools.is_empty());
+        assert_eq!(d.scope_changed_at, None);
+        let v = serde_json::to_value(&d)?;
+        assert!(v.get("scope_changed_at").is_none());
+        assert_eq!(v["left_schools"], json!([]));
         Ok(())
     }
 

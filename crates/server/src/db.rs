@@ -151,8 +151,25 @@ const SCHEMA_V5: &str = r#"
 ALTER TABLE user ADD COLUMN password_change_key TEXT;
 "#;
 
+/// Migration 6: each device's scope history (`shouhu-server device
+/// set-scope`): one row per change, with the instant and the scope before and
+/// after (JSON). A pushed change for a school that left the scope is still
+/// accepted if it was made before the instant it left (`crate::scope`).
+const SCHEMA_V6: &str = r#"
+CREATE TABLE device_scope_change (
+    seq INTEGER PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    scope_before TEXT NOT NULL,
+    scope_after TEXT NOT NULL
+);
+CREATE INDEX device_scope_change_device ON device_scope_change (device_id, seq);
+"#;
+
 /// The migrations, in order: number `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: [&str; 5] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
+const MIGRATIONS: [&str; 6] = [
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6,
+];
 
 /// The schema version this server writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -587,6 +604,10 @@ impl ServerDb {
             "UPDATE device SET successor = ?2 WHERE id = ?1",
             params![old.to_string(), new.to_string()],
         )?;
+        // The scope history goes with it: the moved pending entries keep
+        // their clocks, and a school that left before still takes those
+        // made before it left.
+        crate::scope::copy_history(&tx, old, new)?;
         tx.commit()?;
         Ok(())
     }
@@ -645,10 +666,12 @@ impl ServerDb {
             [device_id.to_string()],
             |r| r.get(0),
         )?;
-        // Scope first, then roles: all or nothing.
+        // Scope first, then roles: all or nothing. A school that left the
+        // scope still takes the changes made before it left.
+        let left = crate::scope::left_ms(&tx, device_id)?;
         let mut schools = Vec::with_capacity(changes.len());
         for (c, _) in changes {
-            schools.push(scoped(c, scope)?);
+            schools.push(scoped(c, scope, &left)?);
         }
         let heads: Vec<&Change> = changes.iter().map(|(c, _)| *c).collect();
         let mut extra = Vec::with_capacity(changes.len());
@@ -1030,7 +1053,11 @@ fn plan_approval(op: Op, fields: Fields<'_>) -> Result<Option<Action>, ApiError>
     Ok(touches.then_some(Action::ApprovePlan))
 }
 
-fn scoped(c: &Change, scope: &Scope) -> Result<Uuid, ApiError> {
+fn scoped(
+    c: &Change,
+    scope: &Scope,
+    left: &std::collections::HashMap<Uuid, i64>,
+) -> Result<Uuid, ApiError> {
     let school = match c.school_id {
         Some(s) => s,
         None if c.entity == EntityKind::School => c.record_id,
@@ -1042,9 +1069,22 @@ fn scoped(c: &Change, scope: &Scope) -> Result<Uuid, ApiError> {
         }
     };
     if !scope.schools.contains(&school) {
-        return Err(ApiError::OutOfScope {
-            details: json!({ "seq": c.seq, "school_id": school }),
-        });
+        let made_ms = i64::try_from(c.hlc >> 16).unwrap_or(i64::MAX);
+        match left.get(&school) {
+            // Made while the school was still in the scope: pending work
+            // from before the change is never lost.
+            Some(&left_ms) if made_ms < left_ms => {}
+            Some(_) => {
+                return Err(ApiError::OutOfScope {
+                    details: json!({ "seq": c.seq, "school_id": school, "reason": "left_scope" }),
+                })
+            }
+            None => {
+                return Err(ApiError::OutOfScope {
+                    details: json!({ "seq": c.seq, "school_id": school }),
+                })
+            }
+        }
     }
     if c.entity == EntityKind::PsychNote && !scope.notes {
         return Err(ApiError::OutOfScope {

@@ -62,6 +62,12 @@ pub enum ApiError {
     Forbidden { details: Value },
     #[error("服务器不认识修改者 / the change's user is unknown to the server")]
     UnknownUser { details: Value },
+    #[error("没有这台设备：{0} / no such device: {0}")]
+    DeviceNotFound(uuid::Uuid),
+    #[error("这台设备已被吊销：{0} / this device was revoked: {0}")]
+    DeviceRevoked(uuid::Uuid),
+    #[error("设备范围无效：{reason} / invalid device scope: {reason}")]
+    DeviceScopeInvalid { reason: String },
     #[error("no such endpoint")]
     NotFound,
     #[error("internal error: {0}")]
@@ -100,6 +106,9 @@ impl ApiError {
             ApiError::PasswordChangeUnavailable => "user.password_change_unavailable",
             ApiError::Forbidden { .. } => "push.forbidden",
             ApiError::UnknownUser { .. } => "push.unknown_user",
+            ApiError::DeviceNotFound(_) => "device.not_found",
+            ApiError::DeviceRevoked(_) => "device.revoked",
+            ApiError::DeviceScopeInvalid { .. } => "device.scope_invalid",
             ApiError::NotFound => "request.not_found",
             ApiError::Internal(_) => "server.internal",
             ApiError::Tls(e) => e.code(),
@@ -119,9 +128,11 @@ impl ApiError {
             | ApiError::ReaderKeyExists
             | ApiError::UserRemoved(_)
             | ApiError::PasswordStale { .. }
-            | ApiError::PasswordChangeUnavailable => StatusCode::CONFLICT,
+            | ApiError::PasswordChangeUnavailable
+            | ApiError::DeviceRevoked(_) => StatusCode::CONFLICT,
             ApiError::PasswordProofInvalid => StatusCode::FORBIDDEN,
-            ApiError::UserNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::UserNotFound(_) | ApiError::DeviceNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::DeviceScopeInvalid { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotAReader
             | ApiError::UserOutOfScope { .. }
             | ApiError::Forbidden { .. }
@@ -158,6 +169,8 @@ impl ApiError {
             ApiError::UserNotFound(u) | ApiError::UserRemoved(u) => json!({ "user": u }),
             ApiError::PasswordRejected(code) => json!({ "rule": code }),
             ApiError::UserOutOfScope { reason } => json!({ "reason": reason }),
+            ApiError::DeviceNotFound(d) | ApiError::DeviceRevoked(d) => json!({ "device": d }),
+            ApiError::DeviceScopeInvalid { reason } => json!({ "reason": reason }),
             ApiError::SequenceReused { seq } => json!({ "seq": seq }),
             ApiError::PasswordStale { current } => json!({ "password_changed_at": current }),
             ApiError::MalformedJson(e) => json!({ "error": e }),

@@ -68,6 +68,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/push", post(push))
         .route("/v1/pull", get(pull))
         .route("/v1/device/rotate", post(rotate))
+        .route("/v1/device", get(device))
         .route("/v1/users", get(users))
         .route("/v1/users/{id}/reader-key", post(reader_key))
         .route("/v1/users/{id}/password", post(change_password))
@@ -261,6 +262,16 @@ async fn rotate(
         .await?;
     tracing::warn!(old = %device, %new, "device took a new id");
     Ok(Json(serde_json::json!({ "device_id": new })).into_response())
+}
+
+/// The device's current scope and the schools that left it.
+async fn device(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let (device, scope) = authenticate(&state, &headers).await?;
+    let r = state
+        .with_db(move |db| db.device_response(device, &scope))
+        .await?;
+    tracing::info!(%device, schools = r.scope.schools.len(), left = r.left_schools.len(), "device");
+    Ok(Json(r).into_response())
 }
 
 async fn users(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {

@@ -18,6 +18,9 @@
 //!   devices of their scope with their Argon2id hashes), the role check of
 //!   every pushed change (`shouhu_auth::role`), and the append-only county
 //!   audit log devices upload to.
+//! - `scope`: changing an enrolled device's scope (`device set-scope`), its
+//!   history (migration 6), the push rule for a school that left the scope
+//!   (changes made before it left are still taken) and `GET /v1/device`.
 //! - `error`: [`ApiError`], the one error type, `IntoResponse` as
 //!   `{code, message, details}`.
 //! - `main.rs`: the `shouhu-server` binary (`serve` and admin subcommands).
@@ -33,6 +36,7 @@ mod accounts;
 mod db;
 mod error;
 mod http;
+mod scope;
 
 pub use accounts::{
     audit_csv, normalise_login, township_id, AuditQuery, AuditRow, Credentials, NewUser,
@@ -41,3 +45,4 @@ pub use accounts::{
 pub use db::{hash_secret, DeviceInfo, SchoolInfo, ServerDb, SCHEMA_VERSION};
 pub use error::ApiError;
 pub use http::{app, run, run_tls, AppState, BODY_LIMIT};
+pub use scope::{NewDeviceScope, ScopeChange};

@@ -16,8 +16,8 @@ use clap::{Parser, Subcommand};
 use shouhu_auth::Role;
 use shouhu_protocol::Scope;
 use shouhu_server::{
-    audit_csv, run, run_tls, ApiError, AppState, AuditQuery, Credentials, NewUser, NewUserScope,
-    ServerDb,
+    audit_csv, run, run_tls, ApiError, AppState, AuditQuery, Credentials, NewDeviceScope, NewUser,
+    NewUserScope, ServerDb,
 };
 use shouhu_tls::ServerIdentity;
 use uuid::Uuid;
@@ -102,6 +102,11 @@ enum Command {
     Devices,
     /// Revoke a device: it is refused from now on.
     Revoke { device: Uuid },
+    /// Change an enrolled device's scope, and read its history.
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
     /// Manage user accounts (they sync down to the devices of their scope).
     User {
         #[command(subcommand)]
@@ -166,6 +171,24 @@ enum UserCommand {
     },
     /// Remove a user: they can no longer log in or sync new work; nothing is deleted.
     Remove { login: String },
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    /// Set the schools a device holds (replacing its scope). Its pending
+    /// changes made before this still go through; then it removes its copy
+    /// of every school that left.
+    SetScope {
+        device: Uuid,
+        /// A school the device serves (repeatable).
+        #[arg(long)]
+        school: Vec<Uuid>,
+        /// Every school of this township (repeatable).
+        #[arg(long)]
+        township: Vec<String>,
+    },
+    /// A device's scope changes as JSON, oldest first.
+    ScopeHistory { device: Uuid },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -251,6 +274,7 @@ fn real_main(cli: Cli) -> Result<(), ApiError> {
         }
         Command::Devices => print_json(&ServerDb::open(&cli.data)?.devices()?),
         Command::User { command } => user_command(&cli.data, command),
+        Command::Device { command } => device_command(&cli.data, command),
         Command::Audit {
             user,
             device,
@@ -359,6 +383,30 @@ fn user_command(data: &std::path::Path, command: UserCommand) -> Result<(), ApiE
             print_credentials(&db.reset_password(&login, password)?)
         }
         UserCommand::Remove { login } => print_json(&db.remove_user(&login)?),
+    }
+}
+
+fn device_command(data: &std::path::Path, command: DeviceCommand) -> Result<(), ApiError> {
+    let mut db = ServerDb::open(data)?;
+    match command {
+        DeviceCommand::SetScope {
+            device,
+            school,
+            township,
+        } => {
+            let new = NewDeviceScope {
+                schools: school,
+                townships: township,
+            };
+            match db.set_device_scope(device, &new)? {
+                Some(change) => print_json(&change),
+                None => {
+                    println!("范围未变 / the scope is unchanged");
+                    Ok(())
+                }
+            }
+        }
+        DeviceCommand::ScopeHistory { device } => print_json(&db.device_scope_history(device)?),
     }
 }
 

@@ -176,7 +176,7 @@ fn migrate_from(version: i64) -> TestResult {
         .connection()
         .query_row("PRAGMA user_version", [], |r| r.get(0))?;
     assert_eq!(v, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 5);
+    assert_eq!(SCHEMA_VERSION, 6);
     // The old data is all there; the old scope (no `local_users`) reads.
     assert_eq!(db.head()?, 3);
     // Notes and the conflict about one reach only devices holding notes.
@@ -216,11 +216,12 @@ fn a_version_2_database_with_users_migrates() -> TestResult {
         (school, wang)
     };
     {
-        // Back to schema 2: the columns of migration 3 and the table of
-        // migration 4 did not exist.
+        // Back to schema 2: the columns of migration 3, the tables of
+        // migrations 4 and 6 and the column of migration 5 did not exist.
         let conn = Connection::open(dir.path().join("shouhu-server.db"))?;
         conn.execute_batch(
             "DROP TABLE reader_key;
+             DROP TABLE device_scope_change;
              ALTER TABLE user DROP COLUMN password_change_key;
              ALTER TABLE user DROP COLUMN login_public_key;
              ALTER TABLE user DROP COLUMN login_secret_sealed;
@@ -598,6 +599,7 @@ fn a_version_3_database_with_a_reader_key_migrates() -> TestResult {
         let conn = Connection::open(dir.path().join("shouhu-server.db"))?;
         conn.execute_batch(
             "DROP TABLE reader_key;
+             DROP TABLE device_scope_change;
              ALTER TABLE user DROP COLUMN password_change_key;
              PRAGMA user_version = 3;",
         )?;
@@ -1465,7 +1467,9 @@ fn a_user_from_before_change_keys_needs_a_reset_first() -> TestResult {
     {
         let conn = Connection::open(dir.path().join("shouhu-server.db"))?;
         conn.execute_batch(
-            "ALTER TABLE user DROP COLUMN password_change_key; PRAGMA user_version = 4;",
+            "DROP TABLE device_scope_change;
+             ALTER TABLE user DROP COLUMN password_change_key;
+             PRAGMA user_version = 4;",
         )?;
     }
     let mut db = ServerDb::open(dir.path())?;

@@ -40,10 +40,13 @@ pub enum AuditAction {
     PasswordReset,
     UserAdded,
     UserRemoved,
+    /// A school left this device's scope and its records were removed from
+    /// the device (`Store::purge_school`; not a delete: nothing syncs).
+    PurgeSchool,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 14] = [
+    pub const ALL: [AuditAction; 15] = [
         AuditAction::Login,
         AuditAction::LoginFailed,
         AuditAction::Logout,
@@ -58,6 +61,7 @@ impl AuditAction {
         AuditAction::PasswordReset,
         AuditAction::UserAdded,
         AuditAction::UserRemoved,
+        AuditAction::PurgeSchool,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -76,6 +80,7 @@ impl AuditAction {
             AuditAction::PasswordReset => "password_reset",
             AuditAction::UserAdded => "user_added",
             AuditAction::UserRemoved => "user_removed",
+            AuditAction::PurgeSchool => "purge_school",
         }
     }
 
@@ -166,8 +171,7 @@ impl Store {
         target: AuditTarget,
         details: Value,
     ) -> Result<AuditEntry> {
-        let at = Utc::now() + chrono::Duration::milliseconds(self.ctx.clock_offset_ms);
-        self.audit_at(action, target, details, at)
+        self.audit_at(action, target, details, self.audit_now())
     }
 
     /// [`Store::audit`] at a given instant (failed log-ins are recorded at the
@@ -179,7 +183,20 @@ impl Store {
         details: Value,
         at: DateTime<Utc>,
     ) -> Result<AuditEntry> {
-        let entry = AuditEntry {
+        let entry = self.audit_entry(action, target, details, at);
+        insert_entry(&self.conn, &entry)?;
+        Ok(entry)
+    }
+
+    /// An entry by the current user (not yet stored).
+    pub(crate) fn audit_entry(
+        &self,
+        action: AuditAction,
+        target: AuditTarget,
+        details: Value,
+        at: DateTime<Utc>,
+    ) -> AuditEntry {
+        AuditEntry {
             id: Uuid::now_v7(),
             // Stored to the millisecond: return what a read gives back.
             at: at.trunc_subsecs(3),
@@ -190,9 +207,19 @@ impl Store {
             record_id: target.record_id,
             school_id: target.school_id,
             details,
-        };
-        self.conn
-            .prepare_cached(
+        }
+    }
+
+    /// The current instant as audit entries take it (with the store's
+    /// simulated clock offset).
+    pub(crate) fn audit_now(&self) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::milliseconds(self.ctx.clock_offset_ms)
+    }
+}
+
+/// Store an entry (through `conn`, which may be inside a transaction).
+pub(crate) fn insert_entry(conn: &rusqlite::Connection, entry: &AuditEntry) -> Result<()> {
+    conn.prepare_cached(
                 "INSERT INTO audit_log (id, at, device_id, user_id, action, entity, record_id, school_id, details)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
@@ -207,9 +234,10 @@ impl Store {
                 entry.school_id.map(|u| u.to_string()),
                 serde_json::to_string(&entry.details)?,
             ])?;
-        Ok(entry)
-    }
+    Ok(())
+}
 
+impl Store {
     /// Entries matching `filter`, newest first.
     pub fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
         let mut sql = format!("SELECT {COLS} FROM audit_log WHERE 1 = 1");

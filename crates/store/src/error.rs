@@ -53,6 +53,10 @@ pub enum StoreError {
     /// holds no more).
     #[error("change-log sequence {seq} of device {device_id} is out of range")]
     BadSequence { device_id: Uuid, seq: i64 },
+    /// A school that left the scope still has changes of this device the
+    /// server does not hold: they are pushed before the school is removed.
+    #[error("school {school_id} has {pending} changes not yet sent; it is removed once they are")]
+    PurgePending { school_id: Uuid, pending: i64 },
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("serialisation error: {0}")]
@@ -81,6 +85,7 @@ impl StoreError {
             StoreError::KeyRejected => "store.key_rejected",
             StoreError::Corrupt { .. } => "store.corrupt_record",
             StoreError::BadSequence { .. } => "sync.bad_sequence",
+            StoreError::PurgePending { .. } => "sync.purge_pending",
             StoreError::Sqlite(_) => "store.database",
             StoreError::Json(_) => "store.serialisation",
         }
@@ -128,6 +133,9 @@ impl StoreError {
             StoreError::BadSequence { .. } if zh => {
                 "同步数据中的变更序号超出范围，请联系管理员".to_string()
             }
+            StoreError::PurgePending { pending, .. } if zh => {
+                format!("该学校还有 {pending} 条修改未上传，上传后才会从本机移除")
+            }
             StoreError::Sqlite(e) if zh => format!("数据库错误：{e}"),
             StoreError::Json(e) if zh => format!("数据格式错误：{e}"),
             other => other.to_string(),
@@ -157,6 +165,9 @@ impl StoreError {
             StoreError::Corrupt { id, .. } => json!({ "id": id }),
             StoreError::BadSequence { device_id, seq } => {
                 json!({ "device_id": device_id, "seq": seq })
+            }
+            StoreError::PurgePending { school_id, pending } => {
+                json!({ "school_id": school_id, "pending": pending })
             }
             _ => Value::Null,
         }

@@ -22,6 +22,8 @@
 //! - `stats`: counts for the home screen and the CLI.
 //! - `sync`: the outbox and its acknowledgement, applying pulled pages, and
 //!   taking a new device id.
+//! - `purge`: removing a school that left this device's scope (every row of
+//!   it, in one transaction, with no change-log entry: nothing syncs).
 //! - `audit`: the append-only audit log (views, exports, log-ins) and its
 //!   upload cursor; edits are audited by the change log.
 //! - `error`: [`StoreError`], coded and bilingual.
@@ -32,6 +34,7 @@ mod changelog;
 mod error;
 mod history;
 mod identity;
+mod purge;
 pub mod schema;
 mod search;
 mod stats;
@@ -44,6 +47,7 @@ pub use changelog::ChangeEntry;
 pub use error::{entity_zh, Result, StoreError};
 pub use history::ChildHistory;
 pub use identity::Identity;
+pub use purge::SchoolPurge;
 pub use search::{mask_id, ChildSummary, SearchPage, SearchParams, SortBy};
 pub use shouhu_core::Op;
 pub use stats::Stats;

@@ -294,6 +294,14 @@ impl Store {
         }
     }
 
+    /// Forget what the reference checks and the child search remember (rows
+    /// were removed behind the `Writer`: a purge).
+    pub(crate) fn forget_cached(&mut self) {
+        self.refs = KnownRefs::default();
+        self.refs_version = None;
+        *self.search.borrow_mut() = None;
+    }
+
     // ------------------------------------------------------------ reads
 
     /// A record by id, deleted or not.

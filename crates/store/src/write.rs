@@ -520,9 +520,19 @@ impl<'a> Writer<'a> {
         let server_seq = c.server_seq.unwrap_or(0);
         if c.device_id == self.ctx.device_id {
             if (1..=SEQ_MAX).contains(&c.seq) {
+                // An entry emptied by a purge (its school left the scope and
+                // came back) gets its content again from the server's copy.
                 self.conn
-                    .prepare_cached("UPDATE log_entry SET server_seq = ?2 WHERE pos = ?1")?
-                    .execute(params![pos(self.ctx.device_n, c.seq), server_seq])?;
+                    .prepare_cached(
+                        "UPDATE log_entry SET server_seq = ?2,
+                                fields = CASE WHEN fields = '{}' THEN ?3 ELSE fields END
+                         WHERE pos = ?1",
+                    )?
+                    .execute(params![
+                        pos(self.ctx.device_n, c.seq),
+                        server_seq,
+                        p.fields_json
+                    ])?;
             }
         } else {
             let at = self.pulled_pos(c.device_id, c.seq)?;

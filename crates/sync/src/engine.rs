@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 use shouhu_protocol::{
-    EnrollRequest, EnrollResponse, Health, PullResponse, PushRequest, PushResponse,
+    DeviceResponse, EnrollRequest, EnrollResponse, Health, PullResponse, PushRequest, PushResponse,
     PROTOCOL_VERSION,
 };
 use shouhu_store::{ChangeEntry, PulledChange, Store};
@@ -28,6 +28,7 @@ use crate::accounts;
 use crate::error::SyncError;
 use crate::options::{CancelToken, SyncOptions};
 use crate::progress::{RetryNotice, SyncPhase, SyncProgress, SyncReport};
+use crate::scope;
 use crate::transport::{
     decode, is_loopback, parse_base, Call, Counters, Payload, Retry, Transport, Trust,
 };
@@ -189,6 +190,7 @@ pub async fn enroll_with(
     )?;
     store.set_server_id(resp.server_id)?;
     store.set_setting(SETTING_DEVICE_NAME, &req.name)?;
+    scope::store_scope(store, &resp.scope)?;
     store.set_setting(SETTING_CREDENTIAL, &resp.credential)?;
     Ok(resp)
 }
@@ -298,6 +300,9 @@ pub struct SyncStatus {
     pub pull_cursor: i64,
     /// When the last sync completed (RFC 3339, UTC).
     pub last_sync: Option<String>,
+    /// The schools this device holds, as the server last said (enrollment,
+    /// then every sync); `None` from before scopes were kept.
+    pub scope: Option<shouhu_protocol::Scope>,
 }
 
 pub fn status(store: &Store) -> Result<SyncStatus, SyncError> {
@@ -316,6 +321,7 @@ pub fn status(store: &Store) -> Result<SyncStatus, SyncError> {
         pending: store.pending_count()?,
         pull_cursor: state.pull_cursor,
         last_sync: store.setting(SETTING_LAST_SYNC)?,
+        scope: scope::stored_scope(store)?,
     })
 }
 
@@ -424,6 +430,9 @@ impl Run<'_> {
             Some(_) => {}
             None => self.store.set_server_id(health.server_id)?,
         }
+        // The scope the server has for this device now (an admin may have
+        // changed it): kept for the app, a new school pulled from the start.
+        let device = self.device().await?;
         // An out-of-scope change (or one its user may not make) blocks the
         // outbox at that change until an administrator acts (nothing is dropped); the device still pulls,
         // so it keeps receiving everyone else's work meanwhile.
@@ -450,12 +459,79 @@ impl Run<'_> {
         // Audit goes up even past a blocked outbox (it must not wait for an
         // administrator); the blocked push stays the error to report.
         let accounts = self.accounts().await;
+        // A school that left the scope goes once none of this device's
+        // changes for it wait to be sent (those made before it left were
+        // just pushed; later ones are refused and stay).
+        if let Some(device) = &device {
+            self.purge_left(device)?;
+        }
         if let Some(e) = blocked {
             return Err(e);
         }
         accounts?;
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         self.store.set_setting(SETTING_LAST_SYNC, &now)?;
+        Ok(())
+    }
+
+    /// `GET /v1/device` ([`crate::scope`]): store the scope, and pull a
+    /// school that joined it from the beginning.
+    async fn device(&mut self) -> Result<Option<DeviceResponse>, SyncError> {
+        let (phase, done, total) = (self.phase, self.done, self.total);
+        let progress = &mut *self.progress;
+        let mut on_retry = |notice: RetryNotice, c: Counters| {
+            progress(SyncProgress {
+                phase,
+                done,
+                total,
+                bytes_sent: c.up,
+                bytes_received: c.down,
+                retry: Some(notice),
+            })
+        };
+        let device = scope::fetch_device(&mut self.t, self.cancel, &mut on_retry).await?;
+        if let Some(d) = &device {
+            self.report.schools_added = scope::learn_scope(self.store, &d.scope)?;
+            self.report.scope = Some(d.scope.clone());
+        }
+        Ok(device)
+    }
+
+    /// Remove the schools that left the scope and are still here, unless
+    /// this device has unsent changes for them.
+    fn purge_left(&mut self, device: &DeviceResponse) -> Result<(), SyncError> {
+        for left in &device.left_schools {
+            // Done once per departure (a school added back and taken out
+            // again leaves at a new instant); looking for its rows reads
+            // tables without a school index.
+            let done_key = format!("scope.purged.{}", left.school_id);
+            if self.store.setting(&done_key)?.as_deref() == Some(left.left_at.as_str()) {
+                continue;
+            }
+            if device.scope.schools.contains(&left.school_id) {
+                continue;
+            }
+            if !self.store.holds_school(left.school_id)? {
+                self.store.set_setting(&done_key, &left.left_at)?;
+                continue;
+            }
+            let pending = self.store.pending_for_school(left.school_id)?;
+            if pending > 0 {
+                let name = self
+                    .store
+                    .get::<shouhu_core::School>(left.school_id)?
+                    .map(|s| s.body.name);
+                self.report.schools_kept.push(scope::KeptSchool {
+                    school_id: left.school_id,
+                    name,
+                    pending,
+                });
+                continue;
+            }
+            let purge = self.store.purge_school(left.school_id)?;
+            self.store.set_setting(&done_key, &left.left_at)?;
+            self.report.schools_removed.push(purge);
+        }
         Ok(())
     }
 
@@ -560,15 +636,19 @@ impl Run<'_> {
         let mut prepared: Option<Prepared> = None;
         let mut stalls = 0;
         let mut rotations = 0;
+        // Set after a refused batch: send only this many (the changes before
+        // the refused one).
+        let mut prefix: Option<usize> = None;
         loop {
             self.cancel.check()?;
             let after = match resend_from {
                 Some(from) => from - 1,
                 None => self.store.sync_state()?.acked_seq,
             };
+            let limit = prefix.take().unwrap_or(batch);
             let next = match prepared.take() {
-                Some(p) if resend_from.is_none() && p.after == after && p.limit == batch => Some(p),
-                _ => self.prepare_push(after, batch)?,
+                Some(p) if resend_from.is_none() && p.after == after && p.limit == limit => Some(p),
+                _ => self.prepare_push(after, limit)?,
             };
             let Some(Prepared {
                 first, last, call, ..
@@ -591,6 +671,16 @@ impl Run<'_> {
                     self.rotate().await?;
                     resend_from = None;
                     stalls = 0;
+                    continue;
+                }
+                // The server refuses a whole batch for one change (out of
+                // scope, or its user may not make it): what comes before
+                // that change is sent on its own, so it is not held up
+                // behind it. The refused change then heads the next batch
+                // and is the error to report.
+                Err(e) if refused_at(&e).is_some_and(|n| n > first && n <= last) => {
+                    prefix = refused_at(&e).map(|n| usize::try_from(n - first).unwrap_or(1));
+                    prepared = None;
                     continue;
                 }
                 Err(e)
@@ -795,6 +885,17 @@ impl Run<'_> {
             cursor = page.next_after;
         }
         Ok(())
+    }
+}
+
+/// The sequence number of the change a push was refused for (scope or
+/// role), as the server names it in the error's details.
+fn refused_at(e: &SyncError) -> Option<i64> {
+    match e {
+        SyncError::OutOfScope { details }
+        | SyncError::PushForbidden { details }
+        | SyncError::UnknownUser { details } => details.get("seq").and_then(|v| v.as_i64()),
+        _ => None,
     }
 }
 

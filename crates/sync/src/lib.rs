@@ -44,6 +44,11 @@
 //!   batches, the store's `audit_sent_through` cursor moved by the answer)
 //!   and the users of the device's scope (`GET /v1/users`, returned in
 //!   [`SyncReport::users`] for the app's keyring).
+//! - `scope`: the device's current scope (`GET /v1/device`, each sync),
+//!   kept in the store, a school that joined pulled from the start, and the
+//!   removal of each school that left ([`SyncReport::schools_removed`]) once
+//!   none of this device's changes for it wait to be sent
+//!   ([`SyncReport::schools_kept`] otherwise).
 //! - `backoff`: the retry wait (exponential, jittered, `Retry-After` floor),
 //!   pure so it is tested alone.
 //! - `wire`: [`ChangeEntry`](shouhu_store::ChangeEntry) ⇄ protocol
@@ -59,6 +64,7 @@ mod engine;
 mod error;
 mod options;
 mod progress;
+mod scope;
 mod transport;
 mod wire;
 
@@ -70,8 +76,10 @@ pub use engine::{
 pub use error::SyncError;
 pub use options::{CancelToken, SyncOptions};
 pub use progress::{RetryNotice, SyncPhase, SyncProgress, SyncReport};
+pub use scope::{stored_scope, KeptSchool, SETTING_DEVICE_SCOPE};
 pub use shouhu_core::Lang;
 pub use shouhu_protocol::{
     EnrollResponse, PasswordChangeRequest, Scope, UserRecord, UserScope, PROTOCOL_VERSION,
 };
+pub use shouhu_store::SchoolPurge;
 pub use wire::{from_wire, into_wire, to_wire};

@@ -89,6 +89,19 @@ pub struct SyncReport {
     /// refused and this laptop dropped (the server's newer credential, an
     /// administrator's reset say, stays; its users bring it here).
     pub password_changes_refused: u64,
+    /// The device's scope as the server has it now (`None` from a server
+    /// that does not tell it, or when the sync stopped before asking).
+    pub scope: Option<shouhu_protocol::Scope>,
+    /// Schools that joined the scope since the last sync (pulled from the
+    /// beginning in this sync).
+    pub schools_added: Vec<Uuid>,
+    /// Schools that left the scope and were removed from this device in
+    /// this sync, with how many records each.
+    pub schools_removed: Vec<shouhu_store::SchoolPurge>,
+    /// Schools that left the scope but stay on this device because some of
+    /// its changes for them are not sent (refused by the server as made
+    /// after the school left, or waiting behind a refused change).
+    pub schools_kept: Vec<crate::scope::KeptSchool>,
     #[serde(rename = "duration_ms", serialize_with = "millis")]
     pub duration: Duration,
 }

@@ -367,6 +367,10 @@ export interface SyncReport {
   duration_ms: number;
   /** The server holds another notes key for this reader (registered on another laptop). */
   reader_key_mismatch?: boolean;
+  /** Schools that left this computer's scope and were removed from it in this sync. */
+  schools_removed?: { school_id: string; name: string | null; records: number }[];
+  /** Schools that left the scope but stay until this computer's changes for them are sent. */
+  schools_kept?: { school_id: string; name: string | null; pending: number }[];
 }
 
 export interface Stamp {

@@ -183,6 +183,23 @@ describe('sync enrollment', () => {
     await waitFor(() => expect(screen.queryByTestId('sync-cancel')).toBeNull());
   });
 
+  it('names the schools that left this computer\'s scope and those kept for unsent changes', async () => {
+    const mock = createMockBridge();
+    await mock.enroll('https://10.0.0.5:8470', 'K7MQ2XRT9B', FP);
+    const run = mock.runSync;
+    mock.runSync = async (onProgress) => ({
+      ...(await run(onProgress)),
+      schools_removed: [{ school_id: 'school-b', name: '八步中学', records: 42 }],
+      schools_kept: [{ school_id: 'school-c', name: '龙场中学', pending: 2 }],
+    });
+    render(Sync, { props: { bridge: mock } });
+    await fireEvent.click(await screen.findByTestId('sync-run'));
+    const removed = await screen.findByTestId('sync-school-removed');
+    expect(removed.textContent).toContain('已移出本机范围的学校：八步中学');
+    expect(removed.textContent).toContain('42');
+    expect(screen.getByTestId('sync-school-kept').textContent).toContain('2 条修改未能上传');
+  });
+
   it('a wrong fingerprint at enrollment asks to check it, and nothing typed is lost', async () => {
     const mock = createMockBridge({
       failWith: {

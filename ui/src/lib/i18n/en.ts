@@ -239,6 +239,8 @@ const en: Catalog = {
   'sync.retry': 'Unstable network, retry {attempt}…',
   'sync.reader_key_mismatch': 'You registered your notes key on another computer: notes written on other computers do not open here. Read them on that computer, or contact the administrator.',
   'sync.result': 'Sync done: {pushed} sent, {pulled} received, {conflicts} conflicts to review, {seconds} s',
+  'sync.school_removed': 'School no longer in this computer’s scope: {name}; its {records} records were removed from this computer (the server keeps them)',
+  'sync.school_kept': 'School no longer in this computer’s scope: {name}; kept for now, {pending} changes to it could not be sent. Contact the administrator',
   'sync.pending': 'Changes to sync: {count}',
   'sync.last': 'Last sync: {at}',
   'sync.conflicts': 'Conflicts to review ({count})',

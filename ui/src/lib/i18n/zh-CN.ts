@@ -242,6 +242,8 @@ const zhCN = {
   'sync.retry': '网络不稳定，第 {attempt} 次重试…',
   'sync.reader_key_mismatch': '您在另一台电脑上登记过心理记录阅读密钥：其他电脑写的心理记录在本机打不开，请在那台电脑上查看，或联系管理员。',
   'sync.result': '同步完成：上传 {pushed} 条，下载 {pulled} 条，待处理冲突 {conflicts} 条，用时 {seconds} 秒',
+  'sync.school_removed': '已移出本机范围的学校：{name}，本机已删除其 {records} 条记录（服务器上的记录不受影响）',
+  'sync.school_kept': '已移出本机范围的学校：{name}，本机还有 {pending} 条修改未能上传，暂时保留，请联系管理员',
   'sync.pending': '待同步修改：{count} 条',
   'sync.last': '上次同步：{at}',
   'sync.conflicts': '待处理冲突（{count}）',
