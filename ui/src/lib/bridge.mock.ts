@@ -11,6 +11,7 @@ import {
   type Bridge,
   type ChildCard,
   type ChildSummary,
+  type ConflictView,
   type CurrentUser,
   type RecordRow,
   type Role,
@@ -46,6 +47,9 @@ export interface MockBridgeOptions {
   };
   /** Make a command fail with this backend error. */
   failWith?: Partial<Record<keyof Bridge, AppErrorPayload>>;
+  // uiconf: conflicts to review
+  /** Open conflicts `listConflicts` answers; `resolveConflict` closes them. */
+  conflicts?: ConflictView[];
 }
 
 export const MOCK_APP_INFO: AppInfo = { name: '守护 Shouhu', version: '0.0.0-mock' };
@@ -121,8 +125,11 @@ function invalid(problems: FieldProblem[]): BridgeError {
 /** The mock plus `closeWindow()`, which runs what the UI registered for closing. */
 export function createMockBridge(
   options: MockBridgeOptions = {},
-): Bridge & { calls: string[]; closeWindow(): Promise<void> } {
+): Bridge & { calls: string[]; closeWindow(): Promise<void>; resolutions: { id: string; choice: string; merged: unknown }[] } {
   const calls: string[] = [];
+  // uiconf: conflicts to review
+  let conflicts: ConflictView[] = structuredClone(options.conflicts ?? []);
+  const resolutions: { id: string; choice: string; merged: unknown }[] = [];
   let settings: Settings = { language: 'zh-CN', text_size: 'normal', school_id: null, auto_lock_minutes: 10, demo: false, ...options.settings };
   let vaultState = options.vault?.state ?? 'ready';
   const users: MockUser[] = structuredClone(options.vault?.users ?? (vaultState === 'ready' ? [MOCK_TEACHER] : []));
@@ -193,6 +200,7 @@ export function createMockBridge(
 
   return {
     calls,
+    resolutions,
     appInfo: () => answer('appInfo', () => options.appInfo ?? MOCK_APP_INFO),
     storeSummary: () => answer('storeSummary', () => options.storeSummary ?? MOCK_SUMMARY),
     getSettings: () => answer('getSettings', () => settings),
@@ -475,8 +483,14 @@ export function createMockBridge(
       cancelRunning = null;
       return running;
     },
-    listConflicts: () => answer('listConflicts', () => []),
-    resolveConflict: () => answer('resolveConflict', () => undefined),
+    // uiconf: conflicts to review
+    listConflicts: () => answer('listConflicts', () => conflicts),
+    resolveConflict: (id, choice, merged) =>
+      answer('resolveConflict', () => {
+        if (!conflicts.some((c) => c.id === id)) throw fail('conflict.already_resolved', '这条冲突已经处理过了');
+        resolutions.push({ id, choice, merged });
+        conflicts = conflicts.filter((c) => c.id !== id);
+      }),
     onBeforeClose: async (save) => {
       beforeClose = save;
       return () => (beforeClose = null);

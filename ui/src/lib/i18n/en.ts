@@ -614,6 +614,11 @@ const en: Catalog = {
   'error.vault.keyring_unreadable': 'The key file of this laptop cannot be read; ask an administrator',
   'error.vault.keyring_write_failed': 'The key file cannot be saved; check the free disk space',
   'error.vault.last_user': 'The last user of this laptop cannot be removed',
+  // uiconf: conflicts review, printable card, household editing
+  'conflicts.merged_empty': 'Type the merged value first',
+  'conflicts.keep_current': 'Keep the current value',
+  'conflicts.keep_other': 'Keep the other value',
+  'conflicts.other_device': 'a user of device {device}',
 };
 
 export default en;

@@ -617,6 +617,11 @@ const zhCN = {
   'error.vault.keyring_unreadable': '本机的用户密钥文件无法读取，请联系管理员',
   'error.vault.keyring_write_failed': '无法保存用户密钥文件，请检查磁盘空间',
   'error.vault.last_user': '不能删除本机最后一个用户',
+  // uiconf: conflicts review, printable card, household editing
+  'conflicts.merged_empty': '请先输入合并后的值',
+  'conflicts.keep_current': '保留现在的值',
+  'conflicts.keep_other': '保留另一个值',
+  'conflicts.other_device': '设备 {device} 上的用户',
 } as const;
 
 export type MessageKey = keyof typeof zhCN;
