@@ -312,6 +312,8 @@ export interface HelpPlan {
 export interface HouseholdView {
   id: string;
   household: Record<string, unknown>;
+  /** Sent back with an edit (`saveHousehold`). */
+  version: number;
   members: { id: string; name: string; grade: string }[];
   plans: Stored<HelpPlan>[];
   versions: Stored<{ plan_id: string; revision: number; content: HelpPlan; superseded_at: string }>[];
@@ -412,7 +414,11 @@ export interface Bridge {
   saveChild(id: string | null, card: ChildCard): Promise<string>;
   /** A tombstone with a reason (the card stays in history and sync). */
   deleteChild(id: string, reason: string): Promise<void>;
-  saveHousehold(id: string | null, household: Record<string, unknown>): Promise<string>;
+  /**
+   * Create (`id` null) or edit a household; an edit sends the `version` it
+   * was opened at and is refused (`record.changed`) if a sync changed it since.
+   */
+  saveHousehold(id: string | null, household: Record<string, unknown>, version?: number | null): Promise<string>;
   saveVisitDraft(id: string | null, visit: HomeVisit): Promise<VisitSaved>;
   finaliseVisit(id: string, visit: HomeVisit): Promise<VisitSaved>;
   amendVisit(visitId: string, field: string, newValue: unknown, reason: string): Promise<string>;
@@ -456,6 +462,11 @@ export interface Bridge {
    * what is being typed is stored first.
    */
   onBeforeClose(save: () => Promise<void>): Promise<() => void>;
+  // uiconf: the printable card, household members
+  /** Audit the print of a child's card (the user confirmed); then the UI prints. */
+  auditPrint(childId: string): Promise<void>;
+  /** Put a child into a household, or take it out (`null`). */
+  setChildHousehold(childId: string, householdId: string | null): Promise<void>;
 }
 
 function isAppErrorPayload(value: unknown): value is AppErrorPayload {
@@ -510,7 +521,7 @@ export const bridge: Bridge = {
   validateChild: (card) => call('validate_child', { card }),
   saveChild: (id, card) => call('save_child', { req: { id, card } }),
   deleteChild: (id, reason) => call('delete_child', { id, reason }),
-  saveHousehold: (id, household) => call('save_household', { req: { id, household } }),
+  saveHousehold: (id, household, version) => call('save_household', { req: { id, household, version: version ?? null } }),
   saveVisitDraft: (id, visit) => call('save_visit_draft', { req: { id, visit } }),
   finaliseVisit: (id, visit) => call('finalise_visit', { id, visit }),
   amendVisit: (visitId, field, newValue, reason) =>
@@ -544,6 +555,9 @@ export const bridge: Bridge = {
   cancelSync: () => call('cancel_sync'),
   listConflicts: () => call('list_conflicts'),
   resolveConflict: (id, choice, merged) => call('resolve_conflict', { req: { id, choice, merged } }),
+  // uiconf: the printable card, household members
+  auditPrint: (childId) => call('audit_print', { childId }),
+  setChildHousehold: (childId, householdId) => call('set_child_household', { childId, householdId }),
   onBeforeClose: (save) =>
     listen('flush-before-close', async () => {
       try {

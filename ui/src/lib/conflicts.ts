@@ -28,22 +28,29 @@ export function conflictFieldLabel(c: Pick<ConflictView, 'entity' | 'field'>): s
   if (!key) return c.field;
   // 父亲 · 电话: a parent's fields share their labels.
   const who = /^(father|mother)\./.exec(c.field)?.[1];
-  return who && spec ? `${t(`child.${who}`)} · ${t(key)}` : t(key);
+  return who && spec ? `${t(who === 'father' ? 'child.father' : 'child.mother')} · ${t(key)}` : t(key);
 }
 
-/** A conflicting value as people read it. */
-export function conflictValueText(c: Pick<ConflictView, 'entity' | 'field'>, v: unknown, locale = 'zh-CN'): string {
+/** A value of the child card's field `path` as people read it (enum labels, 是/否, dates). */
+export function childValueText(path: string | null, v: unknown, locale = 'zh-CN'): string {
   if (v === null || v === undefined || v === '') return '—';
-  const spec = c.field && (c.entity === 'child' || c.entity === null) ? childField(c.field) : undefined;
+  const spec = path ? childField(path) : undefined;
   if (typeof v === 'boolean') return t(v ? 'common.yes' : 'common.no');
   if (spec?.enumName) {
-    if (Array.isArray(v)) return v.map((x) => enumLabel(spec.enumName as string, String(x))).join('、');
+    if (Array.isArray(v)) return v.length ? v.map((x) => enumLabel(spec.enumName as string, String(x))).join('、') : '—';
     if (typeof v === 'string') return enumLabel(spec.enumName, v);
   }
   if (spec?.kind === 'date' && typeof v === 'string') return formatDate(v, locale);
   if (typeof v === 'string') return v;
-  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v.join('、');
+  if (typeof v === 'number') return String(v);
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v.length ? v.join('、') : '—';
   return JSON.stringify(v);
+}
+
+/** A conflicting value as people read it. */
+export function conflictValueText(c: Pick<ConflictView, 'entity' | 'field'>, v: unknown, locale = 'zh-CN'): string {
+  const isChild = c.entity === 'child' || c.entity === null;
+  return childValueText(isChild ? c.field : null, v, locale);
 }
 
 /**
