@@ -19,8 +19,10 @@ set -euo pipefail
 # closes are kept) and `accounts` (first set-up, lock with a form being
 # typed, wrong password in Chinese, log-in again keeping the typed text)
 # and `conflicts` (a real county server and a second device through the
-# `shouhu` CLI: a conflict from real sync reviewed and resolved in the app).
-E2E_TESTS=(${SHOUHU_E2E_TESTS:-smoke scenarios close_window accounts conflicts})
+# `shouhu` CLI: a conflict from real sync reviewed and resolved in the app)
+# and `household_print` (the printable card, a household edited and a
+# sibling added).
+E2E_TESTS=(${SHOUHU_E2E_TESTS:-smoke scenarios close_window accounts conflicts household_print})
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

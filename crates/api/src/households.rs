@@ -489,4 +489,45 @@ mod tests {
             "record.not_found"
         );
     }
+
+    #[test]
+    fn the_edit_form_validates_a_household_as_typed() {
+        let s = testutil::store();
+        let problems = crate::validate_record(
+            &s,
+            &Session::default(),
+            "household",
+            serde_json::json!({ "label": " ", "phone": "1390000" }),
+        )
+        .unwrap();
+        let mut fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        fields.sort();
+        assert_eq!(fields, ["label", "phone"]);
+        assert!(problems
+            .iter()
+            .all(|p| p.message.chars().any(|c| c > '\u{4e00}')));
+        assert!(crate::validate_record(
+            &s,
+            &Session::default(),
+            "household",
+            serde_json::json!({ "label": "王家", "phone": "13900002222" }),
+        )
+        .unwrap()
+        .is_empty());
+        // Households are validated here, not written (save_household does).
+        assert_eq!(
+            crate::save_record(
+                &mut testutil::store(),
+                &Session::default(),
+                crate::SaveRecord {
+                    kind: "household".into(),
+                    id: None,
+                    body: serde_json::json!({ "label": "王家" }),
+                },
+            )
+            .unwrap_err()
+            .code(),
+            "input.invalid"
+        );
+    }
 }
