@@ -336,10 +336,7 @@ mod tests {
         assert_eq!(v.household.head_name, "王建国", "untouched fields stay");
         // One change-log entry with exactly the changed fields.
         let out = s.outbox(100).unwrap();
-        let update = out
-            .iter()
-            .rfind(|e| e.record_id == id)
-            .expect("the edit's entry");
+        let update = out.iter().rfind(|e| e.record_id == id).unwrap();
         assert_eq!(update.op, shouhu_core::Op::Update);
         let mut fields: Vec<&String> = update.fields.as_object().unwrap().keys().collect();
         fields.sort();
