@@ -470,7 +470,13 @@ export function createMockBridge(
         else records.push(row);
         return key;
       }),
-    validateRecord: () => answer('validateRecord', () => []),
+    // uiconf: a household is validated as typed (the shape of the Rust answer)
+    validateRecord: (kind, body) =>
+      answer('validateRecord', () =>
+        kind === 'household' && body.phone && !/^1\d{10}$/.test(String(body.phone))
+          ? [{ field: 'phone', code: 'phone.invalid', message: '电话格式不正确：手机号为1开头的11位数字' }]
+          : [],
+      ),
     screeningChecklist: () => answer('screeningChecklist', () => []),
     syncStatus: () => answer('syncStatus', () => sync),
     enroll: (serverUrl, _code, fingerprint) =>

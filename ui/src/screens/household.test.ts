@@ -44,9 +44,11 @@ describe('household editing', () => {
     const form = await screen.findByTestId('household-form');
     await fireEvent.input(within(form).getByTestId('household-field-address.village'), { target: { value: '石桥村' } });
     await fireEvent.input(within(form).getByTestId('household-field-phone'), { target: { value: '12345' } });
+    // As typed: the validator's message under the field, before any save.
+    expect((await screen.findByTestId('household-error-phone')).textContent).toContain('电话格式不正确');
+    expect(mock.calls).not.toContain('saveHousehold');
     await fireEvent.click(screen.getByTestId('household-save'));
-    const err = await screen.findByTestId('household-error-phone');
-    expect(err.textContent).toContain('手机号码');
+    await waitFor(() => expect(screen.getByTestId('household-error-phone').textContent).toContain('手机号码'));
     expect((within(form).getByTestId('household-field-phone') as HTMLInputElement).value).toBe('12345');
     await fireEvent.input(within(form).getByTestId('household-field-phone'), { target: { value: '13900002222' } });
     await fireEvent.click(screen.getByTestId('household-save'));
