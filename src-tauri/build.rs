@@ -57,7 +57,7 @@ const COMMANDS: &[&str] = &[
     "resolve_conflict",
     "close_window",
     // uiconf: the printable card, household members
-    "audit_print",
+    "print_child",
     "set_child_household",
 ];
 

@@ -403,11 +403,19 @@ pub fn close_window<R: Runtime>(window: tauri::WebviewWindow<R>) -> Result<(), A
 
 // uiconf: the printable card, household members
 
-/// The 打印 button of a child card, after the user confirmed: the print is
-/// audited before the UI opens the print dialog.
+/// The 打印 button of a child card, after the user confirmed and the print
+/// view is on the page: the print is audited, then the webview's print
+/// dialog opens (wry: a GTK print dialog through WebKitGTK's print
+/// operation on Linux, WebView2's on Windows). JavaScript's `window.print()`
+/// is not used: in WebKitGTK under this shell it returns without a dialog.
 #[tauri::command]
-pub fn audit_print(store: State<'_, AppStore>, child_id: Uuid) -> Result<(), AppError> {
-    store.with(|s, session| api::audit_print(s, session, child_id))
+pub fn print_child<R: Runtime>(
+    window: tauri::WebviewWindow<R>,
+    store: State<'_, AppStore>,
+    child_id: Uuid,
+) -> Result<(), AppError> {
+    store.with(|s, session| api::audit_print(s, session, child_id))?;
+    window.print().map_err(AppError::from)
 }
 
 /// Add a child to a household (`household_id`) or take it out (`null`).

@@ -78,7 +78,7 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::resolve_conflict,
         commands::close_window,
         // uiconf: the printable card, household members
-        commands::audit_print,
+        commands::print_child,
         commands::set_child_household,
     ])
 }

@@ -285,10 +285,10 @@ fn the_cancel_button_reaches_the_running_sync_only() {
 
 // uiconf: the printable card, household members
 #[test]
-fn print_audit_and_household_members_are_granted_and_answer_in_codes() {
+fn printing_and_household_members_are_granted_and_answer_in_codes() {
     let err = invoke_with(
         MAIN_WINDOW,
-        "audit_print",
+        "print_child",
         serde_json::json!({ "childId": "01934b6e-0000-7000-8000-0000000000a1" }),
     )
     .expect_err("no such child");

@@ -518,8 +518,8 @@ export function createMockBridge(
         conflicts = conflicts.filter((c) => c.id !== id);
       }),
     // uiconf: the printable card, household members
-    auditPrint: (childId) =>
-      answer('auditPrint', () => {
+    printChild: (childId) =>
+      answer('printChild', () => {
         if (!children.has(childId)) throw fail('record.not_found', '找不到这名儿童的档案');
         printed.push(childId);
       }),

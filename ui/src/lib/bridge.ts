@@ -463,8 +463,8 @@ export interface Bridge {
    */
   onBeforeClose(save: () => Promise<void>): Promise<() => void>;
   // uiconf: the printable card, household members
-  /** Audit the print of a child's card (the user confirmed); then the UI prints. */
-  auditPrint(childId: string): Promise<void>;
+  /** Print a child's card (the user confirmed, the print view is on the page): audited, then the print dialog. */
+  printChild(childId: string): Promise<void>;
   /** Put a child into a household, or take it out (`null`). */
   setChildHousehold(childId: string, householdId: string | null): Promise<void>;
 }
@@ -556,7 +556,7 @@ export const bridge: Bridge = {
   listConflicts: () => call('list_conflicts'),
   resolveConflict: (id, choice, merged) => call('resolve_conflict', { req: { id, choice, merged } }),
   // uiconf: the printable card, household members
-  auditPrint: (childId) => call('audit_print', { childId }),
+  printChild: (childId) => call('print_child', { childId }),
   setChildHousehold: (childId, householdId) => call('set_child_household', { childId, householdId }),
   onBeforeClose: (save) =>
     listen('flush-before-close', async () => {
