@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
 import Conflicts from './Conflicts.svelte';
 import { createMockBridge } from '../lib/bridge.mock';
+import { nav } from '../lib/app.svelte';
 import type { ConflictView } from '../lib/bridge';
 import { conflictFieldLabel, conflictValueText, mergedValue } from '../lib/conflicts';
 
@@ -34,6 +35,7 @@ describe('conflicts screen', () => {
     expect(row.textContent).toContain('服务器的值');
     // An unknown user is named by their device.
     expect(row.textContent).toContain('设备 bbbb2222 上的用户');
+    expect(within(row).getByTestId('conflict-open-record').textContent).toBe('打开记录');
     await fireEvent.click(within(row).getByTestId('conflict-keep-server'));
     await waitFor(() => expect(mock.resolutions).toEqual([{ id: 'c1', choice: 'keep_other', merged: null }]));
     expect(await screen.findByTestId('conflicts-none')).toBeTruthy();
@@ -42,6 +44,9 @@ describe('conflicts screen', () => {
   it('keeps this computer’s value when it is the one that lost on the server', async () => {
     const mock = createMockBridge({ conflicts: [conflict('c1', 'notes', '服务器写的', '本机写的', 'other')] });
     render(Conflicts, { props: { bridge: mock } });
+    await fireEvent.click(await screen.findByTestId('conflict-open-record'));
+    expect(nav.screen).toBe('child');
+    expect(nav.params).toEqual({ id: 'child-1' });
     await fireEvent.click(await screen.findByTestId('conflict-keep-local'));
     await waitFor(() => expect(mock.resolutions[0]?.choice).toBe('keep_other'));
   });

@@ -619,6 +619,7 @@ const en: Catalog = {
   'conflicts.keep_current': 'Keep the current value',
   'conflicts.keep_other': 'Keep the other value',
   'conflicts.other_device': 'a user of device {device}',
+  'conflicts.open_record': 'Open the record',
   'field.household.address.county': 'County',
   'field.household.address.detail': 'House number',
   'field.household.notes': 'Notes',

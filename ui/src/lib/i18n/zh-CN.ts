@@ -622,6 +622,7 @@ const zhCN = {
   'conflicts.keep_current': '保留现在的值',
   'conflicts.keep_other': '保留另一个值',
   'conflicts.other_device': '设备 {device} 上的用户',
+  'conflicts.open_record': '打开记录',
   'field.household.address.county': '县（区）',
   'field.household.address.detail': '门牌号',
   'field.household.notes': '备注',
