@@ -13,6 +13,8 @@ APT_PACKAGES=(
   libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev librsvg2-dev
   libayatana-appindicator3-dev libssl-dev
   xvfb xauth dbus-daemon webkit2gtk-driver fonts-noto-cjk
+  # xwininfo: the e2e test of the printable card sees the print dialog open.
+  x11-utils
 )
 NODE_MIN="20.19.0"
 

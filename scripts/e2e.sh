@@ -17,8 +17,12 @@ set -euo pipefail
 # initials, a visit draft after closing the window, English, every main
 # screen) and `close_window` (keystrokes typed right before the window
 # closes are kept) and `accounts` (first set-up, lock with a form being
-# typed, wrong password in Chinese, log-in again keeping the typed text).
-E2E_TESTS=(${SHOUHU_E2E_TESTS:-smoke scenarios close_window accounts})
+# typed, wrong password in Chinese, log-in again keeping the typed text)
+# and `conflicts` (a real county server and a second device through the
+# `shouhu` CLI: a conflict from real sync reviewed and resolved in the app)
+# and `household_print` (the printable card, a household edited and a
+# sibling added).
+E2E_TESTS=(${SHOUHU_E2E_TESTS:-smoke scenarios close_window accounts conflicts household_print})
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -34,8 +38,9 @@ if [ "${SHOUHU_E2E_UI_BUILT:-}" != "1" ]; then
 fi
 # A debug build: tauri.conf.json has no devUrl, so it serves the UI embedded
 # from ui/dist like a release build, and builds much faster.
-echo "==== e2e: cargo build -p shouhu-app"
-cargo build -p shouhu-app --locked
+# The county server and the CLI are the `conflicts` test's server and second device.
+echo "==== e2e: cargo build -p shouhu-app -p shouhu-server -p shouhu-cli"
+cargo build -p shouhu-app -p shouhu-server -p shouhu-cli --locked
 
 if [ -x "$tools/bin/tauri-driver" ] && "$tools/bin/tauri-driver" --help >/dev/null 2>&1 \
   && grep -qs "tauri-driver $TAURI_DRIVER_VERSION" "$tools/.crates.toml"; then

@@ -56,6 +56,9 @@ const COMMANDS: &[&str] = &[
     "list_conflicts",
     "resolve_conflict",
     "close_window",
+    // uiconf: the printable card, household members
+    "print_child",
+    "set_child_household",
 ];
 
 fn main() -> ExitCode {

@@ -117,7 +117,7 @@ pub fn save_household(
     store: State<'_, AppStore>,
     req: api::SaveHousehold,
 ) -> Result<Uuid, AppError> {
-    store.with_write(|s, _| api::save_household(s, req))
+    store.with_write(|s, session| api::save_household(s, session, req))
 }
 
 #[tauri::command]
@@ -275,7 +275,7 @@ pub fn list_households(
 
 #[tauri::command]
 pub fn get_household(store: State<'_, AppStore>, id: Uuid) -> Result<api::HouseholdView, AppError> {
-    store.with(|s, _| api::get_household(s, id))
+    store.with(|s, session| api::get_household(s, session, id))
 }
 
 #[tauri::command]
@@ -399,4 +399,31 @@ pub fn resolve_conflict(
 #[tauri::command]
 pub fn close_window<R: Runtime>(window: tauri::WebviewWindow<R>) -> Result<(), AppError> {
     window.destroy().map_err(AppError::from)
+}
+
+// uiconf: the printable card, household members
+
+/// The 打印 button of a child card, after the user confirmed and the print
+/// view is on the page: the print is audited, then the webview's print
+/// dialog opens (wry: a GTK print dialog through WebKitGTK's print
+/// operation on Linux, WebView2's on Windows). JavaScript's `window.print()`
+/// is not used: in WebKitGTK under this shell it returns without a dialog.
+#[tauri::command]
+pub fn print_child<R: Runtime>(
+    window: tauri::WebviewWindow<R>,
+    store: State<'_, AppStore>,
+    child_id: Uuid,
+) -> Result<(), AppError> {
+    store.with(|s, session| api::audit_print(s, session, child_id))?;
+    window.print().map_err(AppError::from)
+}
+
+/// Add a child to a household (`household_id`) or take it out (`null`).
+#[tauri::command]
+pub fn set_child_household(
+    store: State<'_, AppStore>,
+    child_id: Uuid,
+    household_id: Option<Uuid>,
+) -> Result<(), AppError> {
+    store.with_write(|s, session| api::set_child_household(s, session, child_id, household_id))
 }

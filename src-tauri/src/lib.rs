@@ -79,6 +79,9 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::list_conflicts,
         commands::resolve_conflict,
         commands::close_window,
+        // uiconf: the printable card, household members
+        commands::print_child,
+        commands::set_child_household,
     ])
 }
 

@@ -282,3 +282,37 @@ fn the_cancel_button_reaches_the_running_sync_only() {
         "a new sync starts afresh"
     );
 }
+
+// uiconf: the printable card, household members
+#[test]
+fn printing_and_household_members_are_granted_and_answer_in_codes() {
+    let err = invoke_with(
+        MAIN_WINDOW,
+        "print_child",
+        serde_json::json!({ "childId": "01934b6e-0000-7000-8000-0000000000a1" }),
+    )
+    .expect_err("no such child");
+    assert_eq!(err["code"], "record.not_found", "{err}");
+    let household = invoke_with(
+        MAIN_WINDOW,
+        "save_household",
+        serde_json::json!({ "req": { "id": null, "household": { "label": "李家" } } }),
+    )
+    .expect("a household is saved");
+    let err = invoke_with(
+        MAIN_WINDOW,
+        "set_child_household",
+        serde_json::json!({ "childId": "01934b6e-0000-7000-8000-0000000000a1", "householdId": household }),
+    )
+    .expect_err("no such child");
+    assert_eq!(err["code"], "record.not_found", "{err}");
+    // Each call here runs on a fresh laptop: an edit (with the version it
+    // was opened at) of a household this one does not hold.
+    let err = invoke_with(
+        MAIN_WINDOW,
+        "save_household",
+        serde_json::json!({ "req": { "id": household, "household": { "label": "李家" }, "version": 5 } }),
+    )
+    .expect_err("not on this laptop");
+    assert_eq!(err["code"], "record.not_found", "{err}");
+}

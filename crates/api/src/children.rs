@@ -281,6 +281,23 @@ pub fn save_child(store: &mut Store, session: &Session, req: SaveChild) -> Resul
     Ok(id)
 }
 
+/// Record in the audit log that the card of `child_id` is being printed
+/// (the printable 一人一卡 view); the UI asks for confirmation first.
+pub fn audit_print(store: &Store, session: &Session, child_id: Uuid) -> Result<()> {
+    let card = store.fetch::<ChildCard>(child_id)?;
+    session.check_school(card.body.school_id)?;
+    store.audit(
+        shouhu_store::AuditAction::Print,
+        shouhu_store::AuditTarget {
+            entity: Some("child".into()),
+            record_id: Some(child_id),
+            school_id: card.body.school_id,
+        },
+        serde_json::json!({ "via": "app", "what": "child_card" }),
+    )?;
+    Ok(())
+}
+
 /// Delete a card (a tombstone with a reason).
 pub fn delete_child(store: &mut Store, id: Uuid, reason: &str) -> Result<()> {
     if reason.trim().is_empty() {
@@ -512,5 +529,40 @@ mod tests {
         );
         delete_child(&mut s, id, "重复录入").unwrap();
         assert_eq!(s.count(shouhu_core::EntityKind::Child).unwrap(), 0);
+    }
+
+    #[test]
+    fn printing_a_card_is_audited_and_held_to_the_school() {
+        let mut s = testutil::store();
+        let school = testutil::school(&mut s);
+        let child = testutil::child(&mut s, school);
+        audit_print(&s, &crate::Session::default(), child).unwrap();
+        let entries = s
+            .audit_entries(&shouhu_store::AuditFilter {
+                action: Some(shouhu_store::AuditAction::Print),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].record_id, Some(child));
+        assert_eq!(entries[0].school_id, Some(school));
+        let other = testutil::school(&mut s);
+        let teacher = crate::Session {
+            scope: crate::Scope::School {
+                school_id: other,
+                township_id: Uuid::now_v7(),
+            },
+            ..crate::Session::default()
+        };
+        assert_eq!(
+            audit_print(&s, &teacher, child).unwrap_err().code(),
+            "auth.forbidden"
+        );
+        assert_eq!(
+            audit_print(&s, &crate::Session::default(), Uuid::now_v7())
+                .unwrap_err()
+                .code(),
+            "record.not_found"
+        );
     }
 }

@@ -42,6 +42,15 @@ pub enum Error {
     /// known on this laptop yet (sync first, or a counselor logs in here).
     #[error("no reader of psychological notes is known on this laptop")]
     NoNoteReaders,
+    /// An edit opened at one version of a record, saved after a sync
+    /// changed it: saving would undo what the sync brought.
+    #[error("the {entity} {id} changed since it was opened (version {opened}, now {now})")]
+    Changed {
+        entity: &'static str,
+        id: uuid::Uuid,
+        opened: i64,
+        now: i64,
+    },
 }
 
 impl From<shouhu_auth::AuthError> for Error {
@@ -70,6 +79,7 @@ impl Error {
             Error::Locked => "auth.locked".into(),
             Error::PasswordMismatch => "auth.password_mismatch".into(),
             Error::NoNoteReaders => "notes.no_readers".into(),
+            Error::Changed { .. } => "record.changed".into(),
         }
     }
 
@@ -128,6 +138,21 @@ impl Error {
                     self.to_string()
                 },
                 details: Value::Null,
+            },
+            Error::Changed {
+                entity,
+                id,
+                opened,
+                now,
+            } => ErrorBody {
+                code: self.code(),
+                message: if zh {
+                    "这条记录在您打开后已被同步更新，请重新打开后再修改".into()
+                } else {
+                    "This record was changed by a sync after you opened it: open it again, then edit"
+                        .into()
+                },
+                details: json!({ "entity": entity, "id": id, "opened": opened, "now": now }),
             },
             Error::PasswordMismatch => ErrorBody {
                 code: self.code(),

@@ -83,6 +83,10 @@ pub struct Member {
 pub struct HouseholdView {
     pub id: Uuid,
     pub household: Household,
+    /// The record's version (the server sequence of the last synced change
+    /// applied to it): an edit sends it back with `save_household`, which
+    /// refuses it if a sync changed the household since.
+    pub version: i64,
     pub members: Vec<Member>,
     /// The current plan(s), newest first.
     pub plans: Vec<Stored<HelpPlan>>,
@@ -90,8 +94,9 @@ pub struct HouseholdView {
     pub versions: Vec<Stored<PlanVersion>>,
 }
 
-pub fn get_household(store: &Store, id: Uuid) -> Result<HouseholdView> {
+pub fn get_household(store: &Store, session: &Session, id: Uuid) -> Result<HouseholdView> {
     let h = store.fetch::<Household>(id)?;
+    session.check_school(h.body.school_id)?;
     let members = store
         .list_by_parent::<ChildCard>(id)?
         .into_iter()
@@ -109,6 +114,7 @@ pub fn get_household(store: &Store, id: Uuid) -> Result<HouseholdView> {
     versions.sort_by_key(|v| std::cmp::Reverse(v.body.superseded_at));
     Ok(HouseholdView {
         id,
+        version: h.meta.version,
         household: h.body,
         members,
         plans,
@@ -164,16 +170,64 @@ fn approval_changes(before: Option<&HelpPlan>, after: &HelpPlan) -> bool {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct SaveHousehold {
+    /// `None` creates a new household.
     pub id: Option<Uuid>,
     pub household: Household,
+    /// For an edit: the version the form was opened at
+    /// ([`HouseholdView::version`]). `None` skips the check.
+    #[serde(default)]
+    pub version: Option<i64>,
 }
 
-pub fn save_household(store: &mut Store, req: SaveHousehold) -> Result<Uuid> {
+/// Create a household, or edit one (label, head, phone, address, notes):
+/// the store writes only the fields that changed, as one change-log entry
+/// based on the version the device holds, so edits from two devices meet on
+/// the server like any other record's (a conflict per field changed on
+/// both). An edit opened before a sync changed the household is refused
+/// (`record.changed`): saving it would undo what the sync brought.
+pub fn save_household(store: &mut Store, session: &Session, req: SaveHousehold) -> Result<Uuid> {
+    session.check_school(req.household.school_id)?;
+    if let Some(id) = req.id {
+        let current = store.fetch::<Household>(id)?;
+        session.check_school(current.body.school_id)?;
+        if let Some(opened) = req.version {
+            if opened != current.meta.version {
+                return Err(Error::Changed {
+                    entity: "household",
+                    id,
+                    opened,
+                    now: current.meta.version,
+                });
+            }
+        }
+    }
     let s = store.write(|w| match req.id {
         None => w.create(req.household),
         Some(id) => w.update(id, req.household),
     })?;
     Ok(s.meta.id)
+}
+
+/// Put a child into a household (its siblings' household) or, with `None`,
+/// take it out: only the card's `household_id` changes.
+pub fn set_child_household(
+    store: &mut Store,
+    session: &Session,
+    child_id: Uuid,
+    household_id: Option<Uuid>,
+) -> Result<()> {
+    let mut card = store.fetch::<ChildCard>(child_id)?;
+    session.check_school(card.body.school_id)?;
+    if let Some(h) = household_id {
+        let household = store.fetch::<Household>(h)?;
+        session.check_school(household.body.school_id)?;
+    }
+    if card.body.household_id == household_id {
+        return Ok(());
+    }
+    card.body.household_id = household_id;
+    store.write(|w| w.update(child_id, card.body))?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -189,8 +243,10 @@ mod tests {
         let school = testutil::school(&mut s);
         let h = save_household(
             &mut s,
+            &Session::default(),
             SaveHousehold {
                 id: None,
+                version: None,
                 household: Household {
                     label: "张家".into(),
                     school_id: Some(school),
@@ -222,7 +278,7 @@ mod tests {
             review_date: chrono::NaiveDate::from_ymd_opt(2027, 3, 1),
             ..Default::default()
         };
-        let teacher = crate::Session::default();
+        let teacher = Session::default();
         let p = save_plan(
             &mut s,
             &teacher,
@@ -235,7 +291,7 @@ mod tests {
         plan.needs.push("心理".into());
         plan.revision_note = "期中复查".into();
         save_plan(&mut s, &teacher, SavePlan { id: Some(p), plan }).unwrap();
-        let v = get_household(&s, h).unwrap();
+        let v = get_household(&s, &Session::default(), h).unwrap();
         assert_eq!(v.members.len(), 2);
         assert_eq!(v.plans.len(), 1);
         assert_eq!(v.plans[0].body.revision, 1);
@@ -252,6 +308,256 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].children, 2);
         assert_eq!(rows[0].review_date.as_deref(), Some("2027-03-01"));
+    }
+
+    fn teacher_of(school: Uuid) -> Session {
+        Session {
+            scope: crate::Scope::School {
+                school_id: school,
+                township_id: Uuid::now_v7(),
+            },
+            ..Session::default()
+        }
+    }
+
+    fn household(school: Uuid) -> Household {
+        Household {
+            label: "王家".into(),
+            school_id: Some(school),
+            head_name: "王建国".into(),
+            phone: Some("13800001111".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_household_is_edited_field_by_field_at_the_version_it_was_opened() {
+        let mut s = testutil::store();
+        let school = testutil::school(&mut s);
+        let session = teacher_of(school);
+        let id = save_household(
+            &mut s,
+            &session,
+            SaveHousehold {
+                id: None,
+                household: household(school),
+                version: None,
+            },
+        )
+        .unwrap();
+        let opened = get_household(&s, &session, id).unwrap();
+        let mut edited = opened.household.clone();
+        edited.address.village = " 青山村 ".into();
+        edited.address.group = "三组".into();
+        edited.phone = Some("139 0000 2222".into());
+        let again = save_household(
+            &mut s,
+            &session,
+            SaveHousehold {
+                id: Some(id),
+                household: edited,
+                version: Some(opened.version),
+            },
+        )
+        .unwrap();
+        assert_eq!(again, id, "an edit, not a new household");
+        let v = get_household(&s, &session, id).unwrap();
+        assert_eq!(v.household.address.village, "青山村", "normalised");
+        assert_eq!(v.household.address.group, "三组");
+        assert_eq!(v.household.phone.as_deref(), Some("13900002222"));
+        assert_eq!(v.household.head_name, "王建国", "untouched fields stay");
+        // One change-log entry with exactly the changed fields.
+        let out = s.outbox(100).unwrap();
+        let update = out.iter().rfind(|e| e.record_id == id).unwrap();
+        assert_eq!(update.op, shouhu_core::Op::Update);
+        let mut fields: Vec<&String> = update.fields.as_object().unwrap().keys().collect();
+        fields.sort();
+        assert_eq!(fields, ["address.group", "address.village", "phone"]);
+        assert_eq!(
+            list_households(&s, &HouseholdFilter::default()).unwrap()[0].village,
+            "青山村"
+        );
+    }
+
+    #[test]
+    fn an_edit_opened_before_a_sync_changed_the_household_is_refused() {
+        let mut s = testutil::store();
+        let school = testutil::school(&mut s);
+        let id = save_household(
+            &mut s,
+            &Session::default(),
+            SaveHousehold {
+                id: None,
+                household: household(school),
+                version: None,
+            },
+        )
+        .unwrap();
+        let mut edited = household(school);
+        edited.label = "王家（新）".into();
+        let e = save_household(
+            &mut s,
+            &Session::default(),
+            SaveHousehold {
+                id: Some(id),
+                household: edited.clone(),
+                version: Some(7),
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "record.changed");
+        let body = e.body(shouhu_core::Lang::ZhCn);
+        assert!(body.message.contains("同步"), "{}", body.message);
+        assert_eq!(body.details["opened"], 7);
+        assert_eq!(body.details["now"], 0);
+        assert_eq!(
+            get_household(&s, &Session::default(), id)
+                .unwrap()
+                .household
+                .label,
+            "王家",
+            "nothing written"
+        );
+        // A bad phone is a field problem in Chinese, nothing written either.
+        edited.phone = Some("12345".into());
+        let e = save_household(
+            &mut s,
+            &Session::default(),
+            SaveHousehold {
+                id: Some(id),
+                household: edited,
+                version: Some(0),
+            },
+        )
+        .unwrap_err();
+        let body = e.body(shouhu_core::Lang::ZhCn);
+        assert_eq!(
+            body.details["errors"][0]["details"]["field"], "phone",
+            "{body:?}"
+        );
+    }
+
+    #[test]
+    fn a_school_user_edits_only_their_school_households_and_members() {
+        let mut s = testutil::store();
+        let mine = testutil::school(&mut s);
+        let other = testutil::school(&mut s);
+        let theirs = save_household(
+            &mut s,
+            &Session::default(),
+            SaveHousehold {
+                id: None,
+                household: household(other),
+                version: None,
+            },
+        )
+        .unwrap();
+        let teacher = teacher_of(mine);
+        let e = save_household(
+            &mut s,
+            &teacher,
+            SaveHousehold {
+                id: Some(theirs),
+                household: household(mine),
+                version: None,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "auth.forbidden");
+        assert_eq!(
+            get_household(&s, &teacher, theirs).unwrap_err().code(),
+            "auth.forbidden"
+        );
+        let child = testutil::child(&mut s, mine);
+        assert_eq!(
+            set_child_household(&mut s, &teacher, child, Some(theirs))
+                .unwrap_err()
+                .code(),
+            "auth.forbidden"
+        );
+    }
+
+    #[test]
+    fn siblings_are_added_to_and_taken_out_of_a_household() {
+        let mut s = testutil::store();
+        let school = testutil::school(&mut s);
+        let session = teacher_of(school);
+        let h = save_household(
+            &mut s,
+            &session,
+            SaveHousehold {
+                id: None,
+                household: household(school),
+                version: None,
+            },
+        )
+        .unwrap();
+        let a = testutil::child(&mut s, school);
+        let b = testutil::child(&mut s, school);
+        set_child_household(&mut s, &session, a, Some(h)).unwrap();
+        set_child_household(&mut s, &session, b, Some(h)).unwrap();
+        let before = s.outbox(100).unwrap().len();
+        set_child_household(&mut s, &session, b, Some(h)).unwrap();
+        assert_eq!(s.outbox(100).unwrap().len(), before, "no change, no entry");
+        let v = get_household(&s, &session, h).unwrap();
+        let mut ids: Vec<Uuid> = v.members.iter().map(|m| m.id).collect();
+        ids.sort();
+        let mut want = vec![a, b];
+        want.sort();
+        assert_eq!(ids, want);
+        set_child_household(&mut s, &session, a, None).unwrap();
+        let v = get_household(&s, &session, h).unwrap();
+        assert_eq!(v.members.iter().map(|m| m.id).collect::<Vec<_>>(), [b]);
+        let card = s.fetch::<ChildCard>(a).unwrap();
+        assert_eq!(card.body.household_id, None);
+        assert_eq!(card.body.name, "张三", "only the household changed");
+        assert_eq!(
+            set_child_household(&mut s, &session, a, Some(Uuid::now_v7()))
+                .unwrap_err()
+                .code(),
+            "record.not_found"
+        );
+    }
+
+    #[test]
+    fn the_edit_form_validates_a_household_as_typed() {
+        let s = testutil::store();
+        let problems = crate::validate_record(
+            &s,
+            &Session::default(),
+            "household",
+            serde_json::json!({ "label": " ", "phone": "1390000" }),
+        )
+        .unwrap();
+        let mut fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        fields.sort();
+        assert_eq!(fields, ["label", "phone"]);
+        assert!(problems
+            .iter()
+            .all(|p| p.message.chars().any(|c| c > '\u{4e00}')));
+        assert!(crate::validate_record(
+            &s,
+            &Session::default(),
+            "household",
+            serde_json::json!({ "label": "王家", "phone": "13900002222" }),
+        )
+        .unwrap()
+        .is_empty());
+        // Households are validated here, not written (save_household does).
+        assert_eq!(
+            crate::save_record(
+                &mut testutil::store(),
+                &Session::default(),
+                crate::SaveRecord {
+                    kind: "household".into(),
+                    id: None,
+                    body: serde_json::json!({ "label": "王家" }),
+                },
+            )
+            .unwrap_err()
+            .code(),
+            "input.invalid"
+        );
     }
 
     /// Approving a plan is a principal's act, in the library: a teacher or
@@ -276,6 +582,7 @@ mod tests {
         );
         let h = save_household(
             &mut s,
+            &principal,
             SaveHousehold {
                 id: None,
                 household: Household {
@@ -283,6 +590,7 @@ mod tests {
                     school_id: Some(school),
                     ..Default::default()
                 },
+                version: None,
             },
         )
         .unwrap();

@@ -39,6 +39,18 @@ fn kind_of(name: &str) -> Result<EntityKind> {
         })
 }
 
+/// The kinds `validate_record` checks as typed: [`RECORD_KINDS`] and
+/// households (whose edit form validates as you type; `save_household`
+/// writes them).
+fn validate_kind_of(name: &str) -> Result<EntityKind> {
+    EntityKind::parse(name)
+        .filter(|k| RECORD_KINDS.contains(k) || *k == EntityKind::Household)
+        .ok_or_else(|| Error::InvalidInput {
+            field: "kind".into(),
+            value: name.into(),
+        })
+}
+
 /// Refuse what the session's role may not see or write.
 fn check_role(session: &Session, kind: EntityKind) -> Result<()> {
     if kind.is_confidential() && !session.role.reads_notes() {
@@ -211,7 +223,7 @@ pub fn validate_record(
     kind: &str,
     body: Value,
 ) -> Result<Vec<FieldProblem>> {
-    let kind = kind_of(kind)?;
+    let kind = validate_kind_of(kind)?;
     check_role(session, kind)?;
     with_entity_type!(kind, T => validate_typed::<T>(store.today(), body, session.lang))
 }

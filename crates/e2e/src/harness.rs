@@ -390,6 +390,30 @@ impl Harness {
         }
     }
 
+    /// The names of the X server's top-level windows (`xwininfo -root
+    /// -tree`, from Debian's x11-utils): e.g. the app's print dialog, which
+    /// is a GTK window outside the webview that WebDriver cannot see.
+    pub fn x_windows(&self) -> Result<Vec<String>, E2eError> {
+        let xwininfo = existing(
+            "xwininfo (Debian package x11-utils)",
+            vec![on_path("xwininfo")],
+            HINT,
+        )?;
+        let out = Command::new(xwininfo)
+            .args(["-display", &self.display(), "-root", "-children"])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(E2eError::io("running xwininfo"))?;
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let start = l.find('"')? + 1;
+                let len = l[start..].find('"')?;
+                Some(l[start..start + len].to_string())
+            })
+            .collect())
+    }
+
     /// The WebDriver URL of tauri-driver.
     pub fn webdriver_url(&self) -> &str {
         &self.base

@@ -13,6 +13,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod county;
 pub mod fixtures;
 pub mod flows;
 pub mod harness;

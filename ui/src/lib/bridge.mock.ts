@@ -11,6 +11,7 @@ import {
   type Bridge,
   type ChildCard,
   type ChildSummary,
+  type ConflictView,
   type CurrentUser,
   type RecordRow,
   type Role,
@@ -46,6 +47,14 @@ export interface MockBridgeOptions {
   };
   /** Make a command fail with this backend error. */
   failWith?: Partial<Record<keyof Bridge, AppErrorPayload>>;
+  // uiconf: conflicts to review
+  /** Open conflicts `listConflicts` answers; `resolveConflict` closes them. */
+  conflicts?: ConflictView[];
+  // uiconf: households editable, printable card
+  /** Households already in the mock store, by id. */
+  households?: Record<string, Record<string, unknown>>;
+  /** Their versions (as a sync left them); an edit opened at another is refused. */
+  householdVersions?: Record<string, number>;
 }
 
 export const MOCK_APP_INFO: AppInfo = { name: '守护 Shouhu', version: '0.0.0-mock' };
@@ -121,8 +130,16 @@ function invalid(problems: FieldProblem[]): BridgeError {
 /** The mock plus `closeWindow()`, which runs what the UI registered for closing. */
 export function createMockBridge(
   options: MockBridgeOptions = {},
-): Bridge & { calls: string[]; closeWindow(): Promise<void> } {
+): Bridge & {
+  calls: string[];
+  closeWindow(): Promise<void>;
+  resolutions: { id: string; choice: string; merged: unknown }[];
+  printed: string[];
+} {
   const calls: string[] = [];
+  // uiconf: conflicts to review
+  let conflicts: ConflictView[] = structuredClone(options.conflicts ?? []);
+  const resolutions: { id: string; choice: string; merged: unknown }[] = [];
   let settings: Settings = { language: 'zh-CN', text_size: 'normal', school_id: null, auto_lock_minutes: 10, demo: false, ...options.settings };
   let vaultState = options.vault?.state ?? 'ready';
   const users: MockUser[] = structuredClone(options.vault?.users ?? (vaultState === 'ready' ? [MOCK_TEACHER] : []));
@@ -153,6 +170,10 @@ export function createMockBridge(
   const visits = new Map<string, { visit: HomeVisit; updated_at: string }>();
   const records: RecordRow[] = structuredClone(options.records ?? []);
   const households = new Map<string, Record<string, unknown>>();
+  // uiconf: households editable (a sync bumps a version), the print audit
+  const householdVersions = new Map<string, number>(Object.entries(options.householdVersions ?? {}));
+  for (const [hid, h] of Object.entries(options.households ?? {})) households.set(hid, structuredClone(h));
+  const printed: string[] = [];
   let cancelRunning: (() => void) | null = null;
   const followUps = new Map<string, Stored<FollowUp>>();
   let beforeClose: (() => Promise<void>) | null = null;
@@ -193,6 +214,8 @@ export function createMockBridge(
 
   return {
     calls,
+    resolutions,
+    printed,
     appInfo: () => answer('appInfo', () => options.appInfo ?? MOCK_APP_INFO),
     storeSummary: () => answer('storeSummary', () => options.storeSummary ?? MOCK_SUMMARY),
     getSettings: () => answer('getSettings', () => settings),
@@ -405,12 +428,17 @@ export function createMockBridge(
       answer('getHousehold', () => ({
         id,
         household: structuredClone(households.get(id) ?? { label: '张家', head_name: '张建国' }),
-        members: [],
+        version: householdVersions.get(id) ?? 0,
+        members: [...children.entries()].filter(([, c]) => c.household_id === id).map(([cid, c]) => ({ id: cid, name: String(c.name ?? ''), grade: String(c.grade ?? '') })),
         plans: [],
         versions: [],
       })),
-    saveHousehold: (id, household) =>
+    saveHousehold: (id, household, version) =>
       answer('saveHousehold', () => {
+        if (id && version !== undefined && version !== null && version !== (householdVersions.get(id) ?? 0)) {
+          throw fail('record.changed', '这条记录在您打开后已被同步更新，请重新打开后再修改');
+        }
+        if (household.phone && !/^1\d{10}$/.test(String(household.phone))) throw invalid([{ field: 'phone', code: 'field.phone', message: '手机号码应为11位数字，请核对' }]);
         if (!String(household.label ?? '').trim()) throw invalid([{ field: 'label', code: 'field.required', message: '家庭名称不能为空，请填写' }]);
         if (!String(household.head_name ?? '').trim()) throw invalid([{ field: 'head_name', code: 'field.required', message: '户主姓名不能为空，请填写' }]);
         const key = id ?? newId();
@@ -442,7 +470,13 @@ export function createMockBridge(
         else records.push(row);
         return key;
       }),
-    validateRecord: () => answer('validateRecord', () => []),
+    // uiconf: a household is validated as typed (the shape of the Rust answer)
+    validateRecord: (kind, body) =>
+      answer('validateRecord', () =>
+        kind === 'household' && body.phone && !/^1\d{10}$/.test(String(body.phone))
+          ? [{ field: 'phone', code: 'phone.invalid', message: '电话格式不正确：手机号为1开头的11位数字' }]
+          : [],
+      ),
     screeningChecklist: () => answer('screeningChecklist', () => []),
     syncStatus: () => answer('syncStatus', () => sync),
     enroll: (serverUrl, _code, fingerprint) =>
@@ -475,8 +509,26 @@ export function createMockBridge(
       cancelRunning = null;
       return running;
     },
-    listConflicts: () => answer('listConflicts', () => []),
-    resolveConflict: () => answer('resolveConflict', () => undefined),
+    // uiconf: conflicts to review
+    listConflicts: () => answer('listConflicts', () => conflicts),
+    resolveConflict: (id, choice, merged) =>
+      answer('resolveConflict', () => {
+        if (!conflicts.some((c) => c.id === id)) throw fail('conflict.already_resolved', '这条冲突已经处理过了');
+        resolutions.push({ id, choice, merged });
+        conflicts = conflicts.filter((c) => c.id !== id);
+      }),
+    // uiconf: the printable card, household members
+    printChild: (childId) =>
+      answer('printChild', () => {
+        if (!children.has(childId)) throw fail('record.not_found', '找不到这名儿童的档案');
+        printed.push(childId);
+      }),
+    setChildHousehold: (childId, householdId) =>
+      answer('setChildHousehold', () => {
+        const c = children.get(childId);
+        if (!c) throw fail('record.not_found', '找不到这名儿童的档案');
+        c.household_id = householdId;
+      }),
     onBeforeClose: async (save) => {
       beforeClose = save;
       return () => (beforeClose = null);

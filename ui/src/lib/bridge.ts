@@ -312,6 +312,8 @@ export interface HelpPlan {
 export interface HouseholdView {
   id: string;
   household: Record<string, unknown>;
+  /** Sent back with an edit (`saveHousehold`). */
+  version: number;
   members: { id: string; name: string; grade: string }[];
   plans: Stored<HelpPlan>[];
   versions: Stored<{ plan_id: string; revision: number; content: HelpPlan; superseded_at: string }>[];
@@ -416,7 +418,11 @@ export interface Bridge {
   saveChild(id: string | null, card: ChildCard): Promise<string>;
   /** A tombstone with a reason (the card stays in history and sync). */
   deleteChild(id: string, reason: string): Promise<void>;
-  saveHousehold(id: string | null, household: Record<string, unknown>): Promise<string>;
+  /**
+   * Create (`id` null) or edit a household; an edit sends the `version` it
+   * was opened at and is refused (`record.changed`) if a sync changed it since.
+   */
+  saveHousehold(id: string | null, household: Record<string, unknown>, version?: number | null): Promise<string>;
   saveVisitDraft(id: string | null, visit: HomeVisit): Promise<VisitSaved>;
   finaliseVisit(id: string, visit: HomeVisit): Promise<VisitSaved>;
   amendVisit(visitId: string, field: string, newValue: unknown, reason: string): Promise<string>;
@@ -460,6 +466,11 @@ export interface Bridge {
    * what is being typed is stored first.
    */
   onBeforeClose(save: () => Promise<void>): Promise<() => void>;
+  // uiconf: the printable card, household members
+  /** Print a child's card (the user confirmed, the print view is on the page): audited, then the print dialog. */
+  printChild(childId: string): Promise<void>;
+  /** Put a child into a household, or take it out (`null`). */
+  setChildHousehold(childId: string, householdId: string | null): Promise<void>;
 }
 
 function isAppErrorPayload(value: unknown): value is AppErrorPayload {
@@ -514,7 +525,7 @@ export const bridge: Bridge = {
   validateChild: (card) => call('validate_child', { card }),
   saveChild: (id, card) => call('save_child', { req: { id, card } }),
   deleteChild: (id, reason) => call('delete_child', { id, reason }),
-  saveHousehold: (id, household) => call('save_household', { req: { id, household } }),
+  saveHousehold: (id, household, version) => call('save_household', { req: { id, household, version: version ?? null } }),
   saveVisitDraft: (id, visit) => call('save_visit_draft', { req: { id, visit } }),
   finaliseVisit: (id, visit) => call('finalise_visit', { id, visit }),
   amendVisit: (visitId, field, newValue, reason) =>
@@ -548,6 +559,9 @@ export const bridge: Bridge = {
   cancelSync: () => call('cancel_sync'),
   listConflicts: () => call('list_conflicts'),
   resolveConflict: (id, choice, merged) => call('resolve_conflict', { req: { id, choice, merged } }),
+  // uiconf: the printable card, household members
+  printChild: (childId) => call('print_child', { childId }),
+  setChildHousehold: (childId, householdId) => call('set_child_household', { childId, householdId }),
   onBeforeClose: (save) =>
     listen('flush-before-close', async () => {
       try {
