@@ -117,6 +117,12 @@ export function readOnly(): boolean {
   return account.user !== null && !account.user.writes_records;
 }
 
+/** A help plan's approval (审批人) is set, changed or cleared by principals
+ *  only; the library refuses it to everyone else (`auth.forbidden`). */
+export function approvesPlans(): boolean {
+  return account.user === null || account.user.role === 'principal';
+}
+
 /** Psychological notes are written by counselors only (supervisors read). */
 export function writesNotes(): boolean {
   return account.user === null || account.user.role === 'counselor';

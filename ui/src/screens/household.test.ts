@@ -146,3 +146,27 @@ describe('printable child card', () => {
     expect(card.querySelector('button')).toBeNull();
   });
 });
+
+describe('plan approval', () => {
+  it('lets only a principal fill in 审批人; others see it but cannot change it', async () => {
+    const mock = createMockBridge({
+      households: { h1: HOUSEHOLD },
+      vault: {
+        users: [
+          { login_name: 'li', display_name: '李老师', role: 'teacher', password: 'teacher2026ok' },
+          { login_name: 'wang', display_name: '王校长', role: 'principal', password: 'principal2026ok' },
+        ],
+      },
+    });
+    account.user = await mock.logIn('li', 'teacher2026ok');
+    const teacherView = render(Household, { props: { bridge: mock, id: 'h1' } });
+    await fireEvent.click(await screen.findByTestId('plan-new'));
+    const field = (await screen.findByTestId('plan-field-approved_by')) as HTMLInputElement;
+    expect(field.disabled).toBe(true);
+    teacherView.unmount();
+    account.user = await mock.logIn('wang', 'principal2026ok');
+    render(Household, { props: { bridge: mock, id: 'h1' } });
+    await fireEvent.click(await screen.findByTestId('plan-new'));
+    expect(((await screen.findByTestId('plan-field-approved_by')) as HTMLInputElement).disabled).toBe(false);
+  });
+});
