@@ -3,6 +3,14 @@
 //! Each command is a few lines: take the store (and session), call the API
 //! function, map errors to [`AppError`]. Every command must also be listed in
 //! `build.rs` (`COMMANDS`) and granted in `capabilities/default.json`.
+//!
+//! Commands that use the store are `#[tauri::command(async)]`: they run on
+//! the async runtime's threads, not on the main thread, so a long one (the
+//! county-wide Home dashboard, a first search that builds the index) never
+//! freezes the window: it keeps drawing, typing and scrolling while the
+//! store answers. The store itself is one `Mutex`, so they still run one at
+//! a time. `cancel_sync` stays on the main thread: it only flips a token and
+//! must answer while a sync holds the runtime.
 
 use chrono::Utc;
 use serde::Serialize;
@@ -46,7 +54,7 @@ pub struct StoreSummary {
 }
 
 /// Counts of the local store (and changes waiting for sync).
-#[tauri::command]
+#[tauri::command(async)]
 pub fn store_summary(store: State<'_, AppStore>) -> Result<StoreSummary, AppError> {
     store.with(|s, _| {
         Ok(StoreSummary {
@@ -59,12 +67,12 @@ pub fn store_summary(store: State<'_, AppStore>) -> Result<StoreSummary, AppErro
     })
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn get_settings(store: State<'_, AppStore>) -> Result<api::Settings, AppError> {
     store.with(|s, _| api::get_settings(s))
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn set_setting(
     store: State<'_, AppStore>,
     change: api::SettingChange,
@@ -72,12 +80,12 @@ pub fn set_setting(
     store.with(|s, _| api::set_setting(s, &change))
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn list_schools(store: State<'_, AppStore>) -> Result<Vec<api::SchoolItem>, AppError> {
     store.with(|s, _| api::list_schools(s))
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn search_children(
     store: State<'_, AppStore>,
     params: SearchParams,
@@ -89,12 +97,12 @@ pub fn search_children(
     })
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn get_child(store: State<'_, AppStore>, id: Uuid) -> Result<api::ChildView, AppError> {
     store.with(|s, session| api::get_child(s, session, id))
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn validate_child(
     store: State<'_, AppStore>,
     card: ChildCard,
@@ -102,17 +110,17 @@ pub fn validate_child(
     store.with(|s, session| Ok(api::validate_child(s, session, &card)))
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn save_child(store: State<'_, AppStore>, req: api::SaveChild) -> Result<Uuid, AppError> {
     store.with_write(|s, session| api::save_child(s, session, req))
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn delete_child(store: State<'_, AppStore>, id: Uuid, reason: String) -> Result<(), AppError> {
     store.with_write(|s, _| api::delete_child(s, id, &reason))
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn save_household(
     store: State<'_, AppStore>,
     req: api::SaveHousehold,
@@ -120,7 +128,7 @@ pub fn save_household(
     store.with_write(|s, session| api::save_household(s, session, req))
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn save_visit_draft(
     store: State<'_, AppStore>,
     req: api::SaveVisit,
@@ -128,7 +136,7 @@ pub fn save_visit_draft(
     store.with_write(|s, _| api::save_visit_draft(s, req))
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn finalise_visit(
     store: State<'_, AppStore>,
     id: Uuid,
@@ -137,17 +145,17 @@ pub fn finalise_visit(
     store.with_write(|s, _| api::finalise_visit(s, id, visit))
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn amend_visit(store: State<'_, AppStore>, req: api::AmendVisit) -> Result<Uuid, AppError> {
     store.with_write(|s, _| api::amend_visit(s, req))
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn get_visit(store: State<'_, AppStore>, id: Uuid) -> Result<api::VisitView, AppError> {
     store.with(|s, _| api::get_visit(s, id))
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn save_follow_up(
     store: State<'_, AppStore>,
     req: api::SaveFollowUp,
@@ -155,7 +163,7 @@ pub fn save_follow_up(
     store.with_write(|s, _| api::save_follow_up(s, req))
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn list_visits(
     store: State<'_, AppStore>,
     filter: api::VisitFilter,
@@ -167,7 +175,7 @@ pub fn list_visits(
     })
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn dashboard(
     store: State<'_, AppStore>,
     school_id: Option<Uuid>,
@@ -176,13 +184,13 @@ pub fn dashboard(
 }
 
 /// What the first screen shows: set-up (`empty`, `plain`) or log-in (`ready`).
-#[tauri::command]
+#[tauri::command(async)]
 pub fn vault_state(store: State<'_, AppStore>) -> Result<account::VaultView, AppError> {
     store.account(|a| a.state())
 }
 
 /// The first account of this laptop (encrypts a plain store in place).
-#[tauri::command]
+#[tauri::command(async)]
 pub fn set_up(
     store: State<'_, AppStore>,
     req: account::SetUp,
@@ -210,7 +218,7 @@ pub async fn use_demo(
     .map_err(|e| AppError::internal(e.to_string()))?
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn log_in(
     store: State<'_, AppStore>,
     req: account::LogIn,
@@ -218,7 +226,7 @@ pub fn log_in(
     store.account(|a| a.log_in(req, Utc::now()))
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn log_out(store: State<'_, AppStore>) -> Result<(), AppError> {
     store.account(|a| {
         a.log_out();
@@ -227,7 +235,7 @@ pub fn log_out(store: State<'_, AppStore>) -> Result<(), AppError> {
 }
 
 /// Lock now: the store is closed and the key forgotten.
-#[tauri::command]
+#[tauri::command(async)]
 pub fn lock(store: State<'_, AppStore>) -> Result<(), AppError> {
     store.account(|a| {
         a.lock();
@@ -235,7 +243,7 @@ pub fn lock(store: State<'_, AppStore>) -> Result<(), AppError> {
     })
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn change_password(
     store: State<'_, AppStore>,
     req: account::ChangePassword,
@@ -243,12 +251,12 @@ pub fn change_password(
     store.account(|a| a.change_password(req, Utc::now()))
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn add_user(store: State<'_, AppStore>, req: account::AddUser) -> Result<(), AppError> {
     store.account(|a| a.add_user(req, Utc::now()))
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn reset_password(
     store: State<'_, AppStore>,
     req: account::ResetPassword,
@@ -256,12 +264,12 @@ pub fn reset_password(
     store.account(|a| a.reset_password(req, Utc::now()))
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn list_users(store: State<'_, AppStore>) -> Result<Vec<account::UserItem>, AppError> {
     store.account(|a| a.list_users(Utc::now()))
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn list_households(
     store: State<'_, AppStore>,
     filter: api::HouseholdFilter,
@@ -273,17 +281,17 @@ pub fn list_households(
     })
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn get_household(store: State<'_, AppStore>, id: Uuid) -> Result<api::HouseholdView, AppError> {
     store.with(|s, session| api::get_household(s, session, id))
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn save_plan(store: State<'_, AppStore>, req: api::SavePlan) -> Result<Uuid, AppError> {
     store.with_write(|s, session| api::save_plan(s, session, req))
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn list_child_records(
     store: State<'_, AppStore>,
     child_id: Uuid,
@@ -292,7 +300,7 @@ pub fn list_child_records(
     store.with(|s, session| api::list_child_records(s, session, child_id, &kind))
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn list_school_records(
     store: State<'_, AppStore>,
     school_id: Uuid,
@@ -301,12 +309,12 @@ pub fn list_school_records(
     store.with(|s, session| api::list_school_records(s, session, school_id, &kind))
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn save_record(store: State<'_, AppStore>, req: api::SaveRecord) -> Result<Uuid, AppError> {
     store.with_write(|s, session| api::save_record(s, session, req))
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn validate_record(
     store: State<'_, AppStore>,
     kind: String,
@@ -315,7 +323,7 @@ pub fn validate_record(
     store.with(|s, session| api::validate_record(s, session, &kind, body))
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn screening_checklist(
     store: State<'_, AppStore>,
     round_id: Uuid,
@@ -323,7 +331,7 @@ pub fn screening_checklist(
     store.with(|s, _| api::screening_checklist(s, round_id))
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn sync_status(store: State<'_, AppStore>) -> Result<shouhu_sync::SyncStatus, AppError> {
     store.with(|s, _| api::sync_status(s))
 }
@@ -381,12 +389,12 @@ pub fn cancel_sync(store: State<'_, AppStore>) -> bool {
     store.cancel_sync()
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn list_conflicts(store: State<'_, AppStore>) -> Result<Vec<api::ConflictView>, AppError> {
     store.with(|s, _| api::list_conflicts(s))
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn resolve_conflict(
     store: State<'_, AppStore>,
     req: api::ResolveConflict,
@@ -419,7 +427,7 @@ pub fn print_child<R: Runtime>(
 }
 
 /// Add a child to a household (`household_id`) or take it out (`null`).
-#[tauri::command]
+#[tauri::command(async)]
 pub fn set_child_household(
     store: State<'_, AppStore>,
     child_id: Uuid,
