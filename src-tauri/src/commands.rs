@@ -4,13 +4,19 @@
 //! function, map errors to [`AppError`]. Every command must also be listed in
 //! `build.rs` (`COMMANDS`) and granted in `capabilities/default.json`.
 //!
-//! Commands that use the store are `#[tauri::command(async)]`: they run on
-//! the async runtime's threads, not on the main thread, so a long one (the
-//! county-wide Home dashboard, a first search that builds the index) never
-//! freezes the window: it keeps drawing, typing and scrolling while the
-//! store answers. The store itself is one `Mutex`, so they still run one at
-//! a time. `cancel_sync` stays on the main thread: it only flips a token and
-//! must answer while a sync holds the runtime.
+//! Commands that only read the store, and the account commands that derive
+//! a key from a password (Argon2id), are `#[tauri::command(async)]`: they run
+//! on the async runtime's threads, not on the main thread, so a long one (the
+//! county-wide Home dashboard, a first search that builds the index, a
+//! log-in) never freezes the window: it keeps drawing, typing and scrolling
+//! while the store answers. The store itself is one `Mutex`, so they still
+//! run one at a time. Commands that write records (saves, deletes, conflict
+//! resolutions, settings, lock and log-out) stay on the main thread: they are
+//! short, and there they are ordered with the window's close, so a save the
+//! UI makes while the window closes is committed before the app exits (the
+//! e2e test `close_window` failed with them async: the process ended with
+//! the save still queued on the runtime). `cancel_sync` stays on the main
+//! thread too: it only flips a token and must answer while a sync runs.
 
 use chrono::Utc;
 use serde::Serialize;
@@ -72,7 +78,7 @@ pub fn get_settings(store: State<'_, AppStore>) -> Result<api::Settings, AppErro
     store.with(|s, _| api::get_settings(s))
 }
 
-#[tauri::command(async)]
+#[tauri::command]
 pub fn set_setting(
     store: State<'_, AppStore>,
     change: api::SettingChange,
@@ -110,17 +116,17 @@ pub fn validate_child(
     store.with(|s, session| Ok(api::validate_child(s, session, &card)))
 }
 
-#[tauri::command(async)]
+#[tauri::command]
 pub fn save_child(store: State<'_, AppStore>, req: api::SaveChild) -> Result<Uuid, AppError> {
     store.with_write(|s, session| api::save_child(s, session, req))
 }
 
-#[tauri::command(async)]
+#[tauri::command]
 pub fn delete_child(store: State<'_, AppStore>, id: Uuid, reason: String) -> Result<(), AppError> {
     store.with_write(|s, _| api::delete_child(s, id, &reason))
 }
 
-#[tauri::command(async)]
+#[tauri::command]
 pub fn save_household(
     store: State<'_, AppStore>,
     req: api::SaveHousehold,
@@ -128,7 +134,7 @@ pub fn save_household(
     store.with_write(|s, session| api::save_household(s, session, req))
 }
 
-#[tauri::command(async)]
+#[tauri::command]
 pub fn save_visit_draft(
     store: State<'_, AppStore>,
     req: api::SaveVisit,
@@ -136,7 +142,7 @@ pub fn save_visit_draft(
     store.with_write(|s, _| api::save_visit_draft(s, req))
 }
 
-#[tauri::command(async)]
+#[tauri::command]
 pub fn finalise_visit(
     store: State<'_, AppStore>,
     id: Uuid,
@@ -145,7 +151,7 @@ pub fn finalise_visit(
     store.with_write(|s, _| api::finalise_visit(s, id, visit))
 }
 
-#[tauri::command(async)]
+#[tauri::command]
 pub fn amend_visit(store: State<'_, AppStore>, req: api::AmendVisit) -> Result<Uuid, AppError> {
     store.with_write(|s, _| api::amend_visit(s, req))
 }
@@ -155,7 +161,7 @@ pub fn get_visit(store: State<'_, AppStore>, id: Uuid) -> Result<api::VisitView,
     store.with(|s, _| api::get_visit(s, id))
 }
 
-#[tauri::command(async)]
+#[tauri::command]
 pub fn save_follow_up(
     store: State<'_, AppStore>,
     req: api::SaveFollowUp,
@@ -226,7 +232,7 @@ pub fn log_in(
     store.account(|a| a.log_in(req, Utc::now()))
 }
 
-#[tauri::command(async)]
+#[tauri::command]
 pub fn log_out(store: State<'_, AppStore>) -> Result<(), AppError> {
     store.account(|a| {
         a.log_out();
@@ -235,7 +241,7 @@ pub fn log_out(store: State<'_, AppStore>) -> Result<(), AppError> {
 }
 
 /// Lock now: the store is closed and the key forgotten.
-#[tauri::command(async)]
+#[tauri::command]
 pub fn lock(store: State<'_, AppStore>) -> Result<(), AppError> {
     store.account(|a| {
         a.lock();
@@ -286,7 +292,7 @@ pub fn get_household(store: State<'_, AppStore>, id: Uuid) -> Result<api::Househ
     store.with(|s, session| api::get_household(s, session, id))
 }
 
-#[tauri::command(async)]
+#[tauri::command]
 pub fn save_plan(store: State<'_, AppStore>, req: api::SavePlan) -> Result<Uuid, AppError> {
     store.with_write(|s, session| api::save_plan(s, session, req))
 }
@@ -309,7 +315,7 @@ pub fn list_school_records(
     store.with(|s, session| api::list_school_records(s, session, school_id, &kind))
 }
 
-#[tauri::command(async)]
+#[tauri::command]
 pub fn save_record(store: State<'_, AppStore>, req: api::SaveRecord) -> Result<Uuid, AppError> {
     store.with_write(|s, session| api::save_record(s, session, req))
 }
@@ -394,7 +400,7 @@ pub fn list_conflicts(store: State<'_, AppStore>) -> Result<Vec<api::ConflictVie
     store.with(|s, _| api::list_conflicts(s))
 }
 
-#[tauri::command(async)]
+#[tauri::command]
 pub fn resolve_conflict(
     store: State<'_, AppStore>,
     req: api::ResolveConflict,
@@ -427,7 +433,7 @@ pub fn print_child<R: Runtime>(
 }
 
 /// Add a child to a household (`household_id`) or take it out (`null`).
-#[tauri::command(async)]
+#[tauri::command]
 pub fn set_child_household(
     store: State<'_, AppStore>,
     child_id: Uuid,
