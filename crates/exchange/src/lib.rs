@@ -24,6 +24,6 @@ pub use jsonl::{
     LineError, Progress,
 };
 pub use xlsx::{
-    export_children_xlsx, import_children_xlsx, template_xlsx, RowError, XlsxError,
-    XlsxExportReport, XlsxImportOptions, XlsxImportReport, XlsxProgress,
+    children_matching, export_children_xlsx, import_children_xlsx, template_xlsx, RowError,
+    XlsxError, XlsxExportReport, XlsxImportOptions, XlsxImportReport, XlsxProgress,
 };

@@ -1478,3 +1478,31 @@ pub fn register_headers(lang: Lang) -> Vec<&'static str> {
         .map(|c| c.header(lang))
         .collect()
 }
+
+/// The live children a children search finds (its query and filters; its
+/// offset and limit are ignored), in the search's order: what "export the
+/// current list" exports.
+pub fn children_matching(
+    store: &Store,
+    params: &shouhu_store::SearchParams,
+) -> Result<Vec<Stored<ChildCard>>, XlsxError> {
+    let mut ids = Vec::new();
+    let mut p = params.clone();
+    p.offset = 0;
+    p.limit = 1000;
+    loop {
+        let page = store.search_children(&p)?;
+        let n = page.items.len();
+        ids.extend(page.items.into_iter().map(|c| c.id));
+        p.offset += n;
+        if n == 0 || p.offset >= page.total {
+            break;
+        }
+    }
+    let mut all: HashMap<Uuid, Stored<ChildCard>> = store
+        .list_all::<ChildCard>()?
+        .into_iter()
+        .map(|c| (c.meta.id, c))
+        .collect();
+    Ok(ids.into_iter().filter_map(|id| all.remove(&id)).collect())
+}
