@@ -56,6 +56,9 @@ const COMMANDS: &[&str] = &[
     "list_conflicts",
     "resolve_conflict",
     "close_window",
+    // Excel in and out
+    "export_children_xlsx",
+    "import_children_xlsx",
 ];
 
 fn main() -> ExitCode {

@@ -77,6 +77,9 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::list_conflicts,
         commands::resolve_conflict,
         commands::close_window,
+        // Excel in and out
+        commands::export_children_xlsx,
+        commands::import_children_xlsx,
     ])
 }
 

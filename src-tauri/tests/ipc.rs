@@ -282,3 +282,25 @@ fn the_cancel_button_reaches_the_running_sync_only() {
         "a new sync starts afresh"
     );
 }
+
+/// Excel: a teacher may import but not export; the refusal comes before any
+/// dialog (the mock app has no dialog plugin: reaching it would fail
+/// otherwise).
+#[test]
+fn a_teacher_is_refused_the_excel_export_before_any_dialog() {
+    let err = invoke_with(
+        MAIN_WINDOW,
+        "export_children_xlsx",
+        serde_json::json!({"req": {"filter": null, "template": false}, "onProgress": "__CHANNEL__:7"}),
+    )
+    .expect_err("teachers export nothing");
+    assert_eq!(err["code"], "auth.forbidden", "{err}");
+    let err = invoke_in(
+        account(true),
+        MAIN_WINDOW,
+        "import_children_xlsx",
+        serde_json::json!({"onProgress": "__CHANNEL__:8"}),
+    )
+    .expect_err("locked");
+    assert_eq!(err["code"], "auth.locked", "{err}");
+}

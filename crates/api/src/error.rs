@@ -42,6 +42,17 @@ pub enum Error {
     /// known on this laptop yet (sync first, or a counselor logs in here).
     #[error("no reader of psychological notes is known on this laptop")]
     NoNoteReaders,
+    /// An Excel import or export failed (unreadable file, missing headers,
+    /// bad rows: `details.errors` lists each with its Excel row).
+    #[error(transparent)]
+    Xlsx(#[from] shouhu_exchange::XlsxError),
+    /// A file chosen in the dialog cannot be read or written.
+    #[error("cannot {} {path}: {error}", if *.write { "write" } else { "read" })]
+    File {
+        path: String,
+        error: String,
+        write: bool,
+    },
 }
 
 impl From<shouhu_auth::AuthError> for Error {
@@ -70,6 +81,9 @@ impl Error {
             Error::Locked => "auth.locked".into(),
             Error::PasswordMismatch => "auth.password_mismatch".into(),
             Error::NoNoteReaders => "notes.no_readers".into(),
+            Error::Xlsx(e) => e.code().into(),
+            Error::File { write: false, .. } => "io.read_failed".into(),
+            Error::File { write: true, .. } => "io.write_failed".into(),
         }
     }
 
@@ -128,6 +142,18 @@ impl Error {
                     self.to_string()
                 },
                 details: Value::Null,
+            },
+            Error::Xlsx(e) => e.body(lang),
+            Error::File { path, error, write } => ErrorBody {
+                code: self.code(),
+                message: match (zh, write) {
+                    (true, false) => format!("无法读取文件 {path}：{error}"),
+                    (true, true) => {
+                        format!("无法写入文件 {path}：{error}（文件是否正在Excel中打开？）")
+                    }
+                    (false, _) => self.to_string(),
+                },
+                details: json!({ "path": path, "error": error }),
             },
             Error::PasswordMismatch => ErrorBody {
                 code: self.code(),

@@ -774,6 +774,16 @@ fn execute(
                 shouhu_auth::password::check_new_password(pw, "")
                     .map_err(|e| CliError::Vault(e.into()))?;
             }
+            if let Some(u) = who.as_ref().filter(|_| !*template) {
+                if !shouhu_auth::role::allowed(
+                    u.role,
+                    shouhu_auth::Scope::County,
+                    shouhu_auth::Action::Export,
+                    shouhu_auth::Target::County,
+                ) {
+                    return Err(CliError::Forbidden(u.role.as_str(), "export children"));
+                }
+            }
             let own_school = who.as_ref().and_then(|u| match u.scope {
                 shouhu_auth::Scope::School { school_id, .. } => Some(school_id),
                 _ => None,
