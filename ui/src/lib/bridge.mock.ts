@@ -21,6 +21,7 @@ import {
   type Stored,
   type StoreSummary,
   type SyncStatus,
+  type XlsxImportReport,
 } from './bridge';
 
 export interface MockBridgeOptions {
@@ -44,6 +45,12 @@ export interface MockBridgeOptions {
     loggedIn?: string | null;
     demo?: boolean;
   };
+  /**
+   * Excel: what the import answers (default: two children created), and
+   * whether the file dialogs are cancelled (then both answer null).
+   */
+  excelImport?: XlsxImportReport;
+  excelDialogCancelled?: boolean;
   /** Make a command fail with this backend error. */
   failWith?: Partial<Record<keyof Bridge, AppErrorPayload>>;
 }
@@ -140,6 +147,7 @@ export function createMockBridge(
     reads_notes: u.role === 'counselor' || u.role === 'psych_supervisor',
     writes_records: u.role === 'teacher' || u.role === 'counselor' || u.role === 'principal',
     manages_users: u.role === 'principal' || u.role === 'county_admin',
+    exports: u.role === 'principal' || u.role === 'township_staff' || u.role === 'county_admin',
     auto_lock_minutes: settings.auto_lock_minutes,
     must_change_password: u.must_change ?? false,
   });
@@ -484,5 +492,23 @@ export function createMockBridge(
     closeWindow: async () => {
       await beforeClose?.();
     },
+    // Excel in and out (the Rust side opens the dialogs and checks the role).
+    exportChildrenXlsx: (filter, template, onProgress) =>
+      answer('exportChildrenXlsx', () => {
+        if (!template && current && !me(current).exports) throw fail('auth.forbidden', '您的角色无权进行此操作');
+        if (options.excelDialogCancelled) return null;
+        const count = template ? 0 : [...children.values()].filter((c) => !filter?.status || (c.status ?? 'active') === filter.status).length;
+        onProgress({ done: count, total: count });
+        return { children: count, file_name: template ? '留守儿童登记表-空白模板.xlsx' : '留守儿童登记表.xlsx' };
+      }),
+    importChildrenXlsx: (onProgress) =>
+      answer('importChildrenXlsx', () => {
+        if (current && !me(current).writes_records) throw fail('auth.forbidden', '您的角色无权进行此操作');
+        if (options.excelDialogCancelled) return null;
+        const report = options.excelImport ?? { rows: 2, created: 2, updated: 0, unchanged: 0, ignored_columns: [] };
+        onProgress({ done: 1, total: report.rows });
+        onProgress({ done: report.rows, total: report.rows });
+        return report;
+      }),
   };
 }

@@ -90,6 +90,8 @@ export interface CurrentUser {
   writes_records: boolean;
   /** A principal or county admin: may add laptop users and reset passwords. */
   manages_users: boolean;
+  /** Principals, township staff and county admins export (导出 Excel). */
+  exports: boolean;
   auto_lock_minutes: number;
   /** Logged in with an initial password from the county server: a new password first. */
   must_change_password: boolean;
@@ -399,6 +401,38 @@ export interface DemoProgress {
   fraction: number;
 }
 
+// --- Excel in and out (the children register) ---
+
+/** Rows done of all rows, while an Excel export or import runs. */
+export interface XlsxProgress {
+  done: number;
+  total: number;
+}
+
+export interface ExcelExported {
+  children: number;
+  /** The file's name (the folder stays in Rust). */
+  file_name: string;
+}
+
+export interface XlsxImportReport {
+  rows: number;
+  created: number;
+  updated: number;
+  unchanged: number;
+  /** Headers of the file that no field matched (ignored). */
+  ignored_columns: string[];
+}
+
+/** One bad cell of a refused import (`import.rows_invalid`, `details.errors`). */
+export interface XlsxRowError {
+  /** The row number as Excel shows it. */
+  row: number;
+  column: string;
+  code: string;
+  message: string;
+}
+
 /** Everything the UI can ask of the backend: one method per command. */
 export interface Bridge {
   appInfo(): Promise<AppInfo>;
@@ -456,6 +490,15 @@ export interface Bridge {
    * what is being typed is stored first.
    */
   onBeforeClose(save: () => Promise<void>): Promise<() => void>;
+  // Excel in and out: the dialogs open in Rust; `null` when the user cancels.
+  /** The children the list's filter finds (or the empty template) to an .xlsx the user picks. */
+  exportChildrenXlsx(
+    filter: SearchParams | null,
+    template: boolean,
+    onProgress: (p: XlsxProgress) => void,
+  ): Promise<ExcelExported | null>;
+  /** All rows or none: a refusal is `import.rows_invalid` with `details.errors: XlsxRowError[]`. */
+  importChildrenXlsx(onProgress: (p: XlsxProgress) => void): Promise<XlsxImportReport | null>;
 }
 
 function isAppErrorPayload(value: unknown): value is AppErrorPayload {
@@ -552,4 +595,8 @@ export const bridge: Bridge = {
         await call('close_window').catch(() => undefined);
       }
     }),
+  // Excel in and out
+  exportChildrenXlsx: (filter, template, onProgress) =>
+    call('export_children_xlsx', { req: { filter, template }, onProgress: channel(onProgress) }),
+  importChildrenXlsx: (onProgress) => call('import_children_xlsx', { onProgress: channel(onProgress) }),
 };
