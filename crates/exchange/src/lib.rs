@@ -12,10 +12,13 @@
 //! - `xlsx`: the children register (.xlsx) with Chinese headers: export of
 //!   given cards, an empty template, and an all-or-nothing import that maps
 //!   headers by name and reports every bad cell with its Excel row.
+//! - `office_crypt`: Excel's own password protection of .xlsx files
+//!   (ECMA-376 agile encryption), to write and to open them.
 //! - `error`: [`ExchangeError`], for failures that stop a whole run.
 
 mod error;
 pub mod jsonl;
+pub mod office_crypt;
 pub mod xlsx;
 
 pub use error::ExchangeError;
@@ -24,6 +27,6 @@ pub use jsonl::{
     LineError, Progress,
 };
 pub use xlsx::{
-    children_matching, export_children_xlsx, import_children_xlsx, template_xlsx, RowError,
-    XlsxError, XlsxExportReport, XlsxImportOptions, XlsxImportReport, XlsxProgress,
+    children_matching, export_children_xlsx, import_children_xlsx, protect_xlsx, template_xlsx,
+    RowError, XlsxError, XlsxExportReport, XlsxImportOptions, XlsxImportReport, XlsxProgress,
 };

@@ -31,6 +31,12 @@
 //! Two rows of one file for the same child are an error
 //! (`import.duplicate_row`). No duplicate card is ever created.
 //!
+//! **Password protection**: [`protect_xlsx`] encrypts the workbook the way
+//! Excel's "Encrypt with Password" does (`office_crypt`), so Excel and WPS
+//! open it with the password; import opens such a file with
+//! [`XlsxImportOptions::password`] (`import.password_required`,
+//! `import.wrong_password`).
+//!
 //! A school-scoped importer passes `only_school`: rows of another school are
 //! refused (`import.school_forbidden`), and rows without a school go to it.
 
@@ -76,6 +82,12 @@ pub enum XlsxError {
     /// Some rows are wrong: nothing was written.
     #[error("{} problems in the rows; nothing was imported", .errors.len())]
     Rows { errors: Vec<RowError> },
+    /// The workbook is password-protected and no password was given.
+    #[error("the workbook is password-protected: give its password")]
+    PasswordRequired,
+    /// The password does not open the workbook.
+    #[error("the password does not open the workbook")]
+    WrongPassword,
     /// The sheet has a header but no child.
     #[error("the sheet holds no child")]
     Empty,
@@ -93,6 +105,8 @@ impl XlsxError {
             XlsxError::HeaderMissing { .. } => "import.header_missing",
             XlsxError::Rows { .. } => "import.rows_invalid",
             XlsxError::Empty => "import.empty",
+            XlsxError::PasswordRequired => "import.password_required",
+            XlsxError::WrongPassword => "import.wrong_password",
             XlsxError::Write(_) => "export.xlsx_failed",
             XlsxError::Store(e) => e.code(),
         }
@@ -114,6 +128,12 @@ impl XlsxError {
                 )
             }
             (XlsxError::Empty, Lang::ZhCn) => "表格中没有儿童信息".to_string(),
+            (XlsxError::PasswordRequired, Lang::ZhCn) => {
+                "这个Excel文件设置了打开密码：请输入导出时设置的密码".to_string()
+            }
+            (XlsxError::WrongPassword, Lang::ZhCn) => {
+                "密码不正确，无法打开这个Excel文件，没有导入任何儿童".to_string()
+            }
             (XlsxError::Write(e), Lang::ZhCn) => format!("无法生成Excel文件：{e}"),
             (XlsxError::Store(e), l) => e.message(l),
             (other, Lang::En) => other.to_string(),
@@ -126,7 +146,9 @@ impl XlsxError {
             XlsxError::Rows { errors } => json!({ "errors": errors }),
             XlsxError::Unreadable(e) | XlsxError::Write(e) => json!({ "error": e }),
             XlsxError::Store(e) => e.details(lang),
-            XlsxError::Empty => Value::Null,
+            XlsxError::Empty | XlsxError::PasswordRequired | XlsxError::WrongPassword => {
+                Value::Null
+            }
         }
     }
 
@@ -831,6 +853,14 @@ pub fn export_children_xlsx(
     Ok((bytes, report))
 }
 
+/// Protects an exported workbook with `password` as Excel's "Encrypt with
+/// Password" does (ECMA-376 agile encryption, AES-256): Excel and WPS ask for
+/// the password when they open it; [`import_children_xlsx`] takes it in
+/// [`XlsxImportOptions::password`].
+pub fn protect_xlsx(bytes: &[u8], password: &str) -> Result<Vec<u8>, XlsxError> {
+    crate::office_crypt::encrypt_xlsx(bytes, password).map_err(|e| XlsxError::Write(e.to_string()))
+}
+
 /// The empty register (headers only, no 系统编号 column), for staff to fill in.
 pub fn template_xlsx(lang: Lang) -> Result<Vec<u8>, XlsxError> {
     let mut wb = rust_xlsxwriter::Workbook::new();
@@ -890,6 +920,9 @@ pub struct XlsxImportOptions {
     /// A school-scoped importer's school: rows of another school are refused,
     /// rows without a school go to it.
     pub only_school: Option<Uuid>,
+    /// The password of a workbook protected with Excel's "Encrypt with
+    /// Password" (see [`protect_xlsx`]).
+    pub password: Option<String>,
 }
 
 /// What an import did (only returned when every row was good).
@@ -1248,6 +1281,20 @@ pub fn import_children_xlsx(
     progress: &mut dyn FnMut(XlsxProgress),
 ) -> Result<XlsxImportReport, XlsxError> {
     let lang = opts.lang;
+    let opened;
+    let bytes = if crate::office_crypt::is_compound_file(bytes) {
+        let pw = opts
+            .password
+            .as_deref()
+            .ok_or(XlsxError::PasswordRequired)?;
+        opened = crate::office_crypt::decrypt_xlsx(bytes, pw).map_err(|e| match e {
+            crate::office_crypt::CryptError::WrongPassword => XlsxError::WrongPassword,
+            crate::office_crypt::CryptError::Damaged(d) => XlsxError::Unreadable(d),
+        })?;
+        &opened[..]
+    } else {
+        bytes
+    };
     let sheet = read_sheet(bytes)?;
     let total = sheet.rows.len();
     if total == 0 {

@@ -459,6 +459,7 @@ fn two_rows_for_one_child_and_another_school_are_refused() {
         &XlsxImportOptions {
             lang: Lang::ZhCn,
             only_school: Some(own),
+            password: None,
         },
         &mut |_| {},
     )
@@ -476,4 +477,55 @@ fn two_rows_for_one_child_and_another_school_are_refused() {
         ]
     );
     assert!(errors[0].message.contains("第4行"), "{}", errors[0].message);
+}
+
+#[test]
+fn a_password_protected_export_imports_with_its_password_only() {
+    let mut a = store();
+    let sa = school(&mut a, "青山小学");
+    seed(&mut a, sa);
+    let plain = export_all(&a, Lang::ZhCn);
+    let protected = protect_xlsx(&plain, "county-2026-pass").unwrap();
+    // An OLE compound file, not a zip: Excel asks for the password.
+    assert_eq!(&protected[..4], &[0xD0, 0xCF, 0x11, 0xE0]);
+    if let Ok(dir) = std::env::var("SHOUHU_XLSX_SAMPLE_DIR") {
+        // For checking by hand with other tools (msoffcrypto-tool, Excel).
+        std::fs::write(format!("{dir}/protected.xlsx"), &protected).unwrap();
+    }
+
+    let mut b = store();
+    school(&mut b, "青山小学");
+    let err = import(&mut b, &protected).unwrap_err();
+    assert_eq!(err.code(), "import.password_required");
+    let wrong = XlsxImportOptions {
+        password: Some("guess".into()),
+        ..Default::default()
+    };
+    let err = import_children_xlsx(&mut b, &protected, &wrong, &mut |_| {}).unwrap_err();
+    assert_eq!(err.code(), "import.wrong_password");
+    assert_eq!(b.list_all::<ChildCard>().unwrap().len(), 0);
+    let right = XlsxImportOptions {
+        password: Some("county-2026-pass".into()),
+        ..Default::default()
+    };
+    let r = import_children_xlsx(&mut b, &protected, &right, &mut |_| {}).unwrap();
+    assert_eq!(r.created, 3);
+}
+
+/// A workbook made by openpyxl and protected by msoffcrypto-tool (another
+/// implementation of Excel's agile encryption), password `fixture-2026`.
+#[test]
+fn a_workbook_protected_by_another_tool_imports() {
+    let file = include_bytes!("fixtures/msoffcrypto-protected.xlsx");
+    let mut s = store();
+    let opts = XlsxImportOptions {
+        password: Some("fixture-2026".into()),
+        ..Default::default()
+    };
+    let r = import_children_xlsx(&mut s, file, &opts, &mut |_| {}).unwrap();
+    assert_eq!(r.created, 1);
+    let kid = &s.list_all::<ChildCard>().unwrap()[0].body;
+    assert_eq!(kid.name, "孙七");
+    assert_eq!(kid.birth_date, Some(date(2016, 5, 4)));
+    assert_eq!(kid.id_number.as_deref(), Some("520102201605041245"));
 }
