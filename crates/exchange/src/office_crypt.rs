@@ -154,9 +154,7 @@ fn lp_p4(s: &str) -> Vec<u8> {
     let u = utf16le(s);
     let mut out = (u.len() as u32).to_le_bytes().to_vec();
     out.extend_from_slice(&u);
-    while out.len() % 4 != 0 {
-        out.push(0);
-    }
+    out.resize(out.len().div_ceil(4) * 4, 0);
     out
 }
 
