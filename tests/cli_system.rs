@@ -583,7 +583,8 @@ fn excel_export_and_import_through_the_cli() -> TestResult {
     let r = shouhu(&db2, &["import-xlsx", &t.display().to_string()]);
     assert!(r.err.contains("[import.empty]"), "{}", r.err);
 
-    // An encrypted store: plain only when asked by name, else sealed.
+    // An encrypted store: without a password only when asked by name, else
+    // protected as Excel's "Encrypt with Password" does.
     let ident = dir.path().join("identity").display().to_string();
     let pw = dir.path().join("pw");
     std::fs::write(&pw, "wang2026ok\n")?;
@@ -625,7 +626,7 @@ fn excel_export_and_import_through_the_cli() -> TestResult {
     let epw = epw.display().to_string();
     let r = as_wang(&["export-xlsx", &sealed, "--export-password-file", &epw]);
     assert_eq!(r.code, 0, "{}", r.err);
-    assert_ne!(&std::fs::read(&sealed)?[..2], b"PK");
+    assert_eq!(&std::fs::read(&sealed)?[..4], &[0xD0, 0xCF, 0x11, 0xE0]);
     let r = as_wang(&["export-xlsx", &xlsx_s, "--unprotected"]);
     assert_eq!(r.code, 0, "{}", r.err);
     assert_eq!(&std::fs::read(&xlsx)?[..2], b"PK");
@@ -637,6 +638,11 @@ fn excel_export_and_import_through_the_cli() -> TestResult {
     );
     let r = shouhu(&db3, &["import-xlsx", &sealed]);
     assert!(r.err.contains("[import.password_required]"), "{}", r.err);
+    let r = shouhu(
+        &db3,
+        &["import-xlsx", &sealed, "--export-password-file", &pw],
+    );
+    assert!(r.err.contains("[import.wrong_password]"), "{}", r.err);
     let r = shouhu(
         &db3,
         &["import-xlsx", &sealed, "--export-password-file", &epw],

@@ -457,39 +457,58 @@ pub async fn export_children_xlsx<R: Runtime>(
 }
 
 /// 导入 Excel: the open dialog, then the all-or-nothing import (a refusal
-/// is `import.rows_invalid` with every bad cell in `details.errors`).
+/// is `import.rows_invalid` with every bad cell in `details.errors`). A
+/// password-protected workbook answers `import.password_required` (or
+/// `import.wrong_password`) and is kept: the UI asks for the password and
+/// calls again with `retry`, which reuses that file without a dialog.
 #[tauri::command]
 pub async fn import_children_xlsx<R: Runtime>(
     app: AppHandle<R>,
     store: State<'_, AppStore>,
+    password: Option<String>,
+    retry: bool,
     on_progress: Channel<api::XlsxProgress>,
 ) -> Result<Option<api::XlsxImportReport>, AppError> {
     use tauri_plugin_dialog::DialogExt;
     let store = store.inner().clone();
     store.with_write(|_, session| api::check_excel_import(session))?;
-    let picked = tauri::async_runtime::spawn_blocking(move || {
-        app.dialog()
-            .file()
-            .add_filter("Excel", &["xlsx"])
-            .blocking_pick_file()
-    })
-    .await
-    .map_err(|e| AppError::internal(e.to_string()))?;
-    let Some(picked) = picked else {
-        return Ok(None);
+    let kept = store.take_pending_import();
+    let path = match (retry, kept) {
+        (true, Some(path)) => path,
+        (true, None) => return Ok(None),
+        (false, _) => {
+            let picked = tauri::async_runtime::spawn_blocking(move || {
+                app.dialog()
+                    .file()
+                    .add_filter("Excel", &["xlsx"])
+                    .blocking_pick_file()
+            })
+            .await
+            .map_err(|e| AppError::internal(e.to_string()))?;
+            let Some(picked) = picked else {
+                return Ok(None);
+            };
+            picked
+                .into_path()
+                .map_err(|e| AppError::internal(e.to_string()))?
+        }
     };
-    let path = picked
-        .into_path()
-        .map_err(|e| AppError::internal(e.to_string()))?;
-    tauri::async_runtime::spawn_blocking(move || {
-        store.with_write(|s, session| {
+    let running = store.clone();
+    let file = path.clone();
+    let result = tauri::async_runtime::spawn_blocking(move || {
+        running.with_write(|s, session| {
             let mut progress = |p: api::XlsxProgress| {
                 let _ = on_progress.send(p);
             };
-            api::import_children_xlsx(s, session, &path, &mut progress)
+            api::import_children_xlsx(s, session, &file, password.as_deref(), &mut progress)
         })
     })
     .await
-    .map_err(|e| AppError::internal(e.to_string()))?
-    .map(Some)
+    .map_err(|e| AppError::internal(e.to_string()))?;
+    if let Err(e) = &result {
+        if e.code == "import.password_required" || e.code == "import.wrong_password" {
+            store.set_pending_import(Some(path));
+        }
+    }
+    result.map(Some)
 }

@@ -46,6 +46,9 @@ pub enum Error {
     /// bad rows: `details.errors` lists each with its Excel row).
     #[error(transparent)]
     Xlsx(#[from] shouhu_exchange::XlsxError),
+    /// An export of children without a password for the workbook.
+    #[error("an export must be protected with a password")]
+    ExportPasswordRequired,
     /// A file chosen in the dialog cannot be read or written.
     #[error("cannot {} {path}: {error}", if *.write { "write" } else { "read" })]
     File {
@@ -82,6 +85,7 @@ impl Error {
             Error::PasswordMismatch => "auth.password_mismatch".into(),
             Error::NoNoteReaders => "notes.no_readers".into(),
             Error::Xlsx(e) => e.code().into(),
+            Error::ExportPasswordRequired => "export.password_required".into(),
             Error::File { write: false, .. } => "io.read_failed".into(),
             Error::File { write: true, .. } => "io.write_failed".into(),
         }
@@ -144,6 +148,15 @@ impl Error {
                 details: Value::Null,
             },
             Error::Xlsx(e) => e.body(lang),
+            Error::ExportPasswordRequired => ErrorBody {
+                code: self.code(),
+                message: if zh {
+                    "导出的儿童信息必须设置打开密码：请输入密码（至少8位）".into()
+                } else {
+                    self.to_string()
+                },
+                details: Value::Null,
+            },
             Error::File { path, error, write } => ErrorBody {
                 code: self.code(),
                 message: match (zh, write) {

@@ -4,9 +4,11 @@
 //! whole or not at all, and the audit entry.
 //!
 //! The file path comes from the shell's native dialog, never from the
-//! webview. The exported workbook is a plain .xlsx (for Excel and WPS): the
-//! UI asks for confirmation first, and every export is audited with its
-//! count and filter (see ARCHITECTURE.md on why it is not password-sealed).
+//! webview. An export of children is protected with a password the user
+//! types, the way Excel's "Encrypt with Password" does (Excel and WPS ask
+//! for it on opening), and audited with its count and filter; the empty
+//! template carries no data and needs none. An import opens a protected
+//! workbook with its password (`import.password_required` asks for it).
 
 use std::path::Path;
 
@@ -26,6 +28,10 @@ pub use shouhu_exchange::{RowError, XlsxImportReport, XlsxProgress};
 pub struct ExcelExport {
     pub filter: Option<SearchParams>,
     pub template: bool,
+    /// The workbook's password (Excel's "Encrypt with Password"): required
+    /// for children's data, which leaves the encrypted store protected
+    /// (`export.password_required`); checked by the password rules.
+    pub password: Option<String>,
 }
 
 /// What an export wrote.
@@ -81,6 +87,17 @@ pub fn export_children_xlsx(
     progress: &mut dyn FnMut(XlsxProgress),
 ) -> Result<ExcelExported> {
     check_excel_export(session, req)?;
+    let password = if req.template {
+        None
+    } else {
+        let pw = req
+            .password
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .ok_or(Error::ExportPasswordRequired)?;
+        shouhu_auth::password::check_new_password(pw, "")?;
+        Some(pw)
+    };
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -96,6 +113,10 @@ pub fn export_children_xlsx(
     params.school_id = session.school_filter(params.school_id);
     let children = xlsx::children_matching(store, &params)?;
     let (bytes, report) = xlsx::export_children_xlsx(store, &children, session.lang, progress)?;
+    let bytes = match password {
+        Some(pw) => xlsx::protect_xlsx(&bytes, pw)?,
+        None => bytes,
+    };
     write_whole(path, &bytes)?;
     store.audit(
         AuditAction::Export,
@@ -107,7 +128,7 @@ pub fn export_children_xlsx(
         json!({
             "via": "app",
             "format": "xlsx",
-            "protected": false,
+            "protected": password.is_some(),
             "children": report.children,
             "filter": {
                 "query": params.query,
@@ -132,6 +153,7 @@ pub fn import_children_xlsx(
     store: &mut Store,
     session: &Session,
     path: &Path,
+    password: Option<&str>,
     progress: &mut dyn FnMut(XlsxProgress),
 ) -> Result<XlsxImportReport> {
     check_excel_import(session)?;
@@ -143,6 +165,7 @@ pub fn import_children_xlsx(
     let opts = xlsx::XlsxImportOptions {
         lang: session.lang,
         only_school: session.own_school(),
+        password: password.map(str::to_string),
     };
     let result = xlsx::import_children_xlsx(store, &bytes, &opts, progress);
     let details = match &result {
@@ -152,6 +175,10 @@ pub fn import_children_xlsx(
         }),
         Err(e) => json!({ "via": "app", "format": "xlsx", "failed": e.code() }),
     };
+    // Asking for the password is not an attempt worth a line in the log.
+    if matches!(result, Err(shouhu_exchange::XlsxError::PasswordRequired)) {
+        return Ok(result?);
+    }
     store.audit(
         AuditAction::Import,
         AuditTarget {
@@ -248,11 +275,19 @@ mod tests {
         // The principal asks for all schools and gets their own.
         let principal = as_role(Role::Principal, own);
         let mut ticks = 0;
-        let done =
-            export_children_xlsx(&s, &principal, &ExcelExport::default(), &path, &mut |_| {
-                ticks += 1
-            })
-            .unwrap();
+        let err = export_children_xlsx(&s, &principal, &ExcelExport::default(), &path, &mut |_| {})
+            .unwrap_err();
+        assert_eq!(err.code(), "export.password_required");
+        let weak = ExcelExport {
+            password: Some("123".into()),
+            ..Default::default()
+        };
+        assert!(export_children_xlsx(&s, &principal, &weak, &path, &mut |_| {}).is_err());
+        let req = ExcelExport {
+            password: Some("qingshan-2026".into()),
+            ..Default::default()
+        };
+        let done = export_children_xlsx(&s, &principal, &req, &path, &mut |_| ticks += 1).unwrap();
         assert_eq!(done.children, 1);
         assert_eq!(done.file_name, "out.xlsx");
         assert!(ticks > 0);
@@ -264,24 +299,40 @@ mod tests {
             .find(|e| e.action == AuditAction::Export)
             .unwrap();
         assert_eq!(export.details["children"], 1);
+        assert_eq!(export.details["protected"], true);
         assert_eq!(export.school_id, Some(school));
 
         // A county admin only reads: no import. The teacher imports the
         // file back: the child is there already, nothing changes.
         let admin = as_role(Role::CountyAdmin, Scope::County);
-        let err = import_children_xlsx(&mut s, &admin, &path, &mut |_| {}).unwrap_err();
+        let err = import_children_xlsx(&mut s, &admin, &path, None, &mut |_| {}).unwrap_err();
         assert_eq!(err.code(), "auth.forbidden");
-        let r = import_children_xlsx(&mut s, &teacher, &path, &mut |_| {}).unwrap();
+        let err = import_children_xlsx(&mut s, &teacher, &path, None, &mut |_| {}).unwrap_err();
+        assert_eq!(err.code(), "import.password_required");
+        let r = import_children_xlsx(&mut s, &teacher, &path, Some("qingshan-2026"), &mut |_| {})
+            .unwrap();
         assert_eq!((r.rows, r.created, r.unchanged), (1, 0, 1));
         assert_eq!(s.list_all::<ChildCard>().unwrap().len(), 2);
 
         // A file that is not there, and one that is not a workbook.
-        let err = import_children_xlsx(&mut s, &teacher, &dir.path().join("no.xlsx"), &mut |_| {})
-            .unwrap_err();
+        let err = import_children_xlsx(
+            &mut s,
+            &teacher,
+            &dir.path().join("no.xlsx"),
+            None,
+            &mut |_| {},
+        )
+        .unwrap_err();
         assert_eq!(err.code(), "io.read_failed");
         std::fs::write(dir.path().join("bad.xlsx"), "not a workbook").unwrap();
-        let err = import_children_xlsx(&mut s, &teacher, &dir.path().join("bad.xlsx"), &mut |_| {})
-            .unwrap_err();
+        let err = import_children_xlsx(
+            &mut s,
+            &teacher,
+            &dir.path().join("bad.xlsx"),
+            None,
+            &mut |_| {},
+        )
+        .unwrap_err();
         assert_eq!(err.code(), "import.xlsx_unreadable");
         assert!(err.body(shouhu_core::Lang::ZhCn).message.contains("Excel"));
         let imports = s
@@ -315,6 +366,7 @@ mod tests {
                 ..Default::default()
             }),
             template: false,
+            password: Some("qingshan-2026".into()),
         };
         let done = export_children_xlsx(&s, &admin, &req, &path, &mut |_| {}).unwrap();
         assert_eq!(done.children, 1);

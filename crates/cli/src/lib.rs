@@ -118,12 +118,13 @@ pub enum Command {
         /// Write the empty register (headers only) to fill in, no children.
         #[arg(long)]
         template: bool,
-        /// Protect the file with the password on the first line of this file
-        /// (Shouhu's sealed format: `import-xlsx` opens it, Excel does not).
+        /// Protect the workbook with the password on the first line of this
+        /// file, as Excel's "Encrypt with Password" does (Excel and WPS ask
+        /// for it; required for an encrypted store unless --unprotected).
         #[arg(long)]
         export_password_file: Option<PathBuf>,
-        /// From an encrypted store: write a plain .xlsx anyway, for Excel
-        /// (the export is audited as unprotected).
+        /// From an encrypted store: write a workbook without a password
+        /// anyway (the export is audited as unprotected).
         #[arg(long, conflicts_with = "export_password_file")]
         unprotected: bool,
     },
@@ -137,7 +138,8 @@ pub enum Command {
         /// Print the report (or the row errors) as JSON.
         #[arg(long)]
         json: bool,
-        /// The password of a protected export (first line of this file).
+        /// The password of a password-protected workbook (first line of this
+        /// file).
         #[arg(long)]
         export_password_file: Option<PathBuf>,
     },
@@ -761,8 +763,8 @@ fn execute(
             unprotected,
         } => {
             let (s, who) = open_session(cli)?;
-            // An encrypted store's data leaves it sealed, or plain only when
-            // asked for by name (Excel cannot open Shouhu's sealed files).
+            // An encrypted store's data leaves it password-protected, or
+            // without a password only when asked for by name.
             let seal = match export_password_file {
                 Some(p) => Some(file_password(p)?),
                 None if who.is_some() && !*unprotected && !*template => {
@@ -811,20 +813,10 @@ fn execute(
                 writeln!(err)?;
                 (b, r.children)
             };
+            // Excel's own "Encrypt with Password": Excel and WPS ask for it.
             let bytes = match &seal {
                 None => bytes,
-                Some(pw) => {
-                    let mut sealed = Vec::new();
-                    let mut sw = shouhu_auth::stream::SealWriter::new(
-                        &mut sealed,
-                        pw,
-                        shouhu_auth::password::KdfParams::INTERACTIVE,
-                    )
-                    .map_err(sealed_io)?;
-                    sw.write_all(&bytes).map_err(sealed_io)?;
-                    sw.finish().map_err(sealed_io)?;
-                    sealed
-                }
+                Some(pw) => shouhu_exchange::protect_xlsx(&bytes, pw)?,
             };
             write_atomically(file, &bytes)?;
             if !*template {
@@ -877,26 +869,20 @@ fn execute(
                 shouhu_auth::Scope::School { school_id, .. } => Some(school_id),
                 _ => None,
             });
-            let raw = std::fs::read(file).map_err(|e| CliError::File {
+            let bytes = std::fs::read(file).map_err(|e| CliError::File {
                 path: file.display().to_string(),
                 error: e.to_string(),
             })?;
-            let sealed = shouhu_auth::stream::is_sealed_stream(&raw);
-            let bytes = if sealed {
-                let pw = file_password(
-                    export_password_file
-                        .as_deref()
-                        .ok_or(CliError::ImportPasswordRequired)?,
-                )?;
-                let mut plain = Vec::new();
-                shouhu_auth::stream::OpenReader::new(raw.as_slice(), &pw)
-                    .and_then(|mut r| r.read_to_end(&mut plain))
-                    .map_err(sealed_io)?;
-                plain
-            } else {
-                raw
+            let password = export_password_file
+                .as_deref()
+                .map(file_password)
+                .transpose()?;
+            let sealed = shouhu_exchange::office_crypt::is_compound_file(&bytes);
+            let opts = shouhu_exchange::XlsxImportOptions {
+                lang,
+                only_school,
+                password,
             };
-            let opts = shouhu_exchange::XlsxImportOptions { lang, only_school };
             let mut tick = |p: shouhu_exchange::XlsxProgress| {
                 let _ = write!(
                     err,
