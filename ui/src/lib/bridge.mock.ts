@@ -51,6 +51,8 @@ export interface MockBridgeOptions {
    */
   excelImport?: XlsxImportReport;
   excelDialogCancelled?: boolean;
+  /** The picked workbook is protected with this password. */
+  excelImportPassword?: string;
   /** Make a command fail with this backend error. */
   failWith?: Partial<Record<keyof Bridge, AppErrorPayload>>;
 }
@@ -164,6 +166,8 @@ export function createMockBridge(
   let cancelRunning: (() => void) | null = null;
   const followUps = new Map<string, Stored<FollowUp>>();
   let beforeClose: (() => Promise<void>) | null = null;
+  /** The Rust side keeps the picked workbook for a password retry. */
+  let pendingImport = false;
 
   const answer = async <T>(command: keyof Bridge, value: () => T): Promise<T> => {
     calls.push(command);
@@ -493,18 +497,32 @@ export function createMockBridge(
       await beforeClose?.();
     },
     // Excel in and out (the Rust side opens the dialogs and checks the role).
-    exportChildrenXlsx: (filter, template, onProgress) =>
+    exportChildrenXlsx: (filter, template, password, onProgress) =>
       answer('exportChildrenXlsx', () => {
         if (!template && current && !me(current).exports) throw fail('auth.forbidden', '您的角色无权进行此操作');
+        if (!template) {
+          if (!password) throw fail('export.password_required', '导出的儿童信息必须设置打开密码：请输入密码（至少8位）');
+          const problem = mockPasswordProblem(password, '');
+          if (problem) throw new BridgeError(problem);
+        }
         if (options.excelDialogCancelled) return null;
         const count = template ? 0 : [...children.values()].filter((c) => !filter?.status || (c.status ?? 'active') === filter.status).length;
         onProgress({ done: count, total: count });
         return { children: count, file_name: template ? '留守儿童登记表-空白模板.xlsx' : '留守儿童登记表.xlsx' };
       }),
-    importChildrenXlsx: (onProgress) =>
+    importChildrenXlsx: (onProgress, password = null, retry = false) =>
       answer('importChildrenXlsx', () => {
         if (current && !me(current).writes_records) throw fail('auth.forbidden', '您的角色无权进行此操作');
-        if (options.excelDialogCancelled) return null;
+        const kept = pendingImport;
+        pendingImport = false;
+        if (retry && !kept) return null;
+        if (!retry && options.excelDialogCancelled) return null;
+        const protectedWith = options.excelImportPassword;
+        if (protectedWith !== undefined && password !== protectedWith) {
+          pendingImport = true;
+          if (!password) throw fail('import.password_required', '这个Excel文件设置了打开密码：请输入导出时设置的密码');
+          throw fail('import.wrong_password', '密码不正确，无法打开这个Excel文件，没有导入任何儿童');
+        }
         const report = options.excelImport ?? { rows: 2, created: 2, updated: 0, unchanged: 0, ignored_columns: [] };
         onProgress({ done: 1, total: report.rows });
         onProgress({ done: report.rows, total: report.rows });

@@ -491,14 +491,28 @@ export interface Bridge {
    */
   onBeforeClose(save: () => Promise<void>): Promise<() => void>;
   // Excel in and out: the dialogs open in Rust; `null` when the user cancels.
-  /** The children the list's filter finds (or the empty template) to an .xlsx the user picks. */
+  /**
+   * The children the list's filter finds to an .xlsx the user picks,
+   * protected with `password` (Excel's own "Encrypt with Password"; required
+   * for children's data), or the empty template (no password).
+   */
   exportChildrenXlsx(
     filter: SearchParams | null,
     template: boolean,
+    password: string | null,
     onProgress: (p: XlsxProgress) => void,
   ): Promise<ExcelExported | null>;
-  /** All rows or none: a refusal is `import.rows_invalid` with `details.errors: XlsxRowError[]`. */
-  importChildrenXlsx(onProgress: (p: XlsxProgress) => void): Promise<XlsxImportReport | null>;
+  /**
+   * All rows or none: a refusal is `import.rows_invalid` with
+   * `details.errors: XlsxRowError[]`. A protected workbook answers
+   * `import.password_required` / `import.wrong_password`; call again with
+   * the password and `retry` to reuse the picked file (no new dialog).
+   */
+  importChildrenXlsx(
+    onProgress: (p: XlsxProgress) => void,
+    password?: string | null,
+    retry?: boolean,
+  ): Promise<XlsxImportReport | null>;
 }
 
 function isAppErrorPayload(value: unknown): value is AppErrorPayload {
@@ -596,7 +610,8 @@ export const bridge: Bridge = {
       }
     }),
   // Excel in and out
-  exportChildrenXlsx: (filter, template, onProgress) =>
-    call('export_children_xlsx', { req: { filter, template }, onProgress: channel(onProgress) }),
-  importChildrenXlsx: (onProgress) => call('import_children_xlsx', { onProgress: channel(onProgress) }),
+  exportChildrenXlsx: (filter, template, password, onProgress) =>
+    call('export_children_xlsx', { req: { filter, template, password }, onProgress: channel(onProgress) }),
+  importChildrenXlsx: (onProgress, password = null, retry = false) =>
+    call('import_children_xlsx', { password, retry, onProgress: channel(onProgress) }),
 };

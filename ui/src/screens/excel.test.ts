@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { fireEvent, render, screen, waitFor } from '@testing-library/svelte';
 import Children from './Children.svelte';
 import { createMockBridge } from '../lib/bridge.mock';
-import { account, closeDialog, dialog, toastState } from '../lib/app.svelte';
+import { account, toastState } from '../lib/app.svelte';
 import type { XlsxProgress } from '../lib/bridge';
 
 const CHILD = {
@@ -23,7 +23,6 @@ const users = [
 
 afterEach(() => {
   account.user = null;
-  if (dialog.open) closeDialog(false);
 });
 
 describe('Excel buttons by role', () => {
@@ -54,35 +53,52 @@ describe('Excel buttons by role', () => {
 });
 
 describe('Excel export', () => {
-  it('asks first, sends the list filter, and says how many were exported', async () => {
+  it('asks first, with the workbook password typed twice, sends the list filter, and says how many were exported', async () => {
     const mock = createMockBridge({ children: [CHILD], vault: { users } });
     account.user = await mock.logIn('wang', 'wang2026ok');
     const sent: unknown[] = [];
-    const spy = mock.exportChildrenXlsx;
-    mock.exportChildrenXlsx = (filter, template, onProgress) => {
-      sent.push({ filter, template });
-      return spy(filter, template, onProgress);
+    const real = mock.exportChildrenXlsx;
+    mock.exportChildrenXlsx = (filter, template, password, onProgress) => {
+      sent.push({ filter, template, password });
+      return real(filter, template, password, onProgress);
     };
     render(Children, { props: { bridge: mock } });
     await screen.findByTestId('children-row');
     await fireEvent.click(screen.getByTestId('excel-export'));
-    await waitFor(() => expect(dialog.open).toBe(true));
-    expect(dialog.body).toContain('1 名儿童');
+    const form = await screen.findByTestId('excel-export-form');
+    expect(form.textContent).toContain('1 名儿童');
     expect(mock.calls).not.toContain('exportChildrenXlsx');
-    closeDialog(true);
+
+    // Two different passwords: said so, nothing sent.
+    await fireEvent.input(screen.getByTestId('excel-export-password'), { target: { value: 'qingshan2026' } });
+    await fireEvent.input(screen.getByTestId('excel-export-password-again'), { target: { value: 'qingshan2025' } });
+    await fireEvent.click(screen.getByTestId('excel-export-ok'));
+    expect((await screen.findByTestId('excel-export-error')).textContent).toBe('两次输入的密码不一致，请重新输入');
+    expect(sent).toEqual([]);
+
+    // A weak one: the backend's rule, shown in the form.
+    await fireEvent.input(screen.getByTestId('excel-export-password'), { target: { value: 'abc' } });
+    await fireEvent.input(screen.getByTestId('excel-export-password-again'), { target: { value: 'abc' } });
+    await fireEvent.click(screen.getByTestId('excel-export-ok'));
+    await waitFor(() => expect(screen.getByTestId('excel-export-error').textContent).toContain('8'));
+    expect(screen.getByTestId('excel-export-form')).toBeTruthy();
+
+    await fireEvent.input(screen.getByTestId('excel-export-password'), { target: { value: 'qingshan2026' } });
+    await fireEvent.input(screen.getByTestId('excel-export-password-again'), { target: { value: 'qingshan2026' } });
+    await fireEvent.click(screen.getByTestId('excel-export-ok'));
     await waitFor(() => expect(toastState.text).toBe('已导出 1 名儿童到 留守儿童登记表.xlsx'));
-    expect(sent).toEqual([{ filter: expect.objectContaining({ status: 'active', query: '' }), template: false }]);
+    expect(screen.queryByTestId('excel-export-form')).toBeNull();
+    expect(sent[sent.length - 1]).toEqual({ filter: expect.objectContaining({ status: 'active', query: '' }), template: false, password: 'qingshan2026' });
   });
 
-  it('does nothing when the confirmation is declined or the dialog cancelled', async () => {
+  it('does nothing when the form is cancelled; the template needs no password and may be cancelled', async () => {
     const mock = createMockBridge({ children: [CHILD], vault: { users }, excelDialogCancelled: true });
     account.user = await mock.logIn('wang', 'wang2026ok');
     render(Children, { props: { bridge: mock } });
     await screen.findByTestId('children-row');
     await fireEvent.click(screen.getByTestId('excel-export'));
-    await waitFor(() => expect(dialog.open).toBe(true));
-    closeDialog(false);
-    await new Promise((r) => setTimeout(r, 10));
+    await fireEvent.click(await screen.findByTestId('excel-export-cancel'));
+    expect(screen.queryByTestId('excel-export-form')).toBeNull();
     expect(mock.calls).not.toContain('exportChildrenXlsx');
     toastState.text = '';
     await fireEvent.click(screen.getByTestId('excel-template'));
@@ -158,5 +174,33 @@ describe('Excel import', () => {
     const msg = await screen.findByTestId('excel-result-error');
     expect(msg.textContent).toContain('性别”“出生日期');
     expect(screen.queryByTestId('excel-row-errors')).toBeNull();
+  });
+
+  it('asks for the password of a protected workbook and retries with it', async () => {
+    const mock = createMockBridge({ vault: { users }, excelImportPassword: 'county2026' });
+    account.user = await mock.logIn('liming', 'qingshan2026');
+    const seen: unknown[] = [];
+    const real = mock.importChildrenXlsx;
+    mock.importChildrenXlsx = (onProgress, password, retry) => {
+      seen.push({ password: password ?? null, retry: retry ?? false });
+      return real(onProgress, password, retry);
+    };
+    render(Children, { props: { bridge: mock } });
+    await fireEvent.click(screen.getByTestId('excel-import'));
+    const input = await screen.findByTestId('excel-import-password');
+    expect(screen.queryByTestId('excel-import-password-error')).toBeNull();
+    await fireEvent.input(input, { target: { value: 'guess1234' } });
+    await fireEvent.click(screen.getByTestId('excel-import-password-ok'));
+    expect((await screen.findByTestId('excel-import-password-error')).textContent).toContain('密码不正确');
+    await fireEvent.input(screen.getByTestId('excel-import-password'), { target: { value: 'county2026' } });
+    await fireEvent.click(screen.getByTestId('excel-import-password-ok'));
+    expect((await screen.findByTestId('excel-result-ok')).textContent).toBe('已导入 2 名儿童');
+    expect(screen.queryByTestId('excel-import-password-form')).toBeNull();
+    // The first call opens the dialog, the retries reuse the picked file.
+    expect(seen).toEqual([
+      { password: null, retry: false },
+      { password: 'guess1234', retry: true },
+      { password: 'county2026', retry: true },
+    ]);
   });
 });
