@@ -44,14 +44,25 @@ pub struct ExcelExported {
 
 /// Refuses a role that may not export (teachers and counselors export
 /// nothing; principals their school, township staff their township, county
-/// admins the county; by the role table). The empty template is for all.
+/// admins the county; by the role table), and an export of children without
+/// a good password. The empty template is for all. The shell asks this
+/// before it opens the save dialog.
 pub fn check_excel_export(session: &Session, req: &ExcelExport) -> Result<()> {
-    if !req.template && !session.may(shouhu_auth::Action::Export) {
+    if req.template {
+        return Ok(());
+    }
+    if !session.may(shouhu_auth::Action::Export) {
         return Err(Error::Forbidden {
             role: session.role.as_str(),
             action: "export children",
         });
     }
+    let pw = req
+        .password
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .ok_or(Error::ExportPasswordRequired)?;
+    shouhu_auth::password::check_new_password(pw, "")?;
     Ok(())
 }
 
@@ -87,17 +98,7 @@ pub fn export_children_xlsx(
     progress: &mut dyn FnMut(XlsxProgress),
 ) -> Result<ExcelExported> {
     check_excel_export(session, req)?;
-    let password = if req.template {
-        None
-    } else {
-        let pw = req
-            .password
-            .as_deref()
-            .filter(|p| !p.is_empty())
-            .ok_or(Error::ExportPasswordRequired)?;
-        shouhu_auth::password::check_new_password(pw, "")?;
-        Some(pw)
-    };
+    let password = req.password.as_deref().filter(|_| !req.template);
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

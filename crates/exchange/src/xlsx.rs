@@ -814,6 +814,7 @@ pub fn export_children_xlsx(
         .map(|s| (s.meta.id, s.body.name))
         .collect();
     let total = children.len();
+    progress(XlsxProgress { done: 0, total });
     let mut wb = rust_xlsxwriter::Workbook::new();
     let date_fmt = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
     let text_fmt = rust_xlsxwriter::Format::new().set_num_format("@");
