@@ -1554,3 +1554,55 @@ pub fn children_matching(
         .collect();
     Ok(ids.into_iter().filter_map(|id| all.remove(&id)).collect())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The register's labels are the UI's (`enum.<enum>.<value>` in the
+    /// zh-CN and en catalogs), so a sheet reads like the screens.
+    #[test]
+    fn enum_labels_match_the_ui_catalogs() {
+        let catalogs = [
+            (
+                include_str!("../../../ui/src/lib/i18n/zh-CN.ts"),
+                Lang::ZhCn,
+            ),
+            (include_str!("../../../ui/src/lib/i18n/en.ts"), Lang::En),
+        ];
+        let tables: [(&str, &[(&str, &str, &str, &[&str])]); 7] = [
+            ("gender", GENDER),
+            ("health_status", HEALTH),
+            ("schooling_stage", STAGE),
+            ("left_behind_type", LEFT_BEHIND),
+            ("guardian_relation", RELATION),
+            ("guardianship_type", GUARDIANSHIP),
+            ("child_status", STATUS),
+        ];
+        for (text, lang) in catalogs {
+            for (name, table) in tables {
+                for (value, ..) in table.iter() {
+                    let key = format!("'enum.{name}.{value}': '");
+                    let at = text.find(&key).unwrap_or_else(|| panic!("{key} missing"));
+                    let rest = &text[at + key.len()..];
+                    let ui = &rest[..rest.find("',").unwrap()];
+                    assert_eq!(enum_label(table, value, lang), ui, "{name}.{value}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn headers_match_with_spaces_marks_brackets_and_synonyms() {
+        let field = |h: &str| find_column(h).map(|i| COLUMNS[i].field);
+        assert_eq!(field(" 姓　名 "), Some("name"));
+        assert_eq!(field("*身份证号码"), Some("id_number"));
+        assert_eq!(field("公民身份号码"), Some("id_number"));
+        assert_eq!(field("县(区)"), Some("current_address.county"));
+        assert_eq!(field("ID Number"), Some("id_number"));
+        assert_eq!(field("监护人联系电话"), Some("guardian.phone"));
+        assert_eq!(field("序号"), None);
+        assert_eq!(field(""), None);
+    }
+}
