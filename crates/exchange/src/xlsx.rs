@@ -164,6 +164,14 @@ impl XlsxError {
 // ---------------------------------------------------------------------------
 // Columns
 
+/// An enum's values: (serde value, zh label, en label, more spellings).
+type Choices = &'static [(
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+)];
+
 /// How a column's cells are written and read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -174,14 +182,7 @@ enum Kind {
     Date,
     Bool,
     /// Enum: (serde value, zh label, en label, more accepted spellings).
-    Enum(
-        &'static [(
-            &'static str,
-            &'static str,
-            &'static str,
-            &'static [&'static str],
-        )],
-    ),
+    Enum(Choices),
     School,
     RecordId,
 }
@@ -1076,12 +1077,7 @@ fn apply(
         }
         _ => raw.clone(),
     };
-    let enum_of = |t: &'static [(
-        &'static str,
-        &'static str,
-        &'static str,
-        &'static [&'static str],
-    )]| { enum_value(t, &s).ok_or_else(unknown) };
+    let enum_of = |t: Choices| enum_value(t, &s).ok_or_else(unknown);
     match c.kind {
         Kind::Date => {
             let d = parse_date(v).ok_or_else(|| {
@@ -1571,7 +1567,7 @@ mod tests {
             ),
             (include_str!("../../../ui/src/lib/i18n/en.ts"), Lang::En),
         ];
-        let tables: [(&str, &[(&str, &str, &str, &[&str])]); 7] = [
+        let tables: [(&str, Choices); 7] = [
             ("gender", GENDER),
             ("health_status", HEALTH),
             ("schooling_stage", STAGE),
