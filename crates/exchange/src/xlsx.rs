@@ -185,6 +185,8 @@ enum Kind {
     Enum(Choices),
     School,
     RecordId,
+    /// Import only: one cell for both grade and class (三年级2班).
+    GradeClass,
 }
 
 /// One column of the register.
@@ -614,6 +616,14 @@ const COLUMNS: &[Col] = &[
         Kind::RecordId,
         38.0
     ),
+    col!(
+        "grade_class",
+        "年级班级",
+        "Grade and class",
+        ["年级/班级", "年级（班级）", "年级、班级", "班级年级"],
+        Kind::GradeClass,
+        10.0
+    ),
 ];
 
 impl Col {
@@ -884,7 +894,7 @@ fn start_sheet(
     let ws = wb.add_worksheet();
     ws.set_name(sheet_name(lang)).map_err(xerr)?;
     for (j, c) in COLUMNS.iter().enumerate() {
-        if c.kind == Kind::RecordId && !with_record_id {
+        if (c.kind == Kind::RecordId && !with_record_id) || c.kind == Kind::GradeClass {
             continue;
         }
         let col = j as u16;
@@ -1027,6 +1037,19 @@ fn in_text(v: &In) -> String {
     }
 }
 
+/// 三年级2班 → (三年级, 2班); 初一(2)班 → (初一, (2)班); anything else is
+/// the grade.
+fn split_grade_class(s: &str) -> (String, String) {
+    let at = s
+        .find("年级")
+        .map(|i| i + "年级".len())
+        .or_else(|| s.find(['(', '（']));
+    match at {
+        Some(i) => (s[..i].trim().to_string(), s[i..].trim().to_string()),
+        None => (s.trim().to_string(), String::new()),
+    }
+}
+
 /// A problem found while reading a row, before the card is checked.
 struct CellProblem {
     col: usize,
@@ -1125,6 +1148,13 @@ fn apply(
                     ),
                 )
             })?);
+        }
+        Kind::GradeClass => {
+            let (grade, class) = split_grade_class(&s);
+            card.grade = grade;
+            if !class.is_empty() {
+                card.class_name = class;
+            }
         }
         Kind::RecordId => {
             *record_id = Some(Uuid::parse_str(&s).map_err(|_| {
@@ -1518,7 +1548,7 @@ pub fn import_children_xlsx(
 pub fn register_headers(lang: Lang) -> Vec<&'static str> {
     COLUMNS
         .iter()
-        .filter(|c| c.kind != Kind::RecordId)
+        .filter(|c| c.kind != Kind::RecordId && c.kind != Kind::GradeClass)
         .map(|c| c.header(lang))
         .collect()
 }
@@ -1590,6 +1620,14 @@ mod tests {
     }
 
     #[test]
+    fn one_cell_for_grade_and_class_is_split() {
+        let split = |s: &str| split_grade_class(s);
+        assert_eq!(split("三年级2班"), ("三年级".into(), "2班".into()));
+        assert_eq!(split("初一(2)班"), ("初一".into(), "(2)班".into()));
+        assert_eq!(split("学前班"), ("学前班".into(), String::new()));
+    }
+
+    #[test]
     fn headers_match_with_spaces_marks_brackets_and_synonyms() {
         let field = |h: &str| find_column(h).map(|i| COLUMNS[i].field);
         assert_eq!(field(" 姓　名 "), Some("name"));
@@ -1598,6 +1636,7 @@ mod tests {
         assert_eq!(field("县(区)"), Some("current_address.county"));
         assert_eq!(field("ID Number"), Some("id_number"));
         assert_eq!(field("监护人联系电话"), Some("guardian.phone"));
+        assert_eq!(field("年级/班级"), Some("grade_class"));
         assert_eq!(field("序号"), None);
         assert_eq!(field(""), None);
     }

@@ -529,3 +529,29 @@ fn a_workbook_protected_by_another_tool_imports() {
     assert_eq!(kid.birth_date, Some(date(2016, 5, 4)));
     assert_eq!(kid.id_number.as_deref(), Some("520102201605041245"));
 }
+
+#[test]
+fn a_register_with_one_column_for_grade_and_class_fills_both() {
+    let mut s = store();
+    school(&mut s, "青山小学");
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    for (j, h) in ["姓名", "身份证号", "年级/班级", "家庭住址"]
+        .iter()
+        .enumerate()
+    {
+        ws.write_string(0, j as u16, *h).unwrap();
+    }
+    ws.write_string(1, 0, "周八").unwrap();
+    ws.write_string(1, 1, id_number("20150307", 125)).unwrap();
+    ws.write_string(1, 2, "三年级2班").unwrap();
+    ws.write_string(1, 3, "石头村三组12号").unwrap();
+    import(&mut s, &wb.save_to_buffer().unwrap()).unwrap();
+    let kid = &s.list_all::<ChildCard>().unwrap()[0].body;
+    assert_eq!(
+        (kid.grade.as_str(), kid.class_name.as_str()),
+        ("三年级", "2班")
+    );
+    assert_eq!(kid.current_address.detail, "石头村三组12号");
+    assert_eq!(kid.gender, Some(Gender::Male));
+}
