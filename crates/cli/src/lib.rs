@@ -887,7 +887,12 @@ fn execute(
                 let _ = write!(
                     err,
                     "\r{} {}/{} …",
-                    if zh { "已写入" } else { "written" },
+                    match (p.phase, zh) {
+                        ("check", true) => "已检查",
+                        ("check", false) => "checked",
+                        (_, true) => "已写入",
+                        (_, false) => "written",
+                    },
                     p.done,
                     p.total
                 );

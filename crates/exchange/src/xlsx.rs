@@ -51,11 +51,32 @@ use shouhu_core::*;
 use shouhu_store::{Store, StoreError};
 use uuid::Uuid;
 
-/// How far an export or import has got: rows done of all rows.
+/// How far an export or import has got: rows done of all rows, in a phase.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct XlsxProgress {
+    /// `check` (an import reading and checking its rows, before anything
+    /// is written) or `write` (rows written to the store or the workbook).
+    pub phase: &'static str,
     pub done: usize,
     pub total: usize,
+}
+
+impl XlsxProgress {
+    fn check(done: usize, total: usize) -> Self {
+        XlsxProgress {
+            phase: "check",
+            done,
+            total,
+        }
+    }
+
+    fn write(done: usize, total: usize) -> Self {
+        XlsxProgress {
+            phase: "write",
+            done,
+            total,
+        }
+    }
 }
 
 /// One problem of one row (or of the header row).
@@ -825,7 +846,7 @@ pub fn export_children_xlsx(
         .map(|s| (s.meta.id, s.body.name))
         .collect();
     let total = children.len();
-    progress(XlsxProgress { done: 0, total });
+    progress(XlsxProgress::write(0, total));
     let mut wb = rust_xlsxwriter::Workbook::new();
     let date_fmt = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
     let text_fmt = rust_xlsxwriter::Format::new().set_num_format("@");
@@ -852,12 +873,12 @@ pub fn export_children_xlsx(
                 }
             }
             if (i + 1) % 200 == 0 {
-                progress(XlsxProgress { done: i + 1, total });
+                progress(XlsxProgress::write(i + 1, total));
             }
         }
     }
     let bytes = wb.save_to_buffer().map_err(xerr)?;
-    progress(XlsxProgress { done: total, total });
+    progress(XlsxProgress::write(total, total));
     let report = XlsxExportReport {
         children: total,
         bytes: bytes.len(),
@@ -1366,7 +1387,11 @@ pub fn import_children_xlsx(
     let mut plan: Vec<(Option<Uuid>, Option<Uuid>, ChildCard)> = Vec::new();
     let mut seen: HashMap<String, u32> = HashMap::new();
     let mut seen_ids: HashMap<Uuid, u32> = HashMap::new();
-    for (row, values) in &sheet.rows {
+    progress(XlsxProgress::check(0, total));
+    for (n, (row, values)) in sheet.rows.iter().enumerate() {
+        if n > 0 && n % 200 == 0 {
+            progress(XlsxProgress::check(n, total));
+        }
         let row = *row;
         let mut problems: Vec<RowError> = Vec::new();
         let push = |problems: &mut Vec<RowError>, p: CellProblem| {
@@ -1503,7 +1528,7 @@ pub fn import_children_xlsx(
             errors.extend(problems);
         }
     }
-    progress(XlsxProgress { done: 0, total });
+    progress(XlsxProgress::write(0, total));
     if !errors.is_empty() {
         return Err(XlsxError::Rows { errors });
     }
@@ -1532,12 +1557,12 @@ pub fn import_children_xlsx(
                 }
             }
             if (k + 1) % 50 == 0 {
-                progress(XlsxProgress { done: k + 1, total });
+                progress(XlsxProgress::write(k + 1, total));
             }
         }
         Ok((c, u, same))
     })?;
-    progress(XlsxProgress { done: total, total });
+    progress(XlsxProgress::write(total, total));
     report.created = created;
     report.updated = updated;
     report.unchanged = unchanged;

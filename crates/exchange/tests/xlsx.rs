@@ -134,12 +134,10 @@ fn export_all(s: &Store, lang: Lang) -> Vec<u8> {
     let mut ticks = Vec::new();
     let (bytes, report) = export_children_xlsx(s, &children, lang, &mut |p| ticks.push(p)).unwrap();
     assert_eq!(report.children, children.len());
+    let last = ticks.last().copied().unwrap();
     assert_eq!(
-        ticks.last().copied(),
-        Some(XlsxProgress {
-            done: children.len(),
-            total: children.len()
-        })
+        (last.phase, last.done, last.total),
+        ("write", children.len(), children.len())
     );
     bytes
 }
@@ -170,6 +168,10 @@ fn export_then_import_into_a_fresh_store_gives_the_same_cards() {
     .unwrap();
     assert_eq!((report.rows, report.created, report.updated), (3, 3, 0));
     assert_eq!(ticks.last().map(|p| (p.done, p.total)), Some((3, 3)));
+    // Every row is checked before the first is written.
+    let first_write = ticks.iter().position(|p| p.phase == "write").unwrap();
+    assert!(ticks[..first_write].iter().all(|p| p.phase == "check"));
+    assert!(first_write > 0);
     // One change-log entry per child, written with it.
     assert_eq!(b.pending_count().unwrap(), pending_before + 3);
 

@@ -507,7 +507,7 @@ export function createMockBridge(
         }
         if (options.excelDialogCancelled) return null;
         const count = template ? 0 : [...children.values()].filter((c) => !filter?.status || (c.status ?? 'active') === filter.status).length;
-        onProgress({ done: count, total: count });
+        onProgress({ phase: 'write', done: count, total: count });
         return { children: count, file_name: template ? '留守儿童登记表-空白模板.xlsx' : '留守儿童登记表.xlsx' };
       }),
     importChildrenXlsx: (onProgress, password = null, retry = false) =>
@@ -524,8 +524,8 @@ export function createMockBridge(
           throw fail('import.wrong_password', '密码不正确，无法打开这个Excel文件，没有导入任何儿童');
         }
         const report = options.excelImport ?? { rows: 2, created: 2, updated: 0, unchanged: 0, ignored_columns: [] };
-        onProgress({ done: 1, total: report.rows });
-        onProgress({ done: report.rows, total: report.rows });
+        onProgress({ phase: 'check', done: report.rows, total: report.rows });
+        onProgress({ phase: 'write', done: report.rows, total: report.rows });
         return report;
       }),
   };

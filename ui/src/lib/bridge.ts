@@ -405,6 +405,8 @@ export interface DemoProgress {
 
 /** Rows done of all rows, while an Excel export or import runs. */
 export interface XlsxProgress {
+  /** `check`: an import reads and checks every row first; `write`: rows written. */
+  phase: 'check' | 'write';
   done: number;
   total: number;
 }

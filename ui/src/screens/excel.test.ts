@@ -117,7 +117,8 @@ describe('Excel import', () => {
     let release: () => void = () => {};
     const real = mock.importChildrenXlsx;
     mock.importChildrenXlsx = async (onProgress: (p: XlsxProgress) => void) => {
-      onProgress({ done: 5, total: 12 });
+      onProgress({ phase: 'check', done: 12, total: 12 });
+      onProgress({ phase: 'write', done: 5, total: 12 });
       await new Promise<void>((r) => (release = r));
       return real(onProgress);
     };

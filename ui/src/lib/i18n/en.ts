@@ -623,6 +623,7 @@ const en: Catalog = {
   'excel.confirm_export_body': 'The cards of the {count} children the list shows will be exported, with ID numbers, phones and other personal data. The export is recorded in the audit log; keep the file safe and delete it when done.',
   'excel.confirm_export_ok': 'Choose where to save',
   'excel.exporting': 'Exporting: {done} / {total}',
+  'excel.checking': 'Checking the sheet: {done} / {total}',
   'excel.importing': 'Importing: {done} / {total}',
   'excel.exported': 'Exported {count} children to {file}',
   'excel.template_saved': 'Empty template saved as {file}',

@@ -626,6 +626,7 @@ const zhCN = {
   'excel.confirm_export_body': '将导出当前筛选出的 {count} 名儿童的档案（含身份证号、电话等个人信息）。导出会记入操作日志；文件请妥善保管，用完及时删除。',
   'excel.confirm_export_ok': '选择保存位置',
   'excel.exporting': '正在导出：{done} / {total}',
+  'excel.checking': '正在检查表格：{done} / {total}',
   'excel.importing': '正在导入：{done} / {total}',
   'excel.exported': '已导出 {count} 名儿童到 {file}',
   'excel.template_saved': '空白模板已保存为 {file}',
