@@ -59,6 +59,9 @@ const COMMANDS: &[&str] = &[
     // uiconf: the printable card, household members
     "print_child",
     "set_child_household",
+    // Excel in and out
+    "export_children_xlsx",
+    "import_children_xlsx",
 ];
 
 fn main() -> ExitCode {

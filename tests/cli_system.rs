@@ -523,3 +523,149 @@ fn a_counselor_reads_sealed_notes_through_the_cli() -> TestResult {
     assert!(!bytes.windows("夜里".len()).any(|w| w == "夜里".as_bytes()));
     Ok(())
 }
+
+#[test]
+fn excel_export_and_import_through_the_cli() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("a.db");
+    let file = mixed_file(dir.path())?;
+    assert_eq!(
+        shouhu(&db, &["import", file.to_str().ok_or("path")?]).code,
+        2
+    );
+    let xlsx = dir.path().join("register.xlsx");
+    let xlsx_s = xlsx.display().to_string();
+    let r = shouhu(&db, &["export-xlsx", &xlsx_s]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(r.out.contains("已导出2名儿童"), "{}", r.out);
+    // A zip (an .xlsx), not a sealed file.
+    assert_eq!(&std::fs::read(&xlsx)?[..2], b"PK");
+
+    // Into a fresh store that knows the school: both children, then a
+    // second import changes nothing and duplicates no one.
+    let db2 = dir.path().join("b.db");
+    let school_only = dir.path().join("school.jsonl");
+    std::fs::write(
+        &school_only,
+        format!(
+            "{}\n",
+            json!({"type": "school", "id": SCHOOL, "record": {"name": "新寨小学", "county": "织金县", "township": "八步街道"}})
+        ),
+    )?;
+    assert_eq!(
+        shouhu(&db2, &["import", school_only.to_str().ok_or("path")?]).code,
+        0
+    );
+    let r = shouhu(&db2, &["import-xlsx", &xlsx_s, "--json"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let rep: Value = serde_json::from_str(&r.out)?;
+    assert_eq!(
+        (rep["created"].as_u64(), rep["rows"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let r = shouhu(&db2, &["import-xlsx", &xlsx_s]);
+    assert!(r.out.contains("新增0，更新0，未变2"), "{}", r.out);
+    let r = shouhu(&db2, &["show", CHILD_A]);
+    assert!(r.out.contains("张三"), "{}", r.out);
+
+    // A file that is no workbook: coded error, exit 1.
+    let r = shouhu(&db2, &["import-xlsx", file.to_str().ok_or("path")?]);
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("[import.xlsx_unreadable]"), "{}", r.err);
+
+    // The template has the headers and no child.
+    let t = dir.path().join("template.xlsx");
+    let r = shouhu(
+        &db2,
+        &["export-xlsx", "--template", &t.display().to_string()],
+    );
+    assert_eq!(r.code, 0, "{}", r.err);
+    let r = shouhu(&db2, &["import-xlsx", &t.display().to_string()]);
+    assert!(r.err.contains("[import.empty]"), "{}", r.err);
+
+    // An encrypted store: without a password only when asked by name, else
+    // protected as Excel's "Encrypt with Password" does.
+    let ident = dir.path().join("identity").display().to_string();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "wang2026ok\n")?;
+    let pw = pw.display().to_string();
+    let r = shouhu(
+        &db,
+        &[
+            "--identity-dir",
+            &ident,
+            "encrypt",
+            "--login",
+            "wang",
+            "--name",
+            "王校长",
+            "--role",
+            "principal",
+            "--password-file",
+            &pw,
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.err);
+    let as_wang = |extra: &[&str]| {
+        let mut args = vec![
+            "--identity-dir",
+            ident.as_str(),
+            "--user",
+            "wang",
+            "--password-file",
+            pw.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        shouhu(&db, &args)
+    };
+    let sealed = dir.path().join("sealed.xlsx").display().to_string();
+    let r = as_wang(&["export-xlsx", &sealed]);
+    assert!(r.err.contains("[export.password_required]"), "{}", r.err);
+    let epw = dir.path().join("epw");
+    std::fs::write(&epw, "export-2026-pass\n")?;
+    let epw = epw.display().to_string();
+    let r = as_wang(&["export-xlsx", &sealed, "--export-password-file", &epw]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(&std::fs::read(&sealed)?[..4], &[0xD0, 0xCF, 0x11, 0xE0]);
+    let r = as_wang(&["export-xlsx", &xlsx_s, "--unprotected"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(&std::fs::read(&xlsx)?[..2], b"PK");
+
+    let db3 = dir.path().join("c.db");
+    assert_eq!(
+        shouhu(&db3, &["import", school_only.to_str().ok_or("path")?]).code,
+        0
+    );
+    let r = shouhu(&db3, &["import-xlsx", &sealed]);
+    assert!(r.err.contains("[import.password_required]"), "{}", r.err);
+    let r = shouhu(
+        &db3,
+        &["import-xlsx", &sealed, "--export-password-file", &pw],
+    );
+    assert!(r.err.contains("[import.wrong_password]"), "{}", r.err);
+    let r = shouhu(
+        &db3,
+        &["import-xlsx", &sealed, "--export-password-file", &epw],
+    );
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(r.out.contains("新增2"), "{}", r.out);
+
+    // Both exports are in the encrypted store's audit log, with their kind.
+    let vault = shouhu_vault::Vault::new(&db).with_identity_dir(&ident);
+    let session = vault.log_in("wang", "wang2026ok", chrono::Utc::now())?;
+    let exports: Vec<Value> = session
+        .store()
+        .audit_entries(&shouhu_store::AuditFilter::default())?
+        .into_iter()
+        .filter(|e| e.action.as_str() == "export")
+        .map(|e| e.details)
+        .collect();
+    // The plain store's first export, then the sealed and the unprotected one.
+    assert_eq!(exports.len(), 3, "{exports:?}");
+    assert!(exports
+        .iter()
+        .all(|d| d["format"] == "xlsx" && d["children"] == 2));
+    assert!(exports.iter().any(|d| d["protected"] == true));
+    assert!(exports.iter().any(|d| d["protected"] == false));
+    Ok(())
+}

@@ -441,3 +441,115 @@ pub fn set_child_household(
 ) -> Result<(), AppError> {
     store.with_write(|s, session| api::set_child_household(s, session, child_id, household_id))
 }
+
+// --- Excel in and out (the children register) ------------------------------
+//
+// The file dialog opens here, in Rust: the webview names no path and has no
+// fs or dialog permission. The API checks the role first, so a refused role
+// sees no dialog; a cancelled dialog answers `null`.
+
+/// 导出 Excel (or the empty template): the save dialog, then the export of
+/// the user's scope and the list's filter, progress on `on_progress`.
+#[tauri::command]
+pub async fn export_children_xlsx<R: Runtime>(
+    app: AppHandle<R>,
+    store: State<'_, AppStore>,
+    req: api::ExcelExport,
+    on_progress: Channel<api::XlsxProgress>,
+) -> Result<Option<api::ExcelExported>, AppError> {
+    use tauri_plugin_dialog::DialogExt;
+    let store = store.inner().clone();
+    let name = store.with(|s, session| {
+        api::check_excel_export(session, &req)?;
+        Ok(api::excel_file_name(session, s, req.template))
+    })?;
+    let picked = tauri::async_runtime::spawn_blocking(move || {
+        app.dialog()
+            .file()
+            .add_filter("Excel", &["xlsx"])
+            .set_file_name(name)
+            .blocking_save_file()
+    })
+    .await
+    .map_err(|e| AppError::internal(e.to_string()))?;
+    let Some(picked) = picked else {
+        return Ok(None);
+    };
+    let mut path = picked
+        .into_path()
+        .map_err(|e| AppError::internal(e.to_string()))?;
+    if path
+        .extension()
+        .is_none_or(|e| !e.eq_ignore_ascii_case("xlsx"))
+    {
+        path.as_mut_os_string().push(".xlsx");
+    }
+    tauri::async_runtime::spawn_blocking(move || {
+        store.with(|s, session| {
+            let mut progress = |p: api::XlsxProgress| {
+                let _ = on_progress.send(p);
+            };
+            api::export_children_xlsx(s, session, &req, &path, &mut progress)
+        })
+    })
+    .await
+    .map_err(|e| AppError::internal(e.to_string()))?
+    .map(Some)
+}
+
+/// 导入 Excel: the open dialog, then the all-or-nothing import (a refusal
+/// is `import.rows_invalid` with every bad cell in `details.errors`). A
+/// password-protected workbook answers `import.password_required` (or
+/// `import.wrong_password`) and is kept: the UI asks for the password and
+/// calls again with `retry`, which reuses that file without a dialog.
+#[tauri::command]
+pub async fn import_children_xlsx<R: Runtime>(
+    app: AppHandle<R>,
+    store: State<'_, AppStore>,
+    password: Option<String>,
+    retry: bool,
+    on_progress: Channel<api::XlsxProgress>,
+) -> Result<Option<api::XlsxImportReport>, AppError> {
+    use tauri_plugin_dialog::DialogExt;
+    let store = store.inner().clone();
+    store.with_write(|_, session| api::check_excel_import(session))?;
+    let kept = store.take_pending_import();
+    let path = match (retry, kept) {
+        (true, Some(path)) => path,
+        (true, None) => return Ok(None),
+        (false, _) => {
+            let picked = tauri::async_runtime::spawn_blocking(move || {
+                app.dialog()
+                    .file()
+                    .add_filter("Excel", &["xlsx"])
+                    .blocking_pick_file()
+            })
+            .await
+            .map_err(|e| AppError::internal(e.to_string()))?;
+            let Some(picked) = picked else {
+                return Ok(None);
+            };
+            picked
+                .into_path()
+                .map_err(|e| AppError::internal(e.to_string()))?
+        }
+    };
+    let running = store.clone();
+    let file = path.clone();
+    let result = tauri::async_runtime::spawn_blocking(move || {
+        running.with_write(|s, session| {
+            let mut progress = |p: api::XlsxProgress| {
+                let _ = on_progress.send(p);
+            };
+            api::import_children_xlsx(s, session, &file, password.as_deref(), &mut progress)
+        })
+    })
+    .await
+    .map_err(|e| AppError::internal(e.to_string()))?;
+    if let Err(e) = &result {
+        if e.code == "import.password_required" || e.code == "import.wrong_password" {
+            store.set_pending_import(Some(path));
+        }
+    }
+    result.map(Some)
+}

@@ -82,6 +82,9 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         // uiconf: the printable card, household members
         commands::print_child,
         commands::set_child_household,
+        // Excel in and out
+        commands::export_children_xlsx,
+        commands::import_children_xlsx,
     ])
 }
 

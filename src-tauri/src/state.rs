@@ -20,6 +20,9 @@ pub struct AppStore {
     /// The running sync's cancel token (the sync holds the account; the
     /// cancel button must not wait for it).
     sync_cancel: Arc<Mutex<Option<shouhu_sync::CancelToken>>>,
+    /// The workbook picked for an Excel import that asked for its password:
+    /// the retry with the password reuses it (the webview never sees paths).
+    pending_import: Arc<Mutex<Option<PathBuf>>>,
 }
 
 impl AppStore {
@@ -27,7 +30,20 @@ impl AppStore {
         AppStore {
             account: Arc::new(Mutex::new(account)),
             sync_cancel: Arc::new(Mutex::new(None)),
+            pending_import: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// Keeps (or with `None` forgets) the workbook an import will retry.
+    pub fn set_pending_import(&self, path: Option<PathBuf>) {
+        if let Ok(mut slot) = self.pending_import.lock() {
+            *slot = path;
+        }
+    }
+
+    /// The workbook kept for a retry, taken (a second retry needs a new pick).
+    pub fn take_pending_import(&self) -> Option<PathBuf> {
+        self.pending_import.lock().ok().and_then(|mut s| s.take())
     }
 
     /// A fresh cancel token for a sync about to start.

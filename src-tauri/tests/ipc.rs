@@ -316,3 +316,33 @@ fn printing_and_household_members_are_granted_and_answer_in_codes() {
     .expect_err("not on this laptop");
     assert_eq!(err["code"], "record.not_found", "{err}");
 }
+
+/// Excel: a teacher may import but not export; the refusal comes before any
+/// dialog (the mock app has no dialog plugin: reaching it would fail
+/// otherwise).
+#[test]
+fn a_teacher_is_refused_the_excel_export_before_any_dialog() {
+    let err = invoke_with(
+        MAIN_WINDOW,
+        "export_children_xlsx",
+        serde_json::json!({"req": {"filter": null, "template": false, "password": "qingshan-2026"}, "onProgress": "__CHANNEL__:7"}),
+    )
+    .expect_err("teachers export nothing");
+    assert_eq!(err["code"], "auth.forbidden", "{err}");
+    let err = invoke_in(
+        account(true),
+        MAIN_WINDOW,
+        "import_children_xlsx",
+        serde_json::json!({"password": null, "retry": false, "onProgress": "__CHANNEL__:8"}),
+    )
+    .expect_err("locked");
+    assert_eq!(err["code"], "auth.locked", "{err}");
+    // A retry with nothing kept opens nothing and imports nothing.
+    let none = invoke_with(
+        MAIN_WINDOW,
+        "import_children_xlsx",
+        serde_json::json!({"password": "x", "retry": true, "onProgress": "__CHANNEL__:9"}),
+    )
+    .expect("nothing to retry");
+    assert_eq!(none, Value::Null);
+}

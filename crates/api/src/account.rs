@@ -86,6 +86,9 @@ pub struct CurrentUser {
     pub writes_records: bool,
     /// A principal or county admin: may add laptop users and reset passwords.
     pub manages_users: bool,
+    /// Principals, township staff and county admins export (Excel); the UI
+    /// hides 导出 Excel from the others ([`crate::check_excel_export`]).
+    pub exports: bool,
     pub auto_lock_minutes: u32,
     /// Logged in with an initial password from the county server: the UI
     /// asks for a new password before anything else.
@@ -239,6 +242,12 @@ impl Account {
                 shouhu_auth::Target::County,
             ),
             manages_users: matches!(u.role, Role::Principal | Role::CountyAdmin),
+            exports: shouhu_auth::role::allowed(
+                u.role,
+                Scope::County,
+                shouhu_auth::Action::Export,
+                shouhu_auth::Target::County,
+            ),
             auto_lock_minutes,
             must_change_password: u.must_change_password,
         }

@@ -51,6 +51,20 @@ pub enum Error {
         opened: i64,
         now: i64,
     },
+    /// An Excel import or export failed (unreadable file, missing headers,
+    /// bad rows: `details.errors` lists each with its Excel row).
+    #[error(transparent)]
+    Xlsx(#[from] shouhu_exchange::XlsxError),
+    /// An export of children without a password for the workbook.
+    #[error("an export must be protected with a password")]
+    ExportPasswordRequired,
+    /// A file chosen in the dialog cannot be read or written.
+    #[error("cannot {} {path}: {error}", if *.write { "write" } else { "read" })]
+    File {
+        path: String,
+        error: String,
+        write: bool,
+    },
 }
 
 impl From<shouhu_auth::AuthError> for Error {
@@ -80,6 +94,10 @@ impl Error {
             Error::PasswordMismatch => "auth.password_mismatch".into(),
             Error::NoNoteReaders => "notes.no_readers".into(),
             Error::Changed { .. } => "record.changed".into(),
+            Error::Xlsx(e) => e.code().into(),
+            Error::ExportPasswordRequired => "export.password_required".into(),
+            Error::File { write: false, .. } => "io.read_failed".into(),
+            Error::File { write: true, .. } => "io.write_failed".into(),
         }
     }
 
@@ -153,6 +171,27 @@ impl Error {
                         .into()
                 },
                 details: json!({ "entity": entity, "id": id, "opened": opened, "now": now }),
+            },
+            Error::Xlsx(e) => e.body(lang),
+            Error::ExportPasswordRequired => ErrorBody {
+                code: self.code(),
+                message: if zh {
+                    "导出的儿童信息必须设置打开密码：请输入密码（至少8位）".into()
+                } else {
+                    self.to_string()
+                },
+                details: Value::Null,
+            },
+            Error::File { path, error, write } => ErrorBody {
+                code: self.code(),
+                message: match (zh, write) {
+                    (true, false) => format!("无法读取文件 {path}：{error}"),
+                    (true, true) => {
+                        format!("无法写入文件 {path}：{error}（文件是否正在Excel中打开？）")
+                    }
+                    (false, _) => self.to_string(),
+                },
+                details: json!({ "path": path, "error": error }),
             },
             Error::PasswordMismatch => ErrorBody {
                 code: self.code(),

@@ -25,11 +25,14 @@
 //!   dropout and persuasion, family contacts, safety sessions, screening.
 //! - `syncing`: sync settings, enrollment, conflicts to review.
 //! - `demo`: the demo county offered to an empty store.
+//! - `excel`: the children register as .xlsx (export of the scope and the
+//!   list's filter, the empty template, all-or-nothing import), audited.
 
 pub mod account;
 mod children;
 mod demo;
 mod error;
+mod excel;
 mod home;
 mod households;
 pub mod notes;
@@ -41,6 +44,7 @@ mod visits;
 pub use children::*;
 pub use demo::*;
 pub use error::{Error, Result};
+pub use excel::*;
 pub use home::*;
 pub use households::*;
 pub use notes::NoteKeys;

@@ -11,7 +11,8 @@
 //!
 //! Every failure prints `错误 [code] message` (or English with `--lang en`)
 //! and exits non-zero: 1 for a failed command, 2 for an import that kept its
-//! good lines but had bad ones, 64 for bad arguments.
+//! good lines but had bad ones (or an Excel import refused for bad rows:
+//! nothing written), 64 for bad arguments.
 
 mod show;
 
@@ -97,6 +98,48 @@ pub enum Command {
         without_notes: bool,
         /// Protect the file with the password on the first line of this file
         /// (required for an encrypted store: its exports are never plain).
+        #[arg(long)]
+        export_password_file: Option<PathBuf>,
+    },
+    /// Export children as the Excel register (.xlsx: Chinese headers, or
+    /// English with --lang en; one row per child; the last column 系统编号
+    /// lets a re-import find each child).
+    ExportXlsx {
+        /// The .xlsx file to write.
+        file: PathBuf,
+        /// Only this school's children (a school user always gets their own).
+        #[arg(long)]
+        school: Option<Uuid>,
+        /// Only children living in this township.
+        #[arg(long)]
+        township: Option<String>,
+        #[arg(long, value_parser = parse_enum::<ChildStatus>)]
+        status: Option<ChildStatus>,
+        /// Write the empty register (headers only) to fill in, no children.
+        #[arg(long)]
+        template: bool,
+        /// Protect the workbook with the password on the first line of this
+        /// file, as Excel's "Encrypt with Password" does (Excel and WPS ask
+        /// for it; required for an encrypted store unless --unprotected).
+        #[arg(long)]
+        export_password_file: Option<PathBuf>,
+        /// From an encrypted store: write a workbook without a password
+        /// anyway (the export is audited as unprotected).
+        #[arg(long, conflicts_with = "export_password_file")]
+        unprotected: bool,
+    },
+    /// Import children from an Excel register (.xlsx). All or nothing: one
+    /// bad row and nothing is written; every bad cell is listed with its
+    /// Excel row number. A child already on file (same 系统编号 or ID
+    /// number) is updated, never duplicated.
+    ImportXlsx {
+        /// The .xlsx file to read.
+        file: PathBuf,
+        /// Print the report (or the row errors) as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The password of a password-protected workbook (first line of this
+        /// file).
         #[arg(long)]
         export_password_file: Option<PathBuf>,
     },
@@ -235,6 +278,11 @@ pub enum CliError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Exchange(#[from] ExchangeError),
+    #[error(transparent)]
+    Xlsx(#[from] shouhu_exchange::XlsxError),
+    /// The logged-in role may not do this (import: the roles that only read).
+    #[error("the {0} role may not {1}")]
+    Forbidden(&'static str, &'static str),
     #[error("cannot open {path}: {error}")]
     File { path: String, error: String },
     #[error("unknown record type {0}")]
@@ -275,6 +323,8 @@ impl CliError {
         match self {
             CliError::Store(e) => e.code(),
             CliError::Exchange(e) => e.code(),
+            CliError::Xlsx(e) => e.code(),
+            CliError::Forbidden(..) => "auth.forbidden",
             CliError::File { .. } => "io.open_failed",
             CliError::UnknownKind(_) => "cli.unknown_kind",
             CliError::Output(_) => "io.write_failed",
@@ -295,6 +345,8 @@ impl CliError {
         match (self, lang) {
             (CliError::Store(e), l) => e.message(l),
             (CliError::Exchange(e), l) => e.message(l),
+            (CliError::Xlsx(e), l) => e.message(l),
+            (CliError::Forbidden(..), Lang::ZhCn) => "您的角色无权进行此操作".into(),
             (CliError::Sync(e), l) => e.message(l),
             (CliError::Vault(e), Lang::ZhCn) => e.message_zh(),
             (CliError::LoginRequired, Lang::ZhCn) => {
@@ -454,6 +506,21 @@ fn open_notes(
             n.body.sealed = None;
         }
     }
+}
+
+/// Write `bytes` beside `file` and rename: a failed export never leaves a
+/// half-written file under the real name.
+fn write_atomically(file: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
+    let tmp = file.with_extension("partial");
+    let failed = |p: &std::path::Path, e: std::io::Error| CliError::File {
+        path: p.display().to_string(),
+        error: e.to_string(),
+    };
+    std::fs::write(&tmp, bytes).map_err(|e| failed(&tmp, e))?;
+    std::fs::rename(&tmp, file).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        failed(file, e)
+    })
 }
 
 fn open_store(cli: &Cli) -> Result<Store, CliError> {
@@ -685,6 +752,227 @@ fn execute(
                 )?;
             }
             Ok(0)
+        }
+        Command::ExportXlsx {
+            file,
+            school,
+            township,
+            status,
+            template,
+            export_password_file,
+            unprotected,
+        } => {
+            let (s, who) = open_session(cli)?;
+            // An encrypted store's data leaves it password-protected, or
+            // without a password only when asked for by name.
+            let seal = match export_password_file {
+                Some(p) => Some(file_password(p)?),
+                None if who.is_some() && !*unprotected && !*template => {
+                    return Err(CliError::ExportPasswordRequired)
+                }
+                None => None,
+            };
+            if let Some(pw) = &seal {
+                shouhu_auth::password::check_new_password(pw, "")
+                    .map_err(|e| CliError::Vault(e.into()))?;
+            }
+            if let Some(u) = who.as_ref().filter(|_| !*template) {
+                if !shouhu_auth::role::allowed(
+                    u.role,
+                    shouhu_auth::Scope::County,
+                    shouhu_auth::Action::Export,
+                    shouhu_auth::Target::County,
+                ) {
+                    return Err(CliError::Forbidden(u.role.as_str(), "export children"));
+                }
+            }
+            let own_school = who.as_ref().and_then(|u| match u.scope {
+                shouhu_auth::Scope::School { school_id, .. } => Some(school_id),
+                _ => None,
+            });
+            let (bytes, count) = if *template {
+                (shouhu_exchange::template_xlsx(lang)?, 0)
+            } else {
+                let params = SearchParams {
+                    school_id: own_school.or(*school),
+                    township: township.clone(),
+                    status: *status,
+                    ..Default::default()
+                };
+                let children = shouhu_exchange::children_matching(&s, &params)?;
+                let mut tick = |p: shouhu_exchange::XlsxProgress| {
+                    let _ = write!(
+                        err,
+                        "\r{} {}/{} …",
+                        if zh { "已导出" } else { "exported" },
+                        p.done,
+                        p.total
+                    );
+                };
+                let (b, r) = shouhu_exchange::export_children_xlsx(&s, &children, lang, &mut tick)?;
+                writeln!(err)?;
+                (b, r.children)
+            };
+            // Excel's own "Encrypt with Password": Excel and WPS ask for it.
+            let bytes = match &seal {
+                None => bytes,
+                Some(pw) => shouhu_exchange::protect_xlsx(&bytes, pw)?,
+            };
+            write_atomically(file, &bytes)?;
+            if !*template {
+                s.audit(
+                    AuditAction::Export,
+                    AuditTarget {
+                        entity: Some("child".into()),
+                        record_id: None,
+                        school_id: own_school.or(*school),
+                    },
+                    json!({
+                        "via": "cli",
+                        "format": "xlsx",
+                        "protected": seal.is_some(),
+                        "children": count,
+                        "filter": { "school": own_school.or(*school), "township": township, "status": status },
+                    }),
+                )?;
+            }
+            if *template {
+                if zh {
+                    writeln!(out, "已生成空白登记表 {}", file.display())?;
+                } else {
+                    writeln!(out, "wrote the empty register {}", file.display())?;
+                }
+            } else if zh {
+                writeln!(out, "已导出{}名儿童到 {}", count, file.display())?;
+            } else {
+                writeln!(out, "exported {} children to {}", count, file.display())?;
+            }
+            Ok(0)
+        }
+        Command::ImportXlsx {
+            file,
+            json,
+            export_password_file,
+        } => {
+            let (mut s, who) = open_session(cli)?;
+            if let Some(u) = &who {
+                if !shouhu_auth::role::allowed(
+                    u.role,
+                    shouhu_auth::Scope::County,
+                    shouhu_auth::Action::WriteRecords,
+                    shouhu_auth::Target::County,
+                ) {
+                    return Err(CliError::Forbidden(u.role.as_str(), "import children"));
+                }
+            }
+            let only_school = who.as_ref().and_then(|u| match u.scope {
+                shouhu_auth::Scope::School { school_id, .. } => Some(school_id),
+                _ => None,
+            });
+            let bytes = std::fs::read(file).map_err(|e| CliError::File {
+                path: file.display().to_string(),
+                error: e.to_string(),
+            })?;
+            let password = export_password_file
+                .as_deref()
+                .map(file_password)
+                .transpose()?;
+            let sealed = shouhu_exchange::office_crypt::is_compound_file(&bytes);
+            let opts = shouhu_exchange::XlsxImportOptions {
+                lang,
+                only_school,
+                password,
+            };
+            let mut tick = |p: shouhu_exchange::XlsxProgress| {
+                let _ = write!(
+                    err,
+                    "\r{} {}/{} …",
+                    match (p.phase, zh) {
+                        ("check", true) => "已检查",
+                        ("check", false) => "checked",
+                        (_, true) => "已写入",
+                        (_, false) => "written",
+                    },
+                    p.done,
+                    p.total
+                );
+            };
+            let result = shouhu_exchange::import_children_xlsx(&mut s, &bytes, &opts, &mut tick);
+            s.audit(
+                AuditAction::Import,
+                AuditTarget {
+                    entity: Some("child".into()),
+                    record_id: None,
+                    school_id: only_school,
+                },
+                match &result {
+                    Ok(r) => json!({
+                        "via": "cli", "format": "xlsx", "protected": sealed,
+                        "rows": r.rows, "created": r.created, "updated": r.updated,
+                    }),
+                    Err(e) => json!({
+                        "via": "cli", "format": "xlsx", "protected": sealed,
+                        "failed": e.code(),
+                    }),
+                },
+            )?;
+            match result {
+                Ok(report) => {
+                    writeln!(err)?;
+                    if *json {
+                        print_json(out, &report)?;
+                    } else if zh {
+                        writeln!(
+                            out,
+                            "已导入{}名儿童：新增{}，更新{}，未变{}",
+                            report.rows, report.created, report.updated, report.unchanged
+                        )?;
+                        if !report.ignored_columns.is_empty() {
+                            writeln!(
+                                out,
+                                "未识别的列（已忽略）：{}",
+                                report.ignored_columns.join("、")
+                            )?;
+                        }
+                    } else {
+                        writeln!(
+                            out,
+                            "imported {} children: {} created, {} updated, {} unchanged",
+                            report.rows, report.created, report.updated, report.unchanged
+                        )?;
+                        if !report.ignored_columns.is_empty() {
+                            writeln!(
+                                out,
+                                "columns ignored: {}",
+                                report.ignored_columns.join(", ")
+                            )?;
+                        }
+                    }
+                    Ok(0)
+                }
+                Err(shouhu_exchange::XlsxError::Rows { errors }) => {
+                    if *json {
+                        print_json(out, &json!({ "errors": errors }))?;
+                    }
+                    for e in &errors {
+                        if zh {
+                            writeln!(err, "第{}行 {} [{}] {}", e.row, e.column, e.code, e.message)?;
+                        } else {
+                            writeln!(err, "row {} {} [{}] {}", e.row, e.column, e.code, e.message)?;
+                        }
+                    }
+                    let e = shouhu_exchange::XlsxError::Rows { errors };
+                    writeln!(
+                        err,
+                        "{} [{}] {}",
+                        if zh { "错误" } else { "error" },
+                        e.code(),
+                        e.message(lang)
+                    )?;
+                    Ok(2)
+                }
+                Err(e) => Err(e.into()),
+            }
         }
         Command::Backup { file } => {
             let (s, who) = open_session(cli)?;

@@ -123,6 +123,14 @@ export function approvesPlans(): boolean {
   return account.user === null || account.user.role === 'principal';
 }
 
+/**
+ * Exports (导出 Excel) are for principals, township staff and county admins
+ * (the role table; the API refuses the others). No user known: allowed.
+ */
+export function mayExport(): boolean {
+  return account.user === null || account.user.exports;
+}
+
 /** Psychological notes are written by counselors only (supervisors read). */
 export function writesNotes(): boolean {
   return account.user === null || account.user.role === 'counselor';

@@ -22,6 +22,7 @@ import {
   type Stored,
   type StoreSummary,
   type SyncStatus,
+  type XlsxImportReport,
 } from './bridge';
 
 export interface MockBridgeOptions {
@@ -45,6 +46,14 @@ export interface MockBridgeOptions {
     loggedIn?: string | null;
     demo?: boolean;
   };
+  /**
+   * Excel: what the import answers (default: two children created), and
+   * whether the file dialogs are cancelled (then both answer null).
+   */
+  excelImport?: XlsxImportReport;
+  excelDialogCancelled?: boolean;
+  /** The picked workbook is protected with this password. */
+  excelImportPassword?: string;
   /** Make a command fail with this backend error. */
   failWith?: Partial<Record<keyof Bridge, AppErrorPayload>>;
   // uiconf: conflicts to review
@@ -157,6 +166,7 @@ export function createMockBridge(
     reads_notes: u.role === 'counselor' || u.role === 'psych_supervisor',
     writes_records: u.role === 'teacher' || u.role === 'counselor' || u.role === 'principal',
     manages_users: u.role === 'principal' || u.role === 'county_admin',
+    exports: u.role === 'principal' || u.role === 'township_staff' || u.role === 'county_admin',
     auto_lock_minutes: settings.auto_lock_minutes,
     must_change_password: u.must_change ?? false,
   });
@@ -177,6 +187,8 @@ export function createMockBridge(
   let cancelRunning: (() => void) | null = null;
   const followUps = new Map<string, Stored<FollowUp>>();
   let beforeClose: (() => Promise<void>) | null = null;
+  /** The Rust side keeps the picked workbook for a password retry. */
+  let pendingImport = false;
 
   const answer = async <T>(command: keyof Bridge, value: () => T): Promise<T> => {
     calls.push(command);
@@ -536,5 +548,37 @@ export function createMockBridge(
     closeWindow: async () => {
       await beforeClose?.();
     },
+    // Excel in and out (the Rust side opens the dialogs and checks the role).
+    exportChildrenXlsx: (filter, template, password, onProgress) =>
+      answer('exportChildrenXlsx', () => {
+        if (!template && current && !me(current).exports) throw fail('auth.forbidden', '您的角色无权进行此操作');
+        if (!template) {
+          if (!password) throw fail('export.password_required', '导出的儿童信息必须设置打开密码：请输入密码（至少8位）');
+          const problem = mockPasswordProblem(password, '');
+          if (problem) throw new BridgeError(problem);
+        }
+        if (options.excelDialogCancelled) return null;
+        const count = template ? 0 : [...children.values()].filter((c) => !filter?.status || (c.status ?? 'active') === filter.status).length;
+        onProgress({ phase: 'write', done: count, total: count });
+        return { children: count, file_name: template ? '留守儿童登记表-空白模板.xlsx' : '留守儿童登记表.xlsx' };
+      }),
+    importChildrenXlsx: (onProgress, password = null, retry = false) =>
+      answer('importChildrenXlsx', () => {
+        if (current && !me(current).writes_records) throw fail('auth.forbidden', '您的角色无权进行此操作');
+        const kept = pendingImport;
+        pendingImport = false;
+        if (retry && !kept) return null;
+        if (!retry && options.excelDialogCancelled) return null;
+        const protectedWith = options.excelImportPassword;
+        if (protectedWith !== undefined && password !== protectedWith) {
+          pendingImport = true;
+          if (!password) throw fail('import.password_required', '这个Excel文件设置了打开密码：请输入导出时设置的密码');
+          throw fail('import.wrong_password', '密码不正确，无法打开这个Excel文件，没有导入任何儿童');
+        }
+        const report = options.excelImport ?? { rows: 2, created: 2, updated: 0, unchanged: 0, ignored_columns: [] };
+        onProgress({ phase: 'check', done: report.rows, total: report.rows });
+        onProgress({ phase: 'write', done: report.rows, total: report.rows });
+        return report;
+      }),
   };
 }

@@ -90,6 +90,8 @@ export interface CurrentUser {
   writes_records: boolean;
   /** A principal or county admin: may add laptop users and reset passwords. */
   manages_users: boolean;
+  /** Principals, township staff and county admins export (导出 Excel). */
+  exports: boolean;
   auto_lock_minutes: number;
   /** Logged in with an initial password from the county server: a new password first. */
   must_change_password: boolean;
@@ -405,6 +407,40 @@ export interface DemoProgress {
   fraction: number;
 }
 
+// --- Excel in and out (the children register) ---
+
+/** Rows done of all rows, while an Excel export or import runs. */
+export interface XlsxProgress {
+  /** `check`: an import reads and checks every row first; `write`: rows written. */
+  phase: 'check' | 'write';
+  done: number;
+  total: number;
+}
+
+export interface ExcelExported {
+  children: number;
+  /** The file's name (the folder stays in Rust). */
+  file_name: string;
+}
+
+export interface XlsxImportReport {
+  rows: number;
+  created: number;
+  updated: number;
+  unchanged: number;
+  /** Headers of the file that no field matched (ignored). */
+  ignored_columns: string[];
+}
+
+/** One bad cell of a refused import (`import.rows_invalid`, `details.errors`). */
+export interface XlsxRowError {
+  /** The row number as Excel shows it. */
+  row: number;
+  column: string;
+  code: string;
+  message: string;
+}
+
 /** Everything the UI can ask of the backend: one method per command. */
 export interface Bridge {
   appInfo(): Promise<AppInfo>;
@@ -471,6 +507,29 @@ export interface Bridge {
   printChild(childId: string): Promise<void>;
   /** Put a child into a household, or take it out (`null`). */
   setChildHousehold(childId: string, householdId: string | null): Promise<void>;
+  // Excel in and out: the dialogs open in Rust; `null` when the user cancels.
+  /**
+   * The children the list's filter finds to an .xlsx the user picks,
+   * protected with `password` (Excel's own "Encrypt with Password"; required
+   * for children's data), or the empty template (no password).
+   */
+  exportChildrenXlsx(
+    filter: SearchParams | null,
+    template: boolean,
+    password: string | null,
+    onProgress: (p: XlsxProgress) => void,
+  ): Promise<ExcelExported | null>;
+  /**
+   * All rows or none: a refusal is `import.rows_invalid` with
+   * `details.errors: XlsxRowError[]`. A protected workbook answers
+   * `import.password_required` / `import.wrong_password`; call again with
+   * the password and `retry` to reuse the picked file (no new dialog).
+   */
+  importChildrenXlsx(
+    onProgress: (p: XlsxProgress) => void,
+    password?: string | null,
+    retry?: boolean,
+  ): Promise<XlsxImportReport | null>;
 }
 
 function isAppErrorPayload(value: unknown): value is AppErrorPayload {
@@ -570,4 +629,9 @@ export const bridge: Bridge = {
         await call('close_window').catch(() => undefined);
       }
     }),
+  // Excel in and out
+  exportChildrenXlsx: (filter, template, password, onProgress) =>
+    call('export_children_xlsx', { req: { filter, template, password }, onProgress: channel(onProgress) }),
+  importChildrenXlsx: (onProgress, password = null, retry = false) =>
+    call('import_children_xlsx', { password, retry, onProgress: channel(onProgress) }),
 };
