@@ -6,12 +6,10 @@
 
 mod commands;
 mod error;
-mod platform;
 mod state;
 
 pub use commands::{AppInfo, StoreSummary};
 pub use error::AppError;
-pub use platform::web_view_defaults;
 pub use state::AppStore;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -4,7 +4,6 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    shouhu_app_lib::web_view_defaults();
     match shouhu_app_lib::run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
