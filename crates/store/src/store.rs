@@ -185,6 +185,12 @@ impl Store {
         let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "OFF")?;
+        // 64 MiB of page cache at most (SQLite's default is 2 MiB): with the
+        // default, applying a pulled week into a county-sized file (~800 MB)
+        // read most b-tree pages back from the kernel and spilled dirty pages
+        // to the WAL before the commit (BENCHMARKS.md, "Sync"). The cache
+        // grows only as pages are used.
+        conn.pragma_update(None, "cache_size", -65_536)?;
         conn.set_prepared_statement_cache_capacity(96);
         schema::migrate(&mut conn)?;
         let ctx = Self::load_ctx(&mut conn)?;
