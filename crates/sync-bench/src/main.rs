@@ -67,6 +67,9 @@ struct Timed {
     total_cpu: f64,
     /// Bytes read and written in the sync (set for B's week pulls).
     io: ProcIo,
+    /// Wall and CPU seconds from the sync's end until its WAL checkpoint
+    /// (on the store's own thread) was done (set for B's week pulls).
+    checkpoint_after: (f64, f64),
 }
 
 /// CPU seconds (user + system) this process has used so far: on a machine
@@ -104,6 +107,7 @@ async fn timed_sync(s: &mut Store, opts: &SyncOptions) -> Res<Timed> {
         push_cpu,
         total_cpu,
         io: ProcIo::default(),
+        checkpoint_after: (0.0, 0.0),
     })
 }
 
@@ -191,7 +195,9 @@ async fn main() -> Res<()> {
     // 2. Initial push.
     shouhu_sync::enroll(&mut a, &server.url, &code_a, None, "bench-a").await?;
     let changes = a.pending_count()?;
+    settle(&a)?;
     let first = timed_sync(&mut a, &opts).await?;
+    settle(&a)?;
     eprintln!("initial push done");
 
     // 3. Initial pull into a fresh device.
@@ -199,6 +205,7 @@ async fn main() -> Res<()> {
     b.set_today(Some(today));
     shouhu_sync::enroll(&mut b, &server.url, &code_b, None, "bench-b").await?;
     let pull = timed_sync(&mut b, &opts).await?;
+    settle(&b)?;
     eprintln!("initial pull done");
 
     if let Some(snap) = &args.snapshot {
@@ -484,13 +491,33 @@ async fn week(
         Ok(())
     })?;
     let changes = a.pending_count()?;
+    settle(a)?;
     let week_a = timed_sync(a, opts).await?;
+    settle(a)?;
     perf_control("enable")?;
     let io0 = ProcIo::now();
     let mut week_b = timed_sync(b, opts).await?;
     week_b.io = ProcIo::now().since(&io0);
     perf_control("disable")?;
+    // The pull's checkpoint, if still running on the store's thread.
+    week_b.checkpoint_after = settle(b)?;
     Ok((changes, week_a, week_b))
+}
+
+/// Wait until `s`'s WAL is wholly in its file (the store's checkpoint thread
+/// may still be copying a large write's pages): each timed phase starts with
+/// no background work left over from an untimed one. Returns the wall and
+/// CPU seconds the wait took.
+fn settle(s: &Store) -> Res<(f64, f64)> {
+    let start = Instant::now();
+    let cpu0 = cpu_secs();
+    while !s.checkpoint()? {
+        if start.elapsed() > Duration::from_secs(60) {
+            return Err("the WAL did not settle in 60 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok((start.elapsed().as_secs_f64(), cpu_secs() - cpu0))
 }
 
 /// Bytes this process read and wrote through system calls (`rchar`,
@@ -539,12 +566,12 @@ fn perf_control(cmd: &str) -> Res<()> {
 fn print_weeks(weeks: &[(i64, Timed, Timed)]) {
     println!();
     println!(
-        "| week | A: changes | A: push (whole sync) | A: CPU | B: pull | B: CPU | B: MB read / written |"
+        "| week | A: changes | A: push (whole sync) | A: CPU | B: pull | B: CPU | B: MB read / written | B: checkpoint left after the sync, wall / CPU |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for (i, (n, wa, wb)) in weeks.iter().enumerate() {
         println!(
-            "| {} | {} | {} ({}) | {:.2} s ({:.2} s) | {} ({} changes) | {:.2} s | {:.1} / {:.1} |",
+            "| {} | {} | {} ({}) | {:.2} s ({:.2} s) | {} ({} changes) | {:.2} s | {:.1} / {:.1} | {:.3} s / {:.2} s |",
             i + 1,
             n,
             secs(wa.push),
@@ -556,6 +583,8 @@ fn print_weeks(weeks: &[(i64, Timed, Timed)]) {
             wb.total_cpu,
             wb.io.read as f64 / 1e6,
             wb.io.written as f64 / 1e6,
+            wb.checkpoint_after.0,
+            wb.checkpoint_after.1,
         );
     }
     let median = |mut v: Vec<f64>| {
@@ -563,7 +592,7 @@ fn print_weeks(weeks: &[(i64, Timed, Timed)]) {
         v.get(v.len() / 2).copied().unwrap_or(0.0)
     };
     println!(
-        "| median | | {:.2} s | {:.2} s | {:.2} s | {:.2} s | |",
+        "| median | | {:.2} s | {:.2} s | {:.2} s | {:.2} s | | |",
         median(weeks.iter().map(|w| w.1.push.as_secs_f64()).collect()),
         median(weeks.iter().map(|w| w.1.push_cpu).collect()),
         median(weeks.iter().map(|w| w.2.total.as_secs_f64()).collect()),
