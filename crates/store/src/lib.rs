@@ -31,6 +31,7 @@
 mod audit;
 mod backup;
 mod changelog;
+mod checkpoint;
 mod error;
 mod history;
 mod identity;

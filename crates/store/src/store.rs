@@ -11,6 +11,7 @@ use shouhu_core::{validate, Entity, EntityKind, Meta, Stored};
 use uuid::Uuid;
 
 use crate::changelog::ChangeEntry;
+use crate::checkpoint::Checkpointer;
 use crate::error::{Result, StoreError};
 use crate::schema;
 use crate::search::SearchIndex;
@@ -47,6 +48,9 @@ pub struct Store {
     /// `refs_version` (no other connection has written since).
     refs: KnownRefs,
     refs_version: Option<i64>,
+    /// Runs this file's WAL checkpoints on a thread of its own
+    /// ([`crate::checkpoint`]); `None` for a store in memory.
+    _checkpointer: Option<Checkpointer>,
 }
 
 /// SQLCipher's raw-key literal: `x'` + 64 hex digits + `'` (no KDF: the key is
@@ -59,6 +63,22 @@ fn key_literal(key: &[u8; 32]) -> String {
     }
     out.push('\'');
     out
+}
+
+/// Another connection to the store's file, keyed like the store's: the
+/// checkpointer's ([`crate::checkpoint`]).
+fn second_connection(path: &Path, key: Option<&[u8; 32]>) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    if let Some(key) = key {
+        apply_key(&conn, key)?;
+    }
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // Reads the schema now: a key that does not open the file fails here.
+    schema::version(&conn)?;
+    Ok(conn)
 }
 
 fn apply_key(conn: &Connection, key: &[u8; 32]) -> Result<()> {
@@ -79,7 +99,7 @@ impl Store {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| StoreError::Open(e.to_string()))?;
-        Self::setup(conn)
+        Self::setup(conn, Some(&|| second_connection(path.as_ref(), None)))
     }
 
     /// Open (creating and migrating as needed) the store at `path`, encrypted
@@ -103,7 +123,7 @@ impl Store {
             r.get::<_, i64>(0)
         })
         .map_err(|_| StoreError::KeyRejected)?;
-        Self::setup(conn)
+        Self::setup(conn, Some(&|| second_connection(path.as_ref(), Some(key))))
     }
 
     /// Rewrites the plain (unencrypted) store at `path` as an encrypted one
@@ -172,10 +192,15 @@ impl Store {
 
     /// A throw-away store in memory (tests, previews).
     pub fn open_in_memory() -> Result<Store> {
-        Self::setup(Connection::open_in_memory()?)
+        Self::setup(Connection::open_in_memory()?, None)
     }
 
-    fn setup(mut conn: Connection) -> Result<Store> {
+    /// `second` opens the checkpointer's connection, once the file is
+    /// migrated ([`crate::checkpoint`]).
+    fn setup(
+        mut conn: Connection,
+        second: Option<&dyn Fn() -> Result<Connection>>,
+    ) -> Result<Store> {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         // A file that is not a database (or is encrypted) fails here, clearly.
         schema::version(&conn).map_err(|e| StoreError::Open(e.to_string()))?;
@@ -185,10 +210,22 @@ impl Store {
         let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "OFF")?;
+        // 64 MiB of page cache at most (SQLite's default is 2 MiB): with the
+        // default, applying a pulled week into a county-sized file (~800 MB)
+        // read most b-tree pages back from the kernel and spilled dirty pages
+        // to the WAL before the commit (BENCHMARKS.md, "Sync"). The cache
+        // grows only as pages are used.
+        conn.pragma_update(None, "cache_size", -65_536)?;
         conn.set_prepared_statement_cache_capacity(96);
         schema::migrate(&mut conn)?;
         let ctx = Self::load_ctx(&mut conn)?;
+        // Without its thread, the store checkpoints as SQLite does by itself.
+        let checkpointer = match second {
+            Some(open) => open().ok().and_then(|c| Checkpointer::start(&mut conn, c)),
+            None => None,
+        };
         Ok(Store {
+            _checkpointer: checkpointer,
             conn,
             ctx,
             search: RefCell::new(None),

@@ -130,6 +130,22 @@ impl Store {
         set_meta(&self.conn, "server_id", &id.to_string())
     }
 
+    /// Copies the WAL's committed pages into the database file now, on this
+    /// thread (`PASSIVE`: it waits for no one). Returns whether the whole WAL
+    /// is now in the file (not while another connection's checkpoint, such
+    /// as the store's own checkpoint thread, or a reader holds part of it
+    /// back). The store checkpoints by itself ([`crate::checkpoint`]); this
+    /// is for a caller that wants the file settled at a moment of its choosing
+    /// (the sync benchmark, between the phases it times).
+    pub fn checkpoint(&self) -> Result<bool> {
+        let (busy, log, done): (i64, i64, i64) =
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
+        Ok(busy == 0 && done >= log)
+    }
+
     /// A small persistent setting (server address, credential...).
     pub fn setting(&self, key: &str) -> Result<Option<String>> {
         get_meta(&self.conn, &format!("setting.{key}"))

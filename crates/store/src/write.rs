@@ -165,7 +165,7 @@ impl<'a> Writer<'a> {
     }
 
     fn update_inner<T: Entity>(&mut self, id: Uuid, mut body: T) -> Result<(Stored<T>, bool)> {
-        let raw = self.live_raw(T::KIND, id)?;
+        let (raw, old_idx) = self.live_raw_indexed(T::KIND, id)?;
         let old_value = raw.body_value()?;
         let mut meta = raw.meta()?;
         let old_plan: Option<HelpPlan> = match T::KIND {
@@ -217,7 +217,7 @@ impl<'a> Writer<'a> {
         meta.updated_by = self.ctx.user_id;
         meta.device_id = self.ctx.device_id;
         let body_json = serde_json::to_string(&new_value)?;
-        self.update_row(T::KIND, &meta, &body_json, &idx, &body)?;
+        self.update_row(T::KIND, &meta, &body_json, &idx, Some(&old_idx), &body)?;
         let fields_json = serde_json::to_string(&fields)?;
         self.append_log(
             T::KIND,
@@ -563,7 +563,7 @@ impl<'a> Writer<'a> {
         let c = &p.entry;
         let kind = T::KIND;
         let server_seq = c.server_seq.unwrap_or(0);
-        let raw = self.raw(kind, c.record_id)?;
+        let raw = self.raw_indexed(kind, c.record_id)?;
         let corrupt = |source| StoreError::Corrupt {
             id: c.record_id.to_string(),
             source,
@@ -622,7 +622,7 @@ impl<'a> Writer<'a> {
                 let body_json = serde_json::to_string(&typed)?;
                 self.insert_row(kind, &meta, &body_json, &idx, &typed)?;
             }
-            (Op::Create | Op::Update, Some(raw)) => {
+            (Op::Create | Op::Update, Some((raw, old_idx))) => {
                 let pending = self.pending_paths(c.record_id, acked)?;
                 let incoming = match c.op {
                     Op::Create => diff::flatten(&c.fields),
@@ -647,9 +647,9 @@ impl<'a> Writer<'a> {
                 meta.device_id = c.device_id;
                 meta.version = meta.version.max(server_seq);
                 let body_json = serde_json::to_string(&typed)?;
-                self.update_row(kind, &meta, &body_json, &idx, &typed)?;
+                self.update_row(kind, &meta, &body_json, &idx, Some(&old_idx), &typed)?;
             }
-            (Op::Delete | Op::Restore, Some(raw)) => {
+            (Op::Delete | Op::Restore, Some((raw, _))) => {
                 let reason = c
                     .fields
                     .get("reason")
@@ -779,6 +779,38 @@ impl<'a> Writer<'a> {
             .optional()?)
     }
 
+    /// [`Writer::raw`] with the row's indexed columns as stored, for an
+    /// update ([`Writer::update_row`]).
+    fn raw_indexed(&self, kind: EntityKind, id: Uuid) -> Result<Option<(RawRecord, RowIdx)>> {
+        let sql = format!(
+            "SELECT {META_COLS}, school_id, child_id, parent_id FROM {} WHERE id = ?1",
+            kind.name()
+        );
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([id.to_string()], |r| {
+                Ok((
+                    read_raw(r)?,
+                    RowIdx {
+                        school_id: r.get(10)?,
+                        child_id: r.get(11)?,
+                        parent_id: r.get(12)?,
+                    },
+                ))
+            })
+            .optional()?)
+    }
+
+    fn live_raw_indexed(&self, kind: EntityKind, id: Uuid) -> Result<(RawRecord, RowIdx)> {
+        let entity = kind.name();
+        match self.raw_indexed(kind, id)? {
+            None => Err(StoreError::NotFound { entity, id }),
+            Some((r, _)) if r.deleted_at.is_some() => Err(StoreError::Deleted { entity, id }),
+            Some(found) => Ok(found),
+        }
+    }
+
     fn live_raw(&self, kind: EntityKind, id: Uuid) -> Result<RawRecord> {
         let entity = kind.name();
         match self.raw(kind, id)? {
@@ -853,12 +885,19 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
+    /// Write a row's new body and columns. `old` is the row's indexed
+    /// columns as stored: when none changes, the statement leaves them out,
+    /// so SQLite rewrites no index entry (it re-inserts an index's entry
+    /// whenever one of its columns is assigned, even to the same value: on a
+    /// county-sized file that dirtied a page of each of the child table's two
+    /// indexes for every edited card).
     fn update_row<T: Entity>(
         &mut self,
         kind: EntityKind,
         meta: &Meta,
         body_json: &str,
         idx: &IndexCols,
+        old: Option<&RowIdx>,
         body: &T,
     ) -> Result<()> {
         // The body as created must reach the log before the row changes it.
@@ -866,38 +905,49 @@ impl<'a> Writer<'a> {
         if kind == EntityKind::Child {
             self.refs.live_children.remove(&meta.id);
         }
-        let common = params![
-            meta.id.to_string(),
-            body_json,
-            idx.school_id.map(|u| u.to_string()),
-            idx.child_id.map(|u| u.to_string()),
-            idx.parent_id.map(|u| u.to_string()),
-            idx.date.map(|d| d.to_string()),
-            ts_text(meta.updated_at),
-            meta.updated_by.to_string(),
-            meta.device_id.to_string(),
-            meta.version,
+        let new = RowIdx::of(idx);
+        let same_idx = old == Some(&new);
+        let ids = kind_sql(kind)?;
+        let id_text = meta.id.to_string();
+        let date = idx.date.map(|d| d.to_string());
+        let updated_at = ts_text(meta.updated_at);
+        let updated_by = meta.updated_by.to_string();
+        let device_id = meta.device_id.to_string();
+        // ?1..?7 in both statements; ?8..?10 only where the indexed columns
+        // are written; a child's search columns follow.
+        let mut all: Vec<&dyn rusqlite::ToSql> = vec![
+            &id_text,
+            &body_json,
+            &date,
+            &updated_at,
+            &updated_by,
+            &device_id,
+            &meta.version,
         ];
+        if !same_idx {
+            all.extend([
+                &new.school_id as &dyn rusqlite::ToSql,
+                &new.child_id,
+                &new.parent_id,
+            ]);
+        }
+        let sql = if same_idx {
+            &ids.update_same_idx
+        } else {
+            &ids.update
+        };
         if let Some(child) = (body as &dyn Any).downcast_ref::<ChildCard>() {
             let c = search::ChildColumns::of(child);
-            let mut st = self.conn.prepare_cached(
-                "UPDATE child SET body = ?2, school_id = ?3, child_id = ?4, parent_id = ?5, date = ?6, updated_at = ?7, updated_by = ?8, device_id = ?9,
-                    version = ?10, name = ?11, sort_key = ?12, search_keys = ?13, id_number = ?14, student_number = ?15, gender = ?16, township = ?17,
-                    grade = ?18, class_name = ?19, left_behind_type = ?20, guardianship_type = ?21, status = ?22
-                 WHERE id = ?1",
-            )?;
-            let mut all: Vec<&dyn rusqlite::ToSql> = common.to_vec();
+            let sql = if same_idx {
+                CHILD_UPDATE_SAME_IDX.as_str()
+            } else {
+                CHILD_UPDATE.as_str()
+            };
             all.extend(c.params());
-            st.execute(all.as_slice())?;
+            self.conn.prepare_cached(sql)?.execute(all.as_slice())?;
             self.touched_children.push(meta.id);
         } else {
-            let sql = format!(
-                "UPDATE {} SET body = ?2, school_id = ?3, child_id = ?4, parent_id = ?5, date = ?6, updated_at = ?7, updated_by = ?8, device_id = ?9,
-                    version = ?10
-                 WHERE id = ?1",
-                kind.name()
-            );
-            self.conn.prepare_cached(&sql)?.execute(common)?;
+            self.conn.prepare_cached(sql)?.execute(all.as_slice())?;
         }
         Ok(())
     }
@@ -951,6 +1001,69 @@ impl<'a> Writer<'a> {
 struct KindSql {
     insert: String,
     exists: String,
+    /// [`Writer::update_row`]'s statement, and the one for a row whose
+    /// indexed columns stay as they are.
+    update: String,
+    update_same_idx: String,
+}
+
+/// The columns an update writes besides the indexed ones (`?1` is the id).
+const UPDATE_SET: &str =
+    "body = ?2, date = ?3, updated_at = ?4, updated_by = ?5, device_id = ?6, version = ?7";
+/// The indexed columns (`school_id`, `child_id`, `parent_id`: every index of
+/// a record table is on one of them).
+const UPDATE_SET_IDX: &str = "school_id = ?8, child_id = ?9, parent_id = ?10";
+/// A child's search columns, after the others.
+fn child_search_set(first: usize) -> String {
+    [
+        "name",
+        "sort_key",
+        "search_keys",
+        "id_number",
+        "student_number",
+        "gender",
+        "township",
+        "grade",
+        "class_name",
+        "left_behind_type",
+        "guardianship_type",
+        "status",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, c)| format!("{c} = ?{}", first + i))
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+static CHILD_UPDATE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "UPDATE child SET {UPDATE_SET}, {UPDATE_SET_IDX}, {} WHERE id = ?1",
+        child_search_set(11)
+    )
+});
+static CHILD_UPDATE_SAME_IDX: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "UPDATE child SET {UPDATE_SET}, {} WHERE id = ?1",
+        child_search_set(8)
+    )
+});
+
+/// A row's indexed columns as text, as stored.
+#[derive(Debug, PartialEq)]
+pub(crate) struct RowIdx {
+    school_id: Option<String>,
+    child_id: Option<String>,
+    parent_id: Option<String>,
+}
+
+impl RowIdx {
+    fn of(idx: &IndexCols) -> RowIdx {
+        RowIdx {
+            school_id: idx.school_id.map(|u| u.to_string()),
+            child_id: idx.child_id.map(|u| u.to_string()),
+            parent_id: idx.parent_id.map(|u| u.to_string()),
+        }
+    }
 }
 
 static KIND_SQL: std::sync::LazyLock<Vec<(EntityKind, KindSql)>> = std::sync::LazyLock::new(|| {
@@ -966,6 +1079,8 @@ static KIND_SQL: std::sync::LazyLock<Vec<(EntityKind, KindSql)>> = std::sync::La
                              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
                         ),
                         exists: format!("SELECT 1 FROM {t} WHERE id = ?1"),
+                        update: format!("UPDATE {t} SET {UPDATE_SET}, {UPDATE_SET_IDX} WHERE id = ?1"),
+                        update_same_idx: format!("UPDATE {t} SET {UPDATE_SET} WHERE id = ?1"),
                     },
                 )
             })

@@ -165,6 +165,45 @@ fn a_pulled_change_fills_the_create_entry_before_changing_the_row() -> TestResul
 }
 
 #[test]
+fn a_pulled_change_moves_a_record_between_schools_and_households() -> TestResult {
+    let mut s = store()?;
+    let a = s.write(|w| w.create(school("新寨小学", "八步街道")))?;
+    let b = s.write(|w| w.create(school("城关小学", "城关镇")))?;
+    let h = s.write(|w| {
+        w.create(Household {
+            label: "张建国户".into(),
+            school_id: Some(b.id()),
+            head_name: "张建国".into(),
+            ..Default::default()
+        })
+    })?;
+    let c = s.write(|w| w.create(child("张三", Gender::Male, d(2016, 5, 4), a.id())))?;
+    s.ack_through(s.last_seq())?;
+    let ids = |l: Vec<Stored<ChildCard>>| l.iter().map(|x| x.id()).collect::<Vec<_>>();
+    // An edit that keeps the school...
+    let change = remote_update(c.id(), EntityKind::Child, json!({"notes": "家访"}), 10);
+    s.apply_pulled(&[change], 10)?;
+    assert_eq!(ids(s.list_by_school(a.id())?), vec![c.id()]);
+    // ...then one that moves the child to another school and household.
+    let change = remote_update(
+        c.id(),
+        EntityKind::Child,
+        json!({"school_id": b.id(), "household_id": h.id()}),
+        11,
+    );
+    s.apply_pulled(&[change], 11)?;
+    assert!(s.list_by_school::<ChildCard>(a.id())?.is_empty());
+    assert_eq!(ids(s.list_by_school(b.id())?), vec![c.id()]);
+    assert_eq!(ids(s.list_by_parent(h.id())?), vec![c.id()]);
+    let card = s.fetch::<ChildCard>(c.id())?.body;
+    assert_eq!(
+        (card.notes.as_str(), card.school_id),
+        ("家访", Some(b.id()))
+    );
+    Ok(())
+}
+
+#[test]
 fn a_pulled_change_with_a_local_edit_pending_keeps_both_right() -> TestResult {
     let mut s = store()?;
     let sch = s.write(|w| w.create(school("新寨小学", "八步街道")))?;

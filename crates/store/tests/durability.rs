@@ -229,3 +229,55 @@ fn a_copied_database_takes_a_new_device_id_and_keeps_its_data() -> TestResult {
     assert_eq!((found, s.device_id()), (Identity::Same, id_b));
     Ok(())
 }
+
+#[test]
+fn the_wal_is_checkpointed_and_stays_bounded() -> TestResult {
+    // Commits land in the WAL; a checkpoint (on the store's checkpoint
+    // thread) copies them into the file, and the WAL starts over: it stays
+    // about one large write long, however many there are.
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("s.db");
+    let wal = side_file(&path, "-wal");
+    let mut s = Store::open(&path)?;
+    s.set_today(Some(today()));
+    let (_, child) = fill(&mut s)?;
+    let mut first_wal = 0;
+    for round in 0..5 {
+        let before = file_len(&path);
+        big_write(&mut s, child, 1_200)?;
+        assert!(
+            wait_for_checkpoint(&path, before),
+            "round {round}: the WAL was not checkpointed into the file"
+        );
+        if round == 0 {
+            first_wal = file_len(&wal);
+        }
+    }
+    assert!(first_wal > 0);
+    // Settled on demand too: a large write, then the caller's own checkpoint.
+    let before = file_len(&path);
+    big_write(&mut s, child, 1_200)?;
+    let mut settled = false;
+    for _ in 0..600 {
+        if s.checkpoint()? {
+            settled = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(settled, "the WAL never settled");
+    assert!(file_len(&path) > before);
+    assert!(
+        file_len(&wal) < 3 * first_wal,
+        "the WAL grew to {} bytes (one write: {first_wal})",
+        file_len(&wal)
+    );
+    drop(s);
+    // The last connection to close folded the WAL in and removed it: the file
+    // alone holds everything.
+    assert!(!wal.exists(), "WAL left after the store was dropped");
+    let conn = Connection::open(&path)?;
+    let visits: i64 = conn.query_row("SELECT count(*) FROM home_visit", [], |r| r.get(0))?;
+    assert_eq!(visits, 1 + 6 * 1_200);
+    Ok(())
+}

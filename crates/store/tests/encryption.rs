@@ -138,3 +138,28 @@ fn a_backup_is_encrypted_like_the_store_and_never_overwrites() -> TestResult {
     assert_eq!(restored.fetch::<ChildCard>(id)?.body.name, NAME);
     Ok(())
 }
+
+#[test]
+fn an_encrypted_store_is_checkpointed_with_its_key() -> TestResult {
+    // The checkpoint thread's own connection is keyed like the store's: the
+    // WAL's pages reach the file, encrypted, and the store reopens whole.
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("school.db");
+    let child = {
+        let mut store = Store::open_encrypted(&path, &KEY)?;
+        let child = add_child(&mut store)?;
+        let before = file_len(&path);
+        big_write(&mut store, child, 1_200)?;
+        assert!(
+            wait_for_checkpoint(&path, before),
+            "the WAL was not checkpointed into the file"
+        );
+        child
+    };
+    assert!(!side_file(&path, "-wal").exists());
+    assert!(!Store::is_plain_file(&path));
+    assert!(!file_contains(&path, "作业无人辅导"));
+    let store = Store::open_encrypted(&path, &KEY)?;
+    assert_eq!(store.list_by_child::<HomeVisit>(child)?.len(), 1_200);
+    Ok(())
+}

@@ -43,6 +43,16 @@ struct Args {
     /// A small run (3,000 children, 30,000 visits, 20 devices).
     #[arg(long)]
     quick: bool,
+    /// Keep the county after the first push and pull in this directory (if
+    /// it holds none yet), or start from the one it holds: steps 1–3 and
+    /// the many-devices step are skipped, only the week is run and timed.
+    /// For iterating on the week's figures without the minutes of set-up.
+    #[arg(long)]
+    snapshot: Option<std::path::PathBuf>,
+    /// Run the incremental week this many times (each a new week of edits
+    /// on A, synced by A then pulled by B) and report each and the median.
+    #[arg(long, default_value_t = 1)]
+    weeks: usize,
 }
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -55,6 +65,11 @@ struct Timed {
     /// phase and in the whole sync.
     push_cpu: f64,
     total_cpu: f64,
+    /// Bytes read and written in the sync (set for B's week pulls).
+    io: ProcIo,
+    /// Wall and CPU seconds from the sync's end until its WAL checkpoint
+    /// (on the store's own thread) was done (set for B's week pulls).
+    checkpoint_after: (f64, f64),
 }
 
 /// CPU seconds (user + system) this process has used so far: on a machine
@@ -91,6 +106,8 @@ async fn timed_sync(s: &mut Store, opts: &SyncOptions) -> Res<Timed> {
         total,
         push_cpu,
         total_cpu,
+        io: ProcIo::default(),
+        checkpoint_after: (0.0, 0.0),
     })
 }
 
@@ -125,6 +142,14 @@ async fn main() -> Res<()> {
     }
     let dir = tempfile::tempdir()?;
     let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 28).ok_or("date")?;
+    let opts = SyncOptions {
+        push_batch: 2_000,
+        pull_page: 5_000,
+        ..Default::default()
+    };
+    if let Some(snap) = args.snapshot.as_ref().filter(|s| s.join(READY).exists()) {
+        return weeks_from_snapshot(&args, snap, dir.path(), today, &opts).await;
+    }
 
     // 1. The county, on device A.
     let t = Instant::now();
@@ -165,61 +190,48 @@ async fn main() -> Res<()> {
             1,
         )?);
     }
-    let state = AppState::new(db);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(shouhu_server::run(listener, state, async {
-        let _ = stopped.await;
-    }));
-    let opts = SyncOptions {
-        push_batch: 2_000,
-        pull_page: 5_000,
-        ..Default::default()
-    };
+    let mut server = Server::start(db).await?;
 
     // 2. Initial push.
-    shouhu_sync::enroll(&mut a, &url, &code_a, None, "bench-a").await?;
+    shouhu_sync::enroll(&mut a, &server.url, &code_a, None, "bench-a").await?;
     let changes = a.pending_count()?;
+    settle(&a)?;
     let first = timed_sync(&mut a, &opts).await?;
+    settle(&a)?;
     eprintln!("initial push done");
 
     // 3. Initial pull into a fresh device.
     let mut b = Store::open(dir.path().join("b.db"))?;
     b.set_today(Some(today));
-    shouhu_sync::enroll(&mut b, &url, &code_b, None, "bench-b").await?;
+    shouhu_sync::enroll(&mut b, &server.url, &code_b, None, "bench-b").await?;
     let pull = timed_sync(&mut b, &opts).await?;
+    settle(&b)?;
     eprintln!("initial pull done");
 
-    // 4. An incremental week on A.
+    if let Some(snap) = &args.snapshot {
+        // Closed first, so that the files copied are whole databases.
+        drop((a, b));
+        server.stop().await?;
+        save_snapshot(dir.path(), snap)?;
+        eprintln!("county kept in {}", snap.display());
+        a = Store::open(dir.path().join("a.db"))?;
+        a.set_today(Some(today));
+        b = Store::open(dir.path().join("b.db"))?;
+        b.set_today(Some(today));
+        server = Server::start(ServerDb::open(&dir.path().join("server"))?).await?;
+        a.set_setting(shouhu_sync::SETTING_SERVER_URL, &server.url)?;
+        b.set_setting(shouhu_sync::SETTING_SERVER_URL, &server.url)?;
+    }
+    let url = server.url.clone();
+
+    // 4. An incremental week on A (`--weeks` of them).
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
-    let kids: Vec<Stored<ChildCard>> = a.list_all()?;
-    a.write(|w| {
-        for i in 0..args.week_edits.min(kids.len()) {
-            let k = &kids[rng.gen_range(0..kids.len())];
-            let mut body = k.body.clone();
-            body.notes = format!("本周家访后更新 {i}");
-            body.boarding = !body.boarding;
-            w.update(k.id(), body)?;
-        }
-        for i in 0..args.week_visits {
-            let k = &kids[rng.gen_range(0..kids.len())];
-            w.create(HomeVisit {
-                child_id: Some(k.id()),
-                visit_date: Some(today),
-                visitors: vec!["刘老师".into()],
-                living_conditions: "住砖房，屋内整洁".into(),
-                problems_found: format!("作业无人辅导 {i}"),
-                help_given: "送去课外读物".into(),
-                ..Default::default()
-            })?;
-        }
-        Ok(())
-    })?;
-    let week_changes = a.pending_count()?;
-    let week_a = timed_sync(&mut a, &opts).await?;
-    let week_b = timed_sync(&mut b, &opts).await?;
+    let mut weeks = Vec::new();
+    for _ in 0..args.weeks.max(1) {
+        weeks.push(week(&mut a, &mut b, &mut rng, &args, today, &opts).await?);
+    }
     eprintln!("week done");
+    let (week_changes, week_a, week_b) = &weeks[0];
 
     // 6. Many devices at once.
     let mut devices = Vec::new();
@@ -291,8 +303,7 @@ async fn main() -> Res<()> {
             .copied()
             .unwrap_or_default()
     };
-    let _ = stop.send(());
-    let _ = server.await;
+    server.stop().await?;
 
     println!("| measure | figure | CPU (device + server) | goal |");
     println!("|---|---|---|---|");
@@ -351,10 +362,240 @@ async fn main() -> Res<()> {
         pct(0.99).as_secs_f64() * 1e3,
         load_cpu
     );
+    if weeks.len() > 1 {
+        print_weeks(&weeks);
+    }
     println!();
     println!(
         "load average at the end: {} (the machine's other work shares these 2 cores)",
         load_average()
     );
     Ok(())
+}
+
+/// The file in a snapshot directory that says it is complete.
+const READY: &str = "ready";
+
+/// The server on loopback, until [`Server::stop`].
+struct Server {
+    url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    async fn start(db: ServerDb) -> Res<Server> {
+        let state = AppState::new(db);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(shouhu_server::run(listener, state, async {
+            let _ = stopped.await;
+        }));
+        Ok(Server { url, stop, task })
+    }
+
+    async fn stop(self) -> Res<()> {
+        let _ = self.stop.send(());
+        self.task.await??;
+        Ok(())
+    }
+}
+
+/// Copy every file under `from` into `to` (directories made as needed).
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> Res<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let target = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_tree(&e.path(), &target)?;
+        } else {
+            std::fs::copy(e.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+fn save_snapshot(dir: &std::path::Path, snap: &std::path::Path) -> Res<()> {
+    for name in ["a.db", "b.db"] {
+        std::fs::create_dir_all(snap)?;
+        std::fs::copy(dir.join(name), snap.join(name))?;
+    }
+    copy_tree(&dir.join("server"), &snap.join("server"))?;
+    std::fs::write(snap.join(READY), "")?;
+    Ok(())
+}
+
+/// Only the weeks, on a copy of a kept county.
+async fn weeks_from_snapshot(
+    args: &Args,
+    snap: &std::path::Path,
+    dir: &std::path::Path,
+    today: chrono::NaiveDate,
+    opts: &SyncOptions,
+) -> Res<()> {
+    copy_tree(snap, dir)?;
+    let server = Server::start(ServerDb::open(&dir.join("server"))?).await?;
+    let mut a = Store::open(dir.join("a.db"))?;
+    a.set_today(Some(today));
+    let mut b = Store::open(dir.join("b.db"))?;
+    b.set_today(Some(today));
+    a.set_setting(shouhu_sync::SETTING_SERVER_URL, &server.url)?;
+    b.set_setting(shouhu_sync::SETTING_SERVER_URL, &server.url)?;
+    eprintln!("county copied from {}", snap.display());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
+    let mut weeks = Vec::new();
+    for _ in 0..args.weeks.max(1) {
+        weeks.push(week(&mut a, &mut b, &mut rng, args, today, opts).await?);
+    }
+    server.stop().await?;
+    print_weeks(&weeks);
+    println!();
+    println!("load average at the end: {}", load_average());
+    Ok(())
+}
+
+/// One incremental week: `--week-edits` children edited and `--week-visits`
+/// new visits on A, A's sync, then B's. Returns A's change count and both
+/// syncs.
+async fn week(
+    a: &mut Store,
+    b: &mut Store,
+    rng: &mut rand::rngs::StdRng,
+    args: &Args,
+    today: chrono::NaiveDate,
+    opts: &SyncOptions,
+) -> Res<(i64, Timed, Timed)> {
+    let kids: Vec<Stored<ChildCard>> = a.list_all()?;
+    a.write(|w| {
+        for i in 0..args.week_edits.min(kids.len()) {
+            let k = &kids[rng.gen_range(0..kids.len())];
+            let mut body = k.body.clone();
+            body.notes = format!("本周家访后更新 {i}");
+            body.boarding = !body.boarding;
+            w.update(k.id(), body)?;
+        }
+        for i in 0..args.week_visits {
+            let k = &kids[rng.gen_range(0..kids.len())];
+            w.create(HomeVisit {
+                child_id: Some(k.id()),
+                visit_date: Some(today),
+                visitors: vec!["刘老师".into()],
+                living_conditions: "住砖房，屋内整洁".into(),
+                problems_found: format!("作业无人辅导 {i}"),
+                help_given: "送去课外读物".into(),
+                ..Default::default()
+            })?;
+        }
+        Ok(())
+    })?;
+    let changes = a.pending_count()?;
+    settle(a)?;
+    let week_a = timed_sync(a, opts).await?;
+    settle(a)?;
+    perf_control("enable")?;
+    let io0 = ProcIo::now();
+    let mut week_b = timed_sync(b, opts).await?;
+    week_b.io = ProcIo::now().since(&io0);
+    perf_control("disable")?;
+    // The pull's checkpoint, if still running on the store's thread.
+    week_b.checkpoint_after = settle(b)?;
+    Ok((changes, week_a, week_b))
+}
+
+/// Wait until `s`'s WAL is wholly in its file (the store's checkpoint thread
+/// may still be copying a large write's pages): each timed phase starts with
+/// no background work left over from an untimed one. Returns the wall and
+/// CPU seconds the wait took.
+fn settle(s: &Store) -> Res<(f64, f64)> {
+    let start = Instant::now();
+    let cpu0 = cpu_secs();
+    while !s.checkpoint()? {
+        if start.elapsed() > Duration::from_secs(60) {
+            return Err("the WAL did not settle in 60 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok((start.elapsed().as_secs_f64(), cpu_secs() - cpu0))
+}
+
+/// Bytes this process read and wrote through system calls (`rchar`,
+/// `wchar` of `/proc/self/io`: files and sockets, whether or not the disk was
+/// touched).
+#[derive(Default, Clone, Copy)]
+struct ProcIo {
+    read: u64,
+    written: u64,
+}
+
+impl ProcIo {
+    fn now() -> ProcIo {
+        let text = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        ProcIo {
+            read: field("rchar:"),
+            written: field("wchar:"),
+        }
+    }
+
+    fn since(&self, before: &ProcIo) -> ProcIo {
+        ProcIo {
+            read: self.read.saturating_sub(before.read),
+            written: self.written.saturating_sub(before.written),
+        }
+    }
+}
+
+/// With `SHOUHU_BENCH_PERF_CTL` naming the control FIFO of a `perf record
+/// -D -1 --control fifo:...`, profile B's week pulls only.
+fn perf_control(cmd: &str) -> Res<()> {
+    if let Some(path) = std::env::var_os("SHOUHU_BENCH_PERF_CTL") {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+        writeln!(f, "{cmd}")?;
+    }
+    Ok(())
+}
+
+/// Each week's figures, and the median of B's pulls.
+fn print_weeks(weeks: &[(i64, Timed, Timed)]) {
+    println!();
+    println!(
+        "| week | A: changes | A: push (whole sync) | A: CPU | B: pull | B: CPU | B: MB read / written | B: checkpoint left after the sync, wall / CPU |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (i, (n, wa, wb)) in weeks.iter().enumerate() {
+        println!(
+            "| {} | {} | {} ({}) | {:.2} s ({:.2} s) | {} ({} changes) | {:.2} s | {:.1} / {:.1} | {:.3} s / {:.2} s |",
+            i + 1,
+            n,
+            secs(wa.push),
+            secs(wa.total),
+            wa.push_cpu,
+            wa.total_cpu,
+            secs(wb.total),
+            wb.report.pulled,
+            wb.total_cpu,
+            wb.io.read as f64 / 1e6,
+            wb.io.written as f64 / 1e6,
+            wb.checkpoint_after.0,
+            wb.checkpoint_after.1,
+        );
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    println!(
+        "| median | | {:.2} s | {:.2} s | {:.2} s | {:.2} s | | |",
+        median(weeks.iter().map(|w| w.1.push.as_secs_f64()).collect()),
+        median(weeks.iter().map(|w| w.1.push_cpu).collect()),
+        median(weeks.iter().map(|w| w.2.total.as_secs_f64()).collect()),
+        median(weeks.iter().map(|w| w.2.total_cpu).collect()),
+    );
 }

@@ -112,3 +112,41 @@ pub fn visit(child_id: Uuid, date: NaiveDate) -> HomeVisit {
         ..Default::default()
     }
 }
+
+/// `n` visits of `child` with long texts in one write: about one WAL page
+/// each, to take the WAL past its checkpoint threshold (1,000 pages).
+pub fn big_write(s: &mut Store, child_id: Uuid, n: usize) -> Result<(), StoreError> {
+    s.write(|w| {
+        for i in 0..n {
+            let mut v = visit(child_id, d(2026, 7, 1));
+            v.problems_found = format!("{i}：{}", "作业无人辅导，".repeat(150));
+            w.create(v)?;
+        }
+        Ok(())
+    })
+}
+
+/// The length of a file, 0 if it does not exist.
+pub fn file_len(path: &std::path::Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Waits (at most 30 s) until the database file at `path` is longer than
+/// `than`: the WAL's pages were checkpointed into it. Returns whether it
+/// happened.
+pub fn wait_for_checkpoint(path: &std::path::Path, than: u64) -> bool {
+    for _ in 0..600 {
+        if file_len(path) > than {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
+
+/// `path` with `suffix` appended (`-wal`, `-shm`).
+pub fn side_file(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    p.into()
+}
