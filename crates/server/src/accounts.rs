@@ -13,7 +13,11 @@
 //! The audit log is append-only (SQLite triggers refuse UPDATE and DELETE);
 //! devices upload entries idempotently by entry id, and entries whose user or
 //! school is outside the uploading device's scope are kept but flagged. There
-//! is no API to edit or delete an entry.
+//! is no API to edit or delete an entry. The audit view
+//! ([`ServerDb::audit_view`], `shouhu-server audit`) lists these entries
+//! merged by time with every edit of the change log (itself append-only,
+//! migration 7): who, device, when, the record and the names of the fields
+//! written, never their values.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -1034,9 +1038,10 @@ fn audit_row(r: &Row<'_>) -> rusqlite::Result<Result<AuditRow, ApiError>> {
 
 /// One row of the change-log query as an audit entry: the action is the
 /// change's operation; `at` the instant its device made it (the HLC's wall
-/// time); `details` the names of the fields written (`fields`, sorted), the record
-/// version it was based on, the conflict it resolves, and `by_server` for the
-/// server's own changes (schools it added, conflict records it opened).
+/// time); `details` the names of the fields written (`fields`, sorted), the
+/// record version it was based on, the conflict it resolves, and
+/// `by_server` for the server's own changes (schools it added, conflict
+/// records it opened).
 fn edit_row(r: &Row<'_>, server_id: &str) -> rusqlite::Result<Result<AuditRow, ApiError>> {
     let (change, device, user): (String, String, String) = (r.get(0)?, r.get(2)?, r.get(3)?);
     let hlc: i64 = r.get(1)?;
