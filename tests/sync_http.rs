@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use serde_json::Value;
 use shouhu_core::*;
 use shouhu_protocol::Scope;
-use shouhu_server::{AppState, ServerDb};
+use shouhu_server::{AppState, AuditQuery, ServerDb};
 use shouhu_store::Store;
 use shouhu_sync::{CancelToken, SyncOptions};
 use uuid::Uuid;
@@ -254,6 +254,68 @@ async fn two_devices_offline_then_sync() -> Res<()> {
         );
     }
     assert_eq!(replica(&a)?, replica(&b)?);
+    Ok(())
+}
+
+/// A laptop's edits reach the county audit view with who, device, when,
+/// the record and the names of the fields written, never their values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_laptops_edits_are_in_the_county_audit_view() -> Res<()> {
+    const PHONE: &str = "13698765432";
+    let c = county().await?;
+    let mut a = c.device("laptop-a").await?;
+    sync(&mut a).await?;
+    let x = a.write(|w| Ok(w.create(card("张秘密", c.school))?.id()))?;
+    let mut ax = a.fetch::<ChildCard>(x)?.body;
+    ax.father.phone = Some(PHONE.into());
+    a.write(|w| w.update(x, ax))?;
+    a.write(|w| w.delete(EntityKind::Child, x, "重复录入"))?;
+    sync(&mut a).await?;
+    let rows = c
+        .state
+        .with_db(move |db| {
+            db.audit_view(&AuditQuery {
+                target: Some(x.to_string()),
+                ..Default::default()
+            })
+        })
+        .await?;
+    let actions: Vec<&str> = rows.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(actions, ["create", "update", "delete"]);
+    for r in &rows {
+        assert_eq!(r.source, "changes");
+        assert_eq!((r.device_id, r.user_id), (a.device_id(), a.user_id()));
+        assert_eq!(r.target_kind.as_deref(), Some("child"));
+        assert_eq!(r.school_id, Some(c.school.to_string()));
+    }
+    assert_eq!(
+        rows[1].details["fields"],
+        serde_json::json!(["father.phone"])
+    );
+    let printed = format!(
+        "{}{}",
+        serde_json::to_string(&rows)?,
+        shouhu_server::audit_csv(&rows)
+    );
+    assert!(
+        !printed.contains(PHONE) && !printed.contains("张秘密"),
+        "{printed}"
+    );
+    // `--action edit --device`: the same three; views only: none here.
+    let device = a.device_id();
+    let (edits, views) = c
+        .state
+        .with_db(move |db| {
+            let q = |action: &str| AuditQuery {
+                action: Some(action.into()),
+                device: Some(device),
+                ..Default::default()
+            };
+            Ok((db.audit_view(&q("edit"))?, db.audit_view(&q("view"))?))
+        })
+        .await?;
+    assert_eq!(edits, rows);
+    assert!(views.is_empty());
     Ok(())
 }
 

@@ -13,12 +13,17 @@
 //! The audit log is append-only (SQLite triggers refuse UPDATE and DELETE);
 //! devices upload entries idempotently by entry id, and entries whose user or
 //! school is outside the uploading device's scope are kept but flagged. There
-//! is no API to edit or delete an entry.
+//! is no API to edit or delete an entry. The audit view
+//! ([`ServerDb::audit_view`], `shouhu-server audit`) lists these entries
+//! merged by time with every edit of the change log (itself append-only,
+//! migration 7): who, device, when, the record and the names of the fields
+//! written, never their values.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -93,6 +98,8 @@ pub struct AuditQuery {
     pub since: Option<DateTime<Utc>>,
     /// Entries before this instant.
     pub until: Option<DateTime<Utc>>,
+    /// At most this many entries (the oldest that match).
+    pub limit: Option<usize>,
 }
 
 /// One stored audit entry.
@@ -107,6 +114,8 @@ pub struct AuditRow {
     pub user_id: Uuid,
     /// The user's login name, when the server knows the user.
     pub login_name: Option<String>,
+    /// The user's display name, when the server knows the user.
+    pub user_name: Option<String>,
     pub action: String,
     pub target_kind: Option<String>,
     pub target_id: Option<String>,
@@ -116,6 +125,69 @@ pub struct AuditRow {
     /// Why the entry is flagged (`user_unknown`, `user_out_of_scope`,
     /// `school_out_of_scope`, `bad_time`), if it is.
     pub flag: Option<String>,
+    /// Where the entry comes from: `audit`, an entry a device uploaded
+    /// (views, exports, log-ins, …), or `changes`, an edit read from the
+    /// change log ([`ServerDb::audit_view`]).
+    pub source: String,
+    /// An edit's number in the server's change log.
+    pub server_seq: Option<i64>,
+}
+
+/// [`AuditRow::source`] of an entry a device uploaded.
+pub const SOURCE_AUDIT: &str = "audit";
+/// [`AuditRow::source`] of an edit from the change log.
+pub const SOURCE_CHANGES: &str = "changes";
+
+/// A change's operations, the actions edits are listed under.
+const EDIT_OPS: [&str; 4] = ["create", "update", "delete", "restore"];
+
+/// What an audit query asks of one of the two logs: `None` leaves that log
+/// out; otherwise the extra `WHERE` clause (may be empty) and its values.
+type LogPart = Option<(&'static str, Vec<SqlValue>)>;
+
+/// Split an `--action` between the two logs. `edit` is every edit,
+/// `resolve` every conflict resolution, an operation (`create`, `update`,
+/// `delete`, `restore`) the edits doing it; `view` every view (`view_child`,
+/// `view_note`, …); any other name a device entry's action.
+fn action_parts(action: Option<&str>) -> (LogPart, LogPart) {
+    match action {
+        None => (Some(("", vec![])), Some(("", vec![]))),
+        Some("edit") => (None, Some(("", vec![]))),
+        Some("resolve") => (None, Some(("c.resolves IS NOT NULL", vec![]))),
+        Some(op) if EDIT_OPS.contains(&op) => {
+            (None, Some(("c.op = ?", vec![SqlValue::Text(op.into())])))
+        }
+        Some("view") => (Some(("substr(a.action, 1, 5) = 'view_'", vec![])), None),
+        Some(a) => (Some(("a.action = ?", vec![SqlValue::Text(a.into())])), None),
+    }
+}
+
+/// A `SELECT` being built: each `?` of an added clause takes the next value,
+/// numbered.
+struct Select {
+    sql: String,
+    args: Vec<SqlValue>,
+}
+
+impl Select {
+    fn and(&mut self, clause: &str, values: Vec<SqlValue>) {
+        if clause.is_empty() {
+            return;
+        }
+        self.sql.push_str(" AND ");
+        let mut parts = clause.split('?');
+        self.sql.push_str(parts.next().unwrap_or_default());
+        for (part, v) in parts.zip(values) {
+            self.args.push(v);
+            self.sql.push_str(&format!("?{}{part}", self.args.len()));
+        }
+    }
+}
+
+/// A change's HLC at or after the instant `t` (its high 48 bits are the
+/// wall time in milliseconds).
+fn hlc_at(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis().clamp(0, i64::MAX >> 16) << 16
 }
 
 /// The id a township goes by in permission scopes: derived from its name
@@ -768,108 +840,269 @@ impl ServerDb {
         Ok(out)
     }
 
-    /// Audit entries matching `q`, oldest first. Read-only: nothing here or
-    /// anywhere else edits or deletes an entry.
+    /// Entries devices uploaded (the `audit` table) matching `q`, oldest
+    /// first; [`ServerDb::audit_view`] adds the edits. Read-only: nothing
+    /// here or anywhere else edits or deletes an entry.
     pub fn audit_entries(&self, q: &AuditQuery) -> Result<Vec<AuditRow>, ApiError> {
-        let mut sql = String::from(
-            "SELECT a.entry_id, a.at, a.device_id, a.uploaded_by, a.user_id, u.login_name, a.action, a.target_kind, a.target_id, a.school_id, a.details, a.received_at, a.flag
-             FROM audit a LEFT JOIN user u ON u.id = a.user_id WHERE 1 = 1",
-        );
-        let mut args: Vec<String> = Vec::new();
-        let mut add = |clause: &str, values: &[String]| {
-            // Each `?` of the clause takes the next value, numbered.
-            sql.push_str(" AND ");
-            let mut parts = clause.split('?');
-            sql.push_str(parts.next().unwrap_or_default());
-            for (part, v) in parts.zip(values) {
-                args.push(v.clone());
-                sql.push_str(&format!("?{}{part}", args.len()));
-            }
-        };
-        if let Some(user) = &q.user {
-            let id = match Uuid::parse_str(user.trim()) {
+        let mut out = Vec::new();
+        self.audit_each(q, false, |r| {
+            out.push(r);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// The county audit view: the entries devices uploaded and every edit in
+    /// the change log (`source` `changes`: who, device, when, the entity,
+    /// record and school, and the names of the fields written, never their
+    /// values), matching `q`, oldest first.
+    pub fn audit_view(&self, q: &AuditQuery) -> Result<Vec<AuditRow>, ApiError> {
+        let mut out = Vec::new();
+        self.audit_view_each(q, |r| {
+            out.push(r);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// [`ServerDb::audit_view`] one entry at a time (the command line writes
+    /// each as it comes: a county's change log is hundreds of thousands of
+    /// edits).
+    pub fn audit_view_each(
+        &self,
+        q: &AuditQuery,
+        f: impl FnMut(AuditRow) -> Result<(), ApiError>,
+    ) -> Result<(), ApiError> {
+        self.audit_each(q, true, f)
+    }
+
+    fn audit_each(
+        &self,
+        q: &AuditQuery,
+        edits: bool,
+        mut f: impl FnMut(AuditRow) -> Result<(), ApiError>,
+    ) -> Result<(), ApiError> {
+        let user = match &q.user {
+            Some(user) => Some(match Uuid::parse_str(user.trim()) {
                 Ok(id) => id.to_string(),
                 Err(_) => self.user_by_login(user)?.id,
+            }),
+            None => None,
+        };
+        let action = q.action.as_deref().map(str::trim).filter(|a| !a.is_empty());
+        let (audit_part, change_part) = action_parts(action);
+        let change_part = change_part.filter(|_| edits);
+        let limit = q.limit.map(|l| format!(" LIMIT {l}")).unwrap_or_default();
+        let text = |s: &str| SqlValue::Text(s.to_string());
+
+        let mut audit_st = None;
+        if let Some((clause, values)) = audit_part {
+            let mut sel = Select {
+                sql: String::from(
+                    "SELECT a.entry_id, a.at, a.device_id, a.uploaded_by, a.user_id, u.login_name, u.display_name, a.action, a.target_kind, a.target_id, a.school_id, a.details, a.received_at, a.flag
+                     FROM audit a LEFT JOIN user u ON u.id = a.user_id WHERE 1 = 1",
+                ),
+                args: Vec::new(),
             };
-            add("a.user_id = ?", &[id]);
+            sel.and(clause, values);
+            if let Some(id) = &user {
+                sel.and("a.user_id = ?", vec![text(id)]);
+            }
+            if let Some(d) = q.device {
+                let d = text(&d.to_string());
+                sel.and("(a.device_id = ? OR a.uploaded_by = ?)", vec![d.clone(), d]);
+            }
+            if let Some(t) = &q.target {
+                let t = text(t.trim());
+                sel.and("(a.target_id = ? OR a.target_kind = ?)", vec![t.clone(), t]);
+            }
+            if let Some(s) = q.since {
+                sel.and("a.at >= ?", vec![SqlValue::Text(time_text(s))]);
+            }
+            if let Some(u) = q.until {
+                sel.and("a.at < ?", vec![SqlValue::Text(time_text(u))]);
+            }
+            sel.sql.push_str(" ORDER BY a.at, a.seq");
+            sel.sql.push_str(&limit);
+            audit_st = Some((self.conn.prepare(&sel.sql)?, sel.args));
         }
-        if let Some(d) = q.device {
-            add(
-                "(a.device_id = ? OR a.uploaded_by = ?)",
-                &[d.to_string(), d.to_string()],
-            );
+
+        let mut change_st = None;
+        if let Some((clause, values)) = change_part {
+            // Only the names of the fields leave the database: a card's
+            // values are personal data the audit view need not repeat.
+            let mut sel = Select {
+                sql: String::from(
+                    "SELECT c.change_id, c.hlc, c.device_id, c.user_id, u.login_name, u.display_name, c.op, c.entity, c.record_id, c.school_id,
+                            (SELECT json_group_array(key) FROM json_each(CASE json_type(c.fields) WHEN 'object' THEN c.fields ELSE '{}' END)),
+                            c.base_version, c.resolves, c.received_at, c.server_seq
+                     FROM changes c LEFT JOIN user u ON u.id = c.user_id WHERE 1 = 1",
+                ),
+                args: Vec::new(),
+            };
+            sel.and(clause, values);
+            if let Some(id) = &user {
+                sel.and("c.user_id = ?", vec![text(id)]);
+            }
+            if let Some(d) = q.device {
+                sel.and("c.device_id = ?", vec![text(&d.to_string())]);
+            }
+            if let Some(t) = &q.target {
+                // A record id, or a kind of record (never a uuid).
+                match Uuid::parse_str(t.trim()) {
+                    Ok(id) => sel.and("c.record_id = ?", vec![text(&id.to_string())]),
+                    Err(_) => sel.and("c.entity = ?", vec![text(t.trim())]),
+                }
+            }
+            if let Some(s) = q.since {
+                sel.and("c.hlc >= ?", vec![SqlValue::Integer(hlc_at(s))]);
+            }
+            if let Some(u) = q.until {
+                sel.and("c.hlc < ?", vec![SqlValue::Integer(hlc_at(u))]);
+            }
+            sel.sql.push_str(" ORDER BY c.hlc, c.server_seq");
+            sel.sql.push_str(&limit);
+            change_st = Some((self.conn.prepare(&sel.sql)?, sel.args));
         }
-        if let Some(a) = &q.action {
-            add("a.action = ?", &[a.trim().to_string()]);
+
+        type Rows<'s> = Box<dyn Iterator<Item = Result<AuditRow, ApiError>> + 's>;
+        let mut audit_rows: Rows<'_> = match &mut audit_st {
+            Some((st, args)) => Box::new(
+                st.query_map(rusqlite::params_from_iter(args.iter()), audit_row)?
+                    .map(|r| r.map_err(ApiError::from).and_then(|r| r)),
+            ),
+            None => Box::new(std::iter::empty()),
+        };
+        let server_id = self.server_id().to_string();
+        let mut change_rows: Rows<'_> = match &mut change_st {
+            Some((st, args)) => Box::new(
+                st.query_map(rusqlite::params_from_iter(args.iter()), move |r| {
+                    edit_row(r, &server_id)
+                })?
+                .map(|r| r.map_err(ApiError::from).and_then(|r| r)),
+            ),
+            None => Box::new(std::iter::empty()),
+        };
+        // Both come oldest first: merge them by time (device entries first
+        // at the same instant).
+        let (mut next_audit, mut next_change) = (audit_rows.next(), change_rows.next());
+        let mut n = 0;
+        while !matches!(q.limit, Some(l) if n >= l) {
+            let audit_first = match (&next_audit, &next_change) {
+                (None, None) => break,
+                (Some(_), None) | (Some(Err(_)), _) => true,
+                (None, Some(_)) | (_, Some(Err(_))) => false,
+                (Some(Ok(a)), Some(Ok(c))) => a.at <= c.at,
+            };
+            let row = if audit_first {
+                std::mem::replace(&mut next_audit, audit_rows.next())
+            } else {
+                std::mem::replace(&mut next_change, change_rows.next())
+            };
+            if let Some(row) = row {
+                f(row?)?;
+                n += 1;
+            }
         }
-        if let Some(t) = &q.target {
-            let t = t.trim().to_string();
-            add("(a.target_id = ? OR a.target_kind = ?)", &[t.clone(), t]);
-        }
-        if let Some(s) = q.since {
-            add("a.at >= ?", &[time_text(s)]);
-        }
-        if let Some(u) = q.until {
-            add("a.at < ?", &[time_text(u)]);
-        }
-        sql.push_str(" ORDER BY a.at, a.seq");
-        let mut st = self.conn.prepare(&sql)?;
-        let rows = st.query_map(rusqlite::params_from_iter(args.iter()), |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, Option<String>>(5)?,
-                r.get::<_, String>(6)?,
-                r.get::<_, Option<String>>(7)?,
-                r.get::<_, Option<String>>(8)?,
-                r.get::<_, Option<String>>(9)?,
-                r.get::<_, String>(10)?,
-                r.get::<_, String>(11)?,
-                r.get::<_, Option<String>>(12)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for r in rows {
-            let (
-                entry,
-                at,
-                device,
-                by,
-                user,
-                login,
-                action,
-                kind,
-                target,
-                school,
-                details,
-                received,
-                flag,
-            ) = r?;
-            out.push(AuditRow {
-                entry_id: uuid(&entry)?,
-                at,
-                device_id: uuid(&device)?,
-                uploaded_by: uuid(&by)?,
-                user_id: uuid(&user)?,
-                login_name: login,
-                action,
-                target_kind: kind,
-                target_id: target,
-                school_id: school,
-                details: serde_json::from_str(&details)?,
-                received_at: received,
-                flag,
-            });
-        }
-        Ok(out)
+        Ok(())
     }
 }
 
+/// One row of the `audit` query.
+fn audit_row(r: &Row<'_>) -> rusqlite::Result<Result<AuditRow, ApiError>> {
+    let (entry, device, by, user): (String, String, String, String) =
+        (r.get(0)?, r.get(2)?, r.get(3)?, r.get(4)?);
+    let details: String = r.get(11)?;
+    let row = (|| -> Result<AuditRow, ApiError> {
+        Ok(AuditRow {
+            entry_id: uuid(&entry)?,
+            at: r.get(1)?,
+            device_id: uuid(&device)?,
+            uploaded_by: uuid(&by)?,
+            user_id: uuid(&user)?,
+            login_name: r.get(5)?,
+            user_name: r.get(6)?,
+            action: r.get(7)?,
+            target_kind: r.get(8)?,
+            target_id: r.get(9)?,
+            school_id: r.get(10)?,
+            details: serde_json::from_str(&details)?,
+            received_at: r.get(12)?,
+            flag: r.get(13)?,
+            source: SOURCE_AUDIT.to_string(),
+            server_seq: None,
+        })
+    })();
+    Ok(row)
+}
+
+/// One row of the change-log query as an audit entry: the action is the
+/// change's operation; `at` the instant its device made it (the HLC's wall
+/// time); `details` the names of the fields written (`fields`, sorted), the
+/// record version it was based on, the conflict it resolves, and
+/// `by_server` for the server's own changes (schools it added, conflict
+/// records it opened).
+fn edit_row(r: &Row<'_>, server_id: &str) -> rusqlite::Result<Result<AuditRow, ApiError>> {
+    let (change, device, user): (String, String, String) = (r.get(0)?, r.get(2)?, r.get(3)?);
+    let hlc: i64 = r.get(1)?;
+    let names: String = r.get(10)?;
+    let resolves: Option<String> = r.get(12)?;
+    let base_version: i64 = r.get(11)?;
+    let row = (|| -> Result<AuditRow, ApiError> {
+        // A clock past chrono's range is listed as the raw HLC rather than
+        // failing the whole listing.
+        let at = DateTime::from_timestamp_millis(hlc >> 16)
+            .map(time_text)
+            .unwrap_or_else(|| hlc.to_string());
+        let mut fields: Vec<String> = serde_json::from_str(&names)?;
+        fields.sort();
+        let mut details = json!({ "fields": fields, "base_version": base_version });
+        if let Some(m) = details.as_object_mut() {
+            if let Some(c) = &resolves {
+                m.insert("resolves".into(), json!(c));
+            }
+            if user == server_id {
+                m.insert("by_server".into(), json!(true));
+            }
+        }
+        let device_id = uuid(&device)?;
+        Ok(AuditRow {
+            entry_id: uuid(&change)?,
+            at,
+            device_id,
+            uploaded_by: device_id,
+            user_id: uuid(&user)?,
+            login_name: r.get(4)?,
+            user_name: r.get(5)?,
+            action: r.get(6)?,
+            target_kind: Some(r.get(7)?),
+            target_id: Some(r.get(8)?),
+            school_id: r.get(9)?,
+            details,
+            received_at: r.get(13)?,
+            flag: None,
+            source: SOURCE_CHANGES.to_string(),
+            server_seq: Some(r.get(14)?),
+        })
+    })();
+    Ok(row)
+}
+
+/// The header line of [`audit_csv`] (the columns of before first, new ones
+/// at the end, so scripts reading by position keep working).
+pub const AUDIT_CSV_HEADER: &str = "entry_id,at,device_id,uploaded_by,user_id,login_name,action,target_kind,target_id,school_id,details,received_at,flag,user_name,source,server_seq\n";
+
 /// Audit rows as CSV (RFC 4180 quoting), with a header line.
 pub fn audit_csv(rows: &[AuditRow]) -> String {
+    let mut out = String::from(AUDIT_CSV_HEADER);
+    for r in rows {
+        out.push_str(&audit_csv_line(r));
+    }
+    out
+}
+
+/// One audit row as a CSV line (RFC 4180 quoting), ending in a newline.
+pub fn audit_csv_line(r: &AuditRow) -> String {
     fn field(s: &str) -> String {
         if s.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", s.replace('"', "\"\""))
@@ -877,30 +1110,27 @@ pub fn audit_csv(rows: &[AuditRow]) -> String {
             s.to_string()
         }
     }
-    let mut out = String::from(
-        "entry_id,at,device_id,uploaded_by,user_id,login_name,action,target_kind,target_id,school_id,details,received_at,flag\n",
-    );
-    for r in rows {
-        let cols = [
-            r.entry_id.to_string(),
-            r.at.clone(),
-            r.device_id.to_string(),
-            r.uploaded_by.to_string(),
-            r.user_id.to_string(),
-            r.login_name.clone().unwrap_or_default(),
-            r.action.clone(),
-            r.target_kind.clone().unwrap_or_default(),
-            r.target_id.clone().unwrap_or_default(),
-            r.school_id.clone().unwrap_or_default(),
-            r.details.to_string(),
-            r.received_at.clone(),
-            r.flag.clone().unwrap_or_default(),
-        ];
-        let line: Vec<String> = cols.iter().map(|c| field(c)).collect();
-        out.push_str(&line.join(","));
-        out.push('\n');
-    }
-    out
+    let cols = [
+        r.entry_id.to_string(),
+        r.at.clone(),
+        r.device_id.to_string(),
+        r.uploaded_by.to_string(),
+        r.user_id.to_string(),
+        r.login_name.clone().unwrap_or_default(),
+        r.action.clone(),
+        r.target_kind.clone().unwrap_or_default(),
+        r.target_id.clone().unwrap_or_default(),
+        r.school_id.clone().unwrap_or_default(),
+        r.details.to_string(),
+        r.received_at.clone(),
+        r.flag.clone().unwrap_or_default(),
+        r.user_name.clone().unwrap_or_default(),
+        r.source.clone(),
+        r.server_seq.map(|s| s.to_string()).unwrap_or_default(),
+    ];
+    let mut line = cols.iter().map(|c| field(c)).collect::<Vec<_>>().join(",");
+    line.push('\n');
+    line
 }
 
 /// What a change asks of its user's role.

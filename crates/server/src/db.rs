@@ -166,9 +166,29 @@ CREATE TABLE device_scope_change (
 CREATE INDEX device_scope_change_device ON device_scope_change (device_id, seq);
 "#;
 
+/// Migration 7: the change log is append-only like the audit log (the
+/// county audit view lists every edit from it, `shouhu-server audit`):
+/// triggers refuse UPDATE and DELETE even through raw SQL (as for `audit`,
+/// a raw `INSERT OR REPLACE` over an existing row is not caught: no code
+/// writes one, and a trigger checking every insert cost the first push of a
+/// county too much). A later migration that must rewrite rows drops and
+/// re-creates the triggers in its own transaction. And the indexes the
+/// audit view reads edits by: by time (the change's HLC, whose high bits
+/// are the wall time it was made), by user and by record (by device:
+/// `changes_device_seq`).
+const SCHEMA_V7: &str = r#"
+CREATE INDEX changes_hlc ON changes (hlc);
+CREATE INDEX changes_user ON changes (user_id, hlc);
+CREATE INDEX changes_record ON changes (record_id, hlc);
+CREATE TRIGGER changes_no_update BEFORE UPDATE ON changes
+BEGIN SELECT RAISE(ABORT, 'the change log is append-only'); END;
+CREATE TRIGGER changes_no_delete BEFORE DELETE ON changes
+BEGIN SELECT RAISE(ABORT, 'the change log is append-only'); END;
+"#;
+
 /// The migrations, in order: number `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: [&str; 6] = [
-    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6,
+const MIGRATIONS: [&str; 7] = [
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7,
 ];
 
 /// The schema version this server writes.

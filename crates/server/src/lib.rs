@@ -16,8 +16,9 @@
 //!   shape, and authentication.
 //! - `accounts`: server users (created by county admins, synced down to the
 //!   devices of their scope with their Argon2id hashes), the role check of
-//!   every pushed change (`shouhu_auth::role`), and the append-only county
-//!   audit log devices upload to.
+//!   every pushed change (`shouhu_auth::role`), the append-only county
+//!   audit log devices upload to, and the audit view that lists it with
+//!   every edit of the change log (field names, never values).
 //! - `scope`: changing an enrolled device's scope (`device set-scope`), its
 //!   history (migration 6), the push rule for a school that left the scope
 //!   (changes made before it left are still taken) and `GET /v1/device`.
@@ -39,8 +40,8 @@ mod http;
 mod scope;
 
 pub use accounts::{
-    audit_csv, normalise_login, township_id, AuditQuery, AuditRow, Credentials, NewUser,
-    NewUserScope, UserInfo,
+    audit_csv, audit_csv_line, normalise_login, township_id, AuditQuery, AuditRow, Credentials,
+    NewUser, NewUserScope, UserInfo, AUDIT_CSV_HEADER, SOURCE_AUDIT, SOURCE_CHANGES,
 };
 pub use db::{hash_secret, DeviceInfo, SchoolInfo, ServerDb, SCHEMA_VERSION};
 pub use error::ApiError;

@@ -8,6 +8,7 @@
 //! county's own. `fingerprint` prints the fingerprint; `enroll` prints it
 //! beside each code.
 
+use std::io::{BufWriter, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -16,8 +17,8 @@ use clap::{Parser, Subcommand};
 use shouhu_auth::Role;
 use shouhu_protocol::Scope;
 use shouhu_server::{
-    audit_csv, run, run_tls, ApiError, AppState, AuditQuery, Credentials, NewDeviceScope, NewUser,
-    NewUserScope, ServerDb,
+    audit_csv_line, run, run_tls, ApiError, AppState, AuditQuery, Credentials, NewDeviceScope,
+    NewUser, NewUserScope, ServerDb, AUDIT_CSV_HEADER,
 };
 use shouhu_tls::ServerIdentity;
 use uuid::Uuid;
@@ -112,14 +113,18 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
-    /// Read the county audit log (read-only; entries are never edited or deleted).
+    /// Read the county audit log: what devices uploaded (views, exports,
+    /// log-ins, …) and every edit from the change log (field names, never
+    /// values), oldest first. Read-only; entries are never edited or deleted.
     Audit {
         /// A login name or user id.
         #[arg(long)]
         user: Option<String>,
         #[arg(long)]
         device: Option<Uuid>,
-        /// e.g. login, login_failed, view_child, view_note, export.
+        /// e.g. login, login_failed, view_child, view_note, export; edits:
+        /// create, update, delete, restore, resolve (conflict resolutions);
+        /// groups: edit (every edit), view (every view).
         #[arg(long)]
         action: Option<String>,
         /// A record id or a kind of target (child, psych_note, …).
@@ -131,6 +136,10 @@ enum Command {
         /// Before this instant or date (a date means up to the end of that day).
         #[arg(long)]
         until: Option<String>,
+        /// At most this many entries, the oldest that match (to page on, give
+        /// the last one's `at` as --since: entries at that instant repeat).
+        #[arg(long)]
+        limit: Option<usize>,
         #[arg(long, value_enum, default_value_t = AuditFormat::Json)]
         format: AuditFormat,
     },
@@ -282,6 +291,7 @@ fn real_main(cli: Cli) -> Result<(), ApiError> {
             target,
             since,
             until,
+            limit,
             format,
         } => {
             let q = AuditQuery {
@@ -291,15 +301,9 @@ fn real_main(cli: Cli) -> Result<(), ApiError> {
                 target,
                 since: since.map(|s| parse_instant(&s, false)).transpose()?,
                 until: until.map(|s| parse_instant(&s, true)).transpose()?,
+                limit,
             };
-            let rows = ServerDb::open(&cli.data)?.audit_entries(&q)?;
-            match format {
-                AuditFormat::Json => print_json(&rows),
-                AuditFormat::Csv => {
-                    print!("{}", audit_csv(&rows));
-                    Ok(())
-                }
-            }
+            print_audit(&ServerDb::open(&cli.data)?, &q, format)
         }
         Command::Revoke { device } => {
             let mut db = ServerDb::open(&cli.data)?;
@@ -321,6 +325,35 @@ fn read_password_stdin() -> Result<String, ApiError> {
 }
 
 /// An instant or a date (UTC); `end` makes a date mean the end of that day.
+/// Write the audit view to standard output entry by entry (a JSON array, or
+/// CSV with a header line): a county's change log need not fit in memory.
+fn print_audit(db: &ServerDb, q: &AuditQuery, format: AuditFormat) -> Result<(), ApiError> {
+    let io = |e: std::io::Error| ApiError::Internal(format!("cannot write the output: {e}"));
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let mut first = true;
+    match format {
+        AuditFormat::Json => out.write_all(b"[").map_err(io)?,
+        AuditFormat::Csv => out.write_all(AUDIT_CSV_HEADER.as_bytes()).map_err(io)?,
+    }
+    db.audit_view_each(q, |row| {
+        match format {
+            AuditFormat::Json => {
+                out.write_all(if first { b"\n" } else { b",\n" })
+                    .map_err(io)?;
+                serde_json::to_writer_pretty(&mut out, &row)?;
+            }
+            AuditFormat::Csv => out.write_all(audit_csv_line(&row).as_bytes()).map_err(io)?,
+        }
+        first = false;
+        Ok(())
+    })?;
+    if let AuditFormat::Json = format {
+        out.write_all(if first { b"]\n" } else { b"\n]\n" })
+            .map_err(io)?;
+    }
+    out.flush().map_err(io)
+}
+
 fn parse_instant(text: &str, end: bool) -> Result<DateTime<Utc>, ApiError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text.trim()) {
         return Ok(t.with_timezone(&Utc));

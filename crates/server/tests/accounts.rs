@@ -176,7 +176,7 @@ fn migrate_from(version: i64) -> TestResult {
         .connection()
         .query_row("PRAGMA user_version", [], |r| r.get(0))?;
     assert_eq!(v, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 6);
+    assert_eq!(SCHEMA_VERSION, 7);
     // The old data is all there; the old scope (no `local_users`) reads.
     assert_eq!(db.head()?, 3);
     // Notes and the conflict about one reach only devices holding notes.
@@ -220,7 +220,9 @@ fn a_version_2_database_with_users_migrates() -> TestResult {
         // migrations 4 and 6 and the column of migration 5 did not exist.
         let conn = Connection::open(dir.path().join("shouhu-server.db"))?;
         conn.execute_batch(
-            "DROP TABLE reader_key;
+            "DROP TRIGGER changes_no_update; DROP TRIGGER changes_no_delete;
+             DROP INDEX changes_hlc; DROP INDEX changes_user; DROP INDEX changes_record;
+             DROP TABLE reader_key;
              DROP TABLE device_scope_change;
              ALTER TABLE user DROP COLUMN password_change_key;
              ALTER TABLE user DROP COLUMN login_public_key;
@@ -598,7 +600,9 @@ fn a_version_3_database_with_a_reader_key_migrates() -> TestResult {
         // Back to schema 3: no key table, the key in the user row.
         let conn = Connection::open(dir.path().join("shouhu-server.db"))?;
         conn.execute_batch(
-            "DROP TABLE reader_key;
+            "DROP TRIGGER changes_no_update; DROP TRIGGER changes_no_delete;
+             DROP INDEX changes_hlc; DROP INDEX changes_user; DROP INDEX changes_record;
+             DROP TABLE reader_key;
              DROP TABLE device_scope_change;
              ALTER TABLE user DROP COLUMN password_change_key;
              PRAGMA user_version = 3;",
@@ -1467,7 +1471,9 @@ fn a_user_from_before_change_keys_needs_a_reset_first() -> TestResult {
     {
         let conn = Connection::open(dir.path().join("shouhu-server.db"))?;
         conn.execute_batch(
-            "DROP TABLE device_scope_change;
+            "DROP TRIGGER changes_no_update; DROP TRIGGER changes_no_delete;
+             DROP INDEX changes_hlc; DROP INDEX changes_user; DROP INDEX changes_record;
+             DROP TABLE device_scope_change;
              ALTER TABLE user DROP COLUMN password_change_key;
              PRAGMA user_version = 4;",
         )?;

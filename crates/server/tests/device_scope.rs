@@ -237,7 +237,9 @@ fn a_version_5_database_migrates() -> TestResult {
     {
         let conn = Connection::open(dir.path().join("shouhu-server.db"))?;
         conn.execute_batch(
-            "DROP TABLE device_scope_change;
+            "DROP TRIGGER changes_no_update; DROP TRIGGER changes_no_delete;
+             DROP INDEX changes_hlc; DROP INDEX changes_user; DROP INDEX changes_record;
+             DROP TABLE device_scope_change;
              PRAGMA user_version = 5;",
         )?;
     }
@@ -245,7 +247,7 @@ fn a_version_5_database_migrates() -> TestResult {
     let v: i64 = db
         .connection()
         .query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    assert_eq!((v, SCHEMA_VERSION), (6, 6));
+    assert_eq!((v, SCHEMA_VERSION), (7, 7));
     assert_eq!(db.devices()?[0].scope.schools, vec![a, b]);
     let ch = db.set_device_scope(dev, &schools(&[b]))?.ok_or("change")?;
     assert_eq!(ch.removed, vec![a]);
