@@ -221,7 +221,7 @@ fn a_version_2_database_with_users_migrates() -> TestResult {
         let conn = Connection::open(dir.path().join("shouhu-server.db"))?;
         conn.execute_batch(
             "DROP TRIGGER changes_no_update; DROP TRIGGER changes_no_delete;
-             DROP INDEX changes_hlc; DROP INDEX changes_user; DROP INDEX changes_record;
+             DROP INDEX changes_record;
              DROP TABLE reader_key;
              DROP TABLE device_scope_change;
              ALTER TABLE user DROP COLUMN password_change_key;
@@ -601,7 +601,7 @@ fn a_version_3_database_with_a_reader_key_migrates() -> TestResult {
         let conn = Connection::open(dir.path().join("shouhu-server.db"))?;
         conn.execute_batch(
             "DROP TRIGGER changes_no_update; DROP TRIGGER changes_no_delete;
-             DROP INDEX changes_hlc; DROP INDEX changes_user; DROP INDEX changes_record;
+             DROP INDEX changes_record;
              DROP TABLE reader_key;
              DROP TABLE device_scope_change;
              ALTER TABLE user DROP COLUMN password_change_key;
@@ -1472,7 +1472,7 @@ fn a_user_from_before_change_keys_needs_a_reset_first() -> TestResult {
         let conn = Connection::open(dir.path().join("shouhu-server.db"))?;
         conn.execute_batch(
             "DROP TRIGGER changes_no_update; DROP TRIGGER changes_no_delete;
-             DROP INDEX changes_hlc; DROP INDEX changes_user; DROP INDEX changes_record;
+             DROP INDEX changes_record;
              DROP TABLE device_scope_change;
              ALTER TABLE user DROP COLUMN password_change_key;
              PRAGMA user_version = 4;",

@@ -238,7 +238,7 @@ fn a_version_5_database_migrates() -> TestResult {
         let conn = Connection::open(dir.path().join("shouhu-server.db"))?;
         conn.execute_batch(
             "DROP TRIGGER changes_no_update; DROP TRIGGER changes_no_delete;
-             DROP INDEX changes_hlc; DROP INDEX changes_user; DROP INDEX changes_record;
+             DROP INDEX changes_record;
              DROP TABLE device_scope_change;
              PRAGMA user_version = 5;",
         )?;
