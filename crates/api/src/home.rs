@@ -59,6 +59,21 @@ fn sql_err(e: rusqlite::Error) -> crate::Error {
 }
 
 pub fn dashboard(store: &Store, school_id: Option<Uuid>) -> Result<Dashboard> {
+    dashboard_timed(store, school_id).map(|(d, _)| d)
+}
+
+/// [`dashboard`] with the time each of its parts took (ui-bench prints them).
+pub fn dashboard_timed(
+    store: &Store,
+    school_id: Option<Uuid>,
+) -> Result<(Dashboard, Vec<(&'static str, std::time::Duration)>)> {
+    let mut laps = Vec::new();
+    let mut last_lap = std::time::Instant::now();
+    let mut lap = |name: &'static str| {
+        let now = std::time::Instant::now();
+        laps.push((name, now - last_lap));
+        last_lap = now;
+    };
     let conn = store.connection();
     let today = store.today();
     let school = school_id.map(|s| s.to_string());
@@ -88,6 +103,7 @@ pub fn dashboard(store: &Store, school_id: Option<Uuid>) -> Result<Dashboard> {
     d.by_left_behind_type = group("left_behind_type")?;
     d.by_guardianship_type = group("guardianship_type")?;
     d.active_children = d.by_left_behind_type.values().sum();
+    lap("types");
 
     // Last finalised visit of each active child.
     let due_before = ago(VISIT_DUE_DAYS);
@@ -128,6 +144,7 @@ pub fn dashboard(store: &Store, school_id: Option<Uuid>) -> Result<Dashboard> {
             }
         }
     }
+    lap("last visits");
     d.visit_drafts = conn
         .query_row(
             "SELECT COUNT(*) FROM home_visit WHERE deleted_at IS NULL \
@@ -136,6 +153,7 @@ pub fn dashboard(store: &Store, school_id: Option<Uuid>) -> Result<Dashboard> {
             |r| r.get(0),
         )
         .map_err(sql_err)?;
+    lap("drafts");
 
     // Follow-ups not done, due soon or overdue.
     let soon = today
@@ -178,6 +196,8 @@ pub fn dashboard(store: &Store, school_id: Option<Uuid>) -> Result<Dashboard> {
             }
         }
     }
+
+    lap("follow-ups");
 
     // Counseling flags and safety alerts as the counselor set them on the
     // card (心理关注标记): the flag and the alert text, never the note.
@@ -224,6 +244,7 @@ pub fn dashboard(store: &Store, school_id: Option<Uuid>) -> Result<Dashboard> {
             });
         }
     }
+    lap("card flags");
     // Legacy plain notes (from before notes were sealed) still raise the
     // flag by their latest risk level; sealed notes say nothing here.
     let mut st = conn
@@ -267,6 +288,7 @@ pub fn dashboard(store: &Store, school_id: Option<Uuid>) -> Result<Dashboard> {
             _ => {}
         }
     }
+    lap("legacy notes");
     let mut st = conn
         .prepare(
             "SELECT v.child_id, c.name, v.date FROM home_visit v JOIN child c ON c.id = v.child_id \
@@ -294,10 +316,12 @@ pub fn dashboard(store: &Store, school_id: Option<Uuid>) -> Result<Dashboard> {
         }
     }
 
+    lap("hazards");
     let status = shouhu_sync::status(store)?;
     d.last_sync = status.last_sync;
     d.pending_changes = status.pending;
-    Ok(d)
+    lap("sync status");
+    Ok((d, laps))
 }
 
 #[cfg(test)]
