@@ -221,6 +221,9 @@ pub(crate) struct SearchIndex {
 
 const ENTRY_SQL: &str = "SELECT id, name, sort_key, search_keys, id_number, student_number, gender, date, school_id, township, grade, class_name, left_behind_type, guardianship_type, status, updated_at, deleted_at FROM child";
 
+/// The whole load's order: the name order, which is `child_search`'s.
+const LOAD_ORDER: &str = " ORDER BY sort_key, id";
+
 fn read_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Entry>> {
     let id: String = r.get(0)?;
     let Ok(id) = Uuid::parse_str(&id) else {
@@ -275,7 +278,9 @@ impl Store {
         if fresh {
             return Ok(());
         }
-        let mut st = self.conn.prepare(ENTRY_SQL)?;
+        // In name order: read from the covering index `child_search`
+        // (migration 0006), a tenth of the rows' size, already sorted.
+        let mut st = self.conn.prepare(&format!("{ENTRY_SQL}{LOAD_ORDER}"))?;
         let rows = st.query_map([], read_entry)?;
         let mut entries = Vec::new();
         for r in rows {
@@ -431,5 +436,27 @@ impl Store {
             items,
             query_kind: kind.to_string(),
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The load reads the covering index in its order: no row, no sort.
+    #[test]
+    fn the_load_reads_the_covering_index_in_order() {
+        let s = Store::open_in_memory().unwrap();
+        let mut st = s
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {ENTRY_SQL}{LOAD_ORDER}"))
+            .unwrap();
+        let plan: Vec<String> = st
+            .query_map([], |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(plan, ["SCAN child USING COVERING INDEX child_search"]);
     }
 }

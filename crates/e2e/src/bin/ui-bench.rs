@@ -151,7 +151,10 @@ fn county_store(args: &Args, n: usize) -> Result<(StoreDir, PathBuf, PathBuf), E
     let identity = dir.path().join("identity");
     let done = dir.path().join("filled");
     if done.is_file() {
-        println!("\n{n} children: reusing the store in {}", dir.path().display());
+        println!(
+            "\n{n} children: reusing the store in {}",
+            dir.path().display()
+        );
         return Ok((dir, db, identity));
     }
     if let StoreDir::Kept(p) = &dir {
@@ -171,8 +174,11 @@ fn county_store(args: &Args, n: usize) -> Result<(StoreDir, PathBuf, PathBuf), E
         r.total,
         started.elapsed().as_secs_f64()
     );
-    std::fs::write(&done, format!("{n} children, {} visits each\n", args.visits_per_child))
-        .map_err(|e| E2eError::Process(format!("marking the store filled: {e}")))?;
+    std::fs::write(
+        &done,
+        format!("{n} children, {} visits each\n", args.visits_per_child),
+    )
+    .map_err(|e| E2eError::Process(format!("marking the store filled: {e}")))?;
     Ok((dir, db, identity))
 }
 
@@ -192,9 +198,8 @@ fn library_only(args: &Args) -> Result<(), E2eError> {
         let mut parts = String::new();
         if let Some(first) = runs.first() {
             for (i, (name, _)) in first.dashboard_parts.iter().enumerate() {
-                let d = med(&|l: &Library| {
-                    l.dashboard_parts.get(i).map(|p| p.1).unwrap_or_default()
-                });
+                let d =
+                    med(&|l: &Library| l.dashboard_parts.get(i).map(|p| p.1).unwrap_or_default());
                 parts.push_str(&format!("{name} {}, ", fmt_ms(d)));
             }
         }
@@ -417,7 +422,16 @@ fn library_timings(db: &std::path::Path, identity: &std::path::Path) -> Result<L
         let t = Instant::now();
         let again = shouhu_api::search_children(store, &params).map(|p| p.total);
         let second_page = t.elapsed();
-        (login, d, dashboard, parts, first, first_page, again, second_page)
+        (
+            login,
+            d,
+            dashboard,
+            parts,
+            first,
+            first_page,
+            again,
+            second_page,
+        )
     })?;
     let (login, d, dashboard, parts, first, first_page, again, second_page) = r;
     let parts_text: Vec<String> = parts
