@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use shouhu_core::*;
 use shouhu_store::schema::{self, MIGRATIONS};
 use shouhu_store::{SearchParams, Store};
@@ -24,9 +24,8 @@ const COUNTS: &[(&str, &str)] = &[
               OR json_extract(body, '$.counseling.alert') IN ('watch', 'urgent'))",
     ),
     (
-        "home_visit_finalised",
-        "SELECT count(*) FROM home_visit INDEXED BY home_visit_finalised \
-         WHERE deleted_at IS NULL AND json_extract(body, '$.status') = 'finalised'",
+        "child_last_visit",
+        "SELECT count(*) FROM child_last_visit",
     ),
     (
         "home_visit_draft",
@@ -50,6 +49,21 @@ const COUNTS: &[(&str, &str)] = &[
     ),
 ];
 
+/// `child_last_visit` holds what the visits say.
+fn last_visits_agree(c: &Connection) -> TestResult {
+    let q = |sql: &str| -> rusqlite::Result<Vec<(String, Option<String>)>> {
+        let mut st = c.prepare(sql)?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    };
+    assert_eq!(
+        q("SELECT child_id, date FROM child_last_visit ORDER BY child_id")?,
+        q("SELECT child_id, MAX(date) FROM home_visit WHERE child_id IS NOT NULL AND deleted_at IS NULL \
+           AND json_extract(body, '$.status') = 'finalised' GROUP BY child_id ORDER BY child_id")?
+    );
+    Ok(())
+}
+
 fn counts(c: &Connection) -> rusqlite::Result<Vec<i64>> {
     COUNTS
         .iter()
@@ -72,7 +86,7 @@ fn migration_0006_indexes_what_0005_holds_and_writes_keep_them() -> TestResult {
     let path = dir.path().join("v5.db");
     // Records written as a 0005 build would (the tables and rows are the same
     // at 0005 and 0006): written through the store, then 0006 taken back.
-    let (kept, gone, draft) = {
+    let (kept, wang, gone, draft, zs_visit) = {
         let mut s = Store::open(&path)?;
         s.set_today(Some(today()));
         let sch = s.write(|w| w.create(school("新寨小学", "八步街道")))?.id();
@@ -91,10 +105,11 @@ fn migration_0006_indexes_what_0005_holds_and_writes_keep_them() -> TestResult {
             }
             ids.push(s.write(|w| w.create(c))?.id());
         }
-        let draft = s.write(|w| {
+        let (draft, zs_visit) = s.write(|w| {
             // 张三: a finalised visit with a hazard, and a follow-up not done.
             let v = w.create(visit(ids[0], d(2026, 10, 1)))?;
             w.finalise_visit(v.id())?;
+            let zs_visit = v.id();
             w.create(FollowUp {
                 visit_id: Some(v.id()),
                 child_id: Some(ids[0]),
@@ -131,9 +146,9 @@ fn migration_0006_indexes_what_0005_holds_and_writes_keep_them() -> TestResult {
             })?;
             // 赵六 leaves the list.
             w.delete(EntityKind::Child, ids[3], "重复录入")?;
-            Ok(draft)
+            Ok((draft, zs_visit))
         })?;
-        (ids[0], ids[3], draft)
+        (ids[0], ids[2], ids[3], draft, zs_visit)
     };
     let expected = vec![3, 4, 2, 1, 1, 1, 1, 1];
     {
@@ -143,17 +158,23 @@ fn migration_0006_indexes_what_0005_holds_and_writes_keep_them() -> TestResult {
             expected,
             "at 0006, written through the store"
         );
-        // Back to 0005: without the indexes.
+        last_visits_agree(&conn)?;
+        // Back to 0005: without what 0006 made.
         let tx = conn.transaction()?;
-        for (index, _) in COUNTS {
+        for (index, _) in COUNTS.iter().filter(|(n, _)| *n != "child_last_visit") {
             tx.execute_batch(&format!("DROP INDEX {index}"))?;
         }
+        tx.execute_batch(
+            "DROP TRIGGER child_last_visit_insert; DROP TRIGGER child_last_visit_update;
+             DROP TRIGGER child_last_visit_delete; DROP TABLE child_last_visit;",
+        )?;
         tx.pragma_update(None, "user_version", 5)?;
         tx.commit()?;
         assert!(counts(&conn).is_err(), "0005 has none of them");
         schema::migrate_to(&mut conn, 6)?;
         assert_eq!(schema::version(&conn)?, 6);
         assert_eq!(counts(&conn)?, expected, "built from the rows 0005 holds");
+        last_visits_agree(&conn)?;
         let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
         assert_eq!(ok, "ok");
     }
@@ -170,13 +191,35 @@ fn migration_0006_indexes_what_0005_holds_and_writes_keep_them() -> TestResult {
         card.counseling.active = false;
         w.update(kept, card)?;
         w.restore(EntityKind::Child, gone)?;
+        // 王五: two visits created finalised, the later one first.
+        for date in [d(2026, 9, 1), d(2026, 6, 1)] {
+            let mut v = visit(wang, date);
+            v.status = VisitStatus::Finalised;
+            w.create(v)?;
+        }
+        w.delete(EntityKind::HomeVisit, zs_visit, "录错了孩子")?;
         Ok(())
     })?;
     assert_eq!(
         counts(s.connection())?,
-        vec![5, 5, 2, 2, 0, 1, 1, 1],
-        "a new child; the draft finalised; 张三 unflagged; 赵六 back"
+        vec![5, 5, 2, 2, 0, 2, 1, 1],
+        "a new child; the draft finalised; 张三 unflagged, his visit deleted; 赵六 back; 王五 visited"
     );
+    last_visits_agree(s.connection())?;
+    let last = |s: &Store, id: uuid::Uuid| -> rusqlite::Result<Option<String>> {
+        s.connection()
+            .query_row(
+                "SELECT date FROM child_last_visit WHERE child_id = ?1",
+                [id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()
+    };
+    assert_eq!(last(&s, wang)?, Some("2026-09-01".into()));
+    assert_eq!(last(&s, kept)?, None, "no finalised visit left");
+    s.write(|w| w.restore(EntityKind::HomeVisit, zs_visit))?;
+    assert_eq!(last(&s, kept)?, Some("2026-10-01".into()));
+    last_visits_agree(s.connection())?;
     assert_eq!(names(&s)?, ["阿布", "李四", "王五", "张三", "赵六"]);
     Ok(())
 }

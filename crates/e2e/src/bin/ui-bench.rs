@@ -204,10 +204,12 @@ fn library_only(args: &Args) -> Result<(), E2eError> {
             }
         }
         table.push(format!(
-            "| {n} | {} | {} | {} | {} | {} | {} |",
+            "| {n} | {} | {} | {} | {} | {} | {} | {} | {} |",
             fmt_ms(med(&|l| l.login)),
             fmt_ms(med(&|l| l.dashboard)),
+            fmt_ms(med(&|l| l.dashboard_cpu)),
             fmt_ms(med(&|l| l.first_page)),
+            fmt_ms(med(&|l| l.first_page_cpu)),
             fmt_ms(med(&|l| l.second_page)),
             fmt_ms(med(&|l| l.dashboard + l.first_page)),
             parts.trim_end_matches(", "),
@@ -215,9 +217,9 @@ fn library_only(args: &Args) -> Result<(), E2eError> {
     }
     println!();
     println!(
-        "| children | log-in | dashboard | first list page | next page | dashboard + first page | dashboard's parts |"
+        "| children | log-in | dashboard | (its CPU time) | first list page | (its CPU time) | next page | dashboard + first page | dashboard's parts |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for line in table {
         println!("{line}");
     }
@@ -398,6 +400,9 @@ struct Library {
     dashboard_parts: Vec<(&'static str, Duration)>,
     first_page: Duration,
     second_page: Duration,
+    /// This thread's CPU time in the dashboard and the first page.
+    dashboard_cpu: Duration,
+    first_page_cpu: Duration,
 }
 
 /// What the app does between the log-in click and the list, timed in the
@@ -409,16 +414,20 @@ fn library_timings(db: &std::path::Path, identity: &std::path::Path) -> Result<L
     let r = shouhu_e2e::fixtures::with_store(db, identity, |store| {
         let login = started.elapsed();
         let t = Instant::now();
+        let cpu = procs::thread_cpu_time();
         let d = shouhu_api::dashboard_timed(store, None);
         let dashboard = t.elapsed();
+        let dashboard_cpu = procs::thread_cpu_time().saturating_sub(cpu);
         let (d, parts) = match d {
             Ok((d, parts)) => (Ok(d.active_children), parts),
             Err(e) => (Err(e), Vec::new()),
         };
         let params = shouhu_store::SearchParams::default();
         let t = Instant::now();
+        let cpu = procs::thread_cpu_time();
         let first = shouhu_api::search_children(store, &params).map(|p| p.total);
         let first_page = t.elapsed();
+        let first_page_cpu = procs::thread_cpu_time().saturating_sub(cpu);
         let t = Instant::now();
         let again = shouhu_api::search_children(store, &params).map(|p| p.total);
         let second_page = t.elapsed();
@@ -431,20 +440,35 @@ fn library_timings(db: &std::path::Path, identity: &std::path::Path) -> Result<L
             first_page,
             again,
             second_page,
+            dashboard_cpu,
+            first_page_cpu,
         )
     })?;
-    let (login, d, dashboard, parts, first, first_page, again, second_page) = r;
+    let (
+        login,
+        d,
+        dashboard,
+        parts,
+        first,
+        first_page,
+        again,
+        second_page,
+        dashboard_cpu,
+        first_page_cpu,
+    ) = r;
     let parts_text: Vec<String> = parts
         .iter()
         .map(|(name, t)| format!("{name} {}", fmt_ms(*t)))
         .collect();
     println!(
-        "  library: log-in {}, dashboard {} ({:?} active; {}), first list page {} ({:?}), next {} ({:?})",
+        "  library: log-in {}, dashboard {} (CPU {}; {:?} active; {}), first list page {} (CPU {}; {:?}), next {} ({:?})",
         fmt_ms(login),
         fmt_ms(dashboard),
+        fmt_ms(dashboard_cpu),
         d.ok(),
         parts_text.join(", "),
         fmt_ms(first_page),
+        fmt_ms(first_page_cpu),
         first.ok(),
         fmt_ms(second_page),
         again.ok()
@@ -455,5 +479,7 @@ fn library_timings(db: &std::path::Path, identity: &std::path::Path) -> Result<L
         dashboard_parts: parts,
         first_page,
         second_page,
+        dashboard_cpu,
+        first_page_cpu,
     })
 }
