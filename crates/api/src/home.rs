@@ -138,7 +138,14 @@ pub fn dashboard_timed(
     let mut st = conn.prepare_cached(ACTIVE_SQL).map_err(sql_err)?;
     let mut rows = st.query([&school]).map_err(sql_err)?;
     // Overdue children: (has a visit, last visit, name order, id).
-    let mut overdue: Vec<(Option<String>, String, String)> = Vec::new();
+    // The first LIST overdue children in the list's order, kept sorted: the
+    // longest without a visit first (none at all before any), then by name.
+    // (last visit, name order, id); only a child that enters it is copied.
+    let mut overdue: Vec<(Option<String>, String, String)> = Vec::with_capacity(LIST + 1);
+    type Key<'a> = (bool, Option<&'a str>, &'a str, &'a str);
+    fn key(e: &(Option<String>, String, String)) -> Key<'_> {
+        (e.0.is_some(), e.0.as_deref(), &e.1, &e.2)
+    }
     while let Some(r) = rows.next().map_err(sql_err)? {
         let text = |i: usize| -> Result<&str> {
             r.get_ref(i)
@@ -167,25 +174,25 @@ pub fn dashboard_timed(
             Some(l) if l >= overdue_before.as_str() => d.visits_due += 1,
             _ => {
                 d.visits_overdue += 1;
-                overdue.push((
-                    last.map(str::to_string),
-                    text(3)?.to_string(),
-                    text(2)?.to_string(),
-                ));
+                let (sort_key, id) = (text(3)?, text(2)?);
+                let k: Key<'_> = (last.is_some(), last, sort_key, id);
+                if overdue.len() < LIST || overdue.last().is_some_and(|w| k < key(w)) {
+                    let at = overdue.partition_point(|e| key(e) <= k);
+                    overdue.insert(
+                        at,
+                        (
+                            last.map(str::to_string),
+                            sort_key.to_string(),
+                            id.to_string(),
+                        ),
+                    );
+                    overdue.truncate(LIST);
+                }
             }
         }
     }
     drop(rows);
     lap("types, last visits");
-    // The longest without a visit first (none at all before any), then by name.
-    let key = |(last, sort_key, id): &(Option<String>, String, String)| {
-        (last.is_some(), last.clone(), sort_key.clone(), id.clone())
-    };
-    if overdue.len() > LIST {
-        overdue.select_nth_unstable_by_key(LIST, key);
-        overdue.truncate(LIST);
-    }
-    overdue.sort_unstable_by_key(key);
     let mut st = conn
         .prepare_cached("SELECT name FROM child WHERE id = ?1")
         .map_err(sql_err)?;
@@ -400,6 +407,7 @@ mod tests {
             .unwrap();
         let today = s.today();
         let ago = |days| today.checked_sub_days(Days::new(days)).unwrap().to_string();
+        let mut dated = 0;
         for school in [None, Some(school)] {
             let group = |col: &str| -> BTreeMap<String, i64> {
                 let sql = format!(
@@ -448,7 +456,9 @@ mod tests {
                 .map(|r| (r.id.to_string(), r.name.clone(), r.note.clone()))
                 .collect();
             assert_eq!(listed, overdue[..LIST], "{school:?}");
+            dated += listed.iter().filter(|l| !l.2.is_empty()).count();
         }
+        assert!(dated > 0, "the lists hold children visited long ago too");
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! computed once, at write time). Searches run over an in-memory copy of those
 //! columns (about 1 KB a child, some 40 MB at 40,000: BENCHMARKS.md): scanning
 //! that is a few milliseconds, where SQL `LIKE` over key lists or a key table
-//! would cost more per query or per insert. The copy is loaded on the first search, patched
+//! would cost more per query or per insert. The copy is loaded on the first
+//! search from the covering index `child_search` (migration 0006: only the
+//! search columns, where the rows also hold each card's JSON), patched
 //! after each of this store's own writes, and reloaded when `PRAGMA
 //! data_version` shows another connection committed.
 //!
@@ -296,11 +298,18 @@ impl Store {
         if fresh {
             return Ok(());
         }
-        // From the covering index `child_search` (migration 0006), a tenth
-        // of the rows' size, in id order (sorted below).
+        // From the covering index `child_search` (migration 0006), not the
+        // rows with their JSON, in id order (sorted below).
         let mut st = self.conn.prepare(LOAD_SQL)?;
         let rows = st.query_map([], read_entry)?;
-        let mut read = Vec::new();
+        // Sized once (rowids only grow; rows go only in a purge): growing a
+        // vector of 40,000 entries by doubling copied it over and over.
+        let rows_max: i64 =
+            self.conn
+                .query_row("SELECT COALESCE(MAX(rowid), 0) FROM child", [], |r| {
+                    r.get(0)
+                })?;
+        let mut read = Vec::with_capacity(usize::try_from(rows_max).unwrap_or(0).min(1 << 20));
         for r in rows {
             if let Some(e) = r? {
                 read.push(e);
