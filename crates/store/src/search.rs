@@ -238,6 +238,20 @@ const ENTRY_SQL: &str = "SELECT id, name, sort_key, search_keys, id_number, stud
 /// The whole load: [`ENTRY_SQL`] through the covering index.
 const LOAD_SQL: &str = "SELECT id, name, sort_key, search_keys, id_number, student_number, gender, date, school_id, township, grade, class_name, left_behind_type, guardianship_type, status, updated_at, deleted_at FROM child INDEXED BY child_search";
 
+/// `format!("{grade:>8}{class_name:>8}")` without the formatting machinery
+/// (it ran for every child at the index's load).
+fn grade_key(grade: &str, class_name: &str) -> String {
+    let mut out = String::with_capacity(16 + grade.len() + class_name.len());
+    for part in [grade, class_name] {
+        out.extend(std::iter::repeat_n(
+            ' ',
+            8usize.saturating_sub(part.chars().count()),
+        ));
+        out.push_str(part);
+    }
+    out
+}
+
 fn read_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Entry>> {
     // Ids are parsed from the borrowed text: no String for them.
     let uuid = |i: usize| -> rusqlite::Result<Option<Uuid>> {
@@ -257,7 +271,7 @@ fn read_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Entry>> {
     let grade: String = r.get(10)?;
     let class_name: String = r.get(11)?;
     Ok(Some(Entry {
-        grade_key: format!("{grade:>8}{class_name:>8}"),
+        grade_key: grade_key(&grade, &class_name),
         id,
         name_lower: name.to_lowercase(),
         summary: ChildSummary {
@@ -319,7 +333,8 @@ impl Store {
         let mut order: Vec<usize> = (0..read.len()).collect();
         order.sort_unstable_by(|&a, &b| read[a].name_order(&read[b]));
         let mut slots: Vec<Option<Entry>> = read.into_iter().map(Some).collect();
-        let entries: Vec<Entry> = order.iter().filter_map(|&i| slots[i].take()).collect();
+        let mut entries: Vec<Entry> = Vec::with_capacity(order.len());
+        entries.extend(order.iter().filter_map(|&i| slots[i].take()));
         *self.search.borrow_mut() = Some(SearchIndex {
             data_version: dv,
             entries,
@@ -474,6 +489,18 @@ impl Store {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grade_keys_right_align_like_format() {
+        for (g, c) in [
+            ("四年级", "2班"),
+            ("", ""),
+            ("一二三四五六七八九", "10"),
+            ("6", ""),
+        ] {
+            assert_eq!(grade_key(g, c), format!("{g:>8}{c:>8}"));
+        }
+    }
 
     #[test]
     fn masks_ids() {
