@@ -132,12 +132,12 @@ pub fn dashboard_timed(
         ..Default::default()
     };
     // Active children by type, and the last finalised visit of each: one
-    // pass over two covering indexes (migration 0006), never the rows.
+    // pass over the covering index `child_active` and `child_last_visit`
+    // (migration 0006), never the rows.
     let due_before = ago(VISIT_DUE_DAYS);
     let overdue_before = ago(VISIT_OVERDUE_DAYS);
     let mut st = conn.prepare_cached(ACTIVE_SQL).map_err(sql_err)?;
     let mut rows = st.query([&school]).map_err(sql_err)?;
-    // Overdue children: (has a visit, last visit, name order, id).
     // The first LIST overdue children in the list's order, kept sorted: the
     // longest without a visit first (none at all before any), then by name.
     // (last visit, name order, id); only a child that enters it is copied.
@@ -156,11 +156,11 @@ pub fn dashboard_timed(
             (&mut d.by_left_behind_type, 0),
             (&mut d.by_guardianship_type, 1),
         ] {
-            let key = text(col)?;
-            match map.get_mut(key) {
+            let kind = text(col)?;
+            match map.get_mut(kind) {
                 Some(n) => *n += 1,
                 None => {
-                    map.insert(key.to_string(), 1);
+                    map.insert(kind.to_string(), 1);
                 }
             }
         }
