@@ -54,11 +54,70 @@ pub struct Dashboard {
     pub pending_changes: i64,
 }
 
+/// Active children with their types, name order and last finalised visit:
+/// the covering index `child_active` and the table `child_last_visit` that
+/// triggers keep (migration 0006), never a row of `child` or `home_visit`.
+const ACTIVE_SQL: &str =
+    "SELECT c.left_behind_type, c.guardianship_type, c.id, c.sort_key, l.date \
+     FROM child c INDEXED BY child_active LEFT JOIN child_last_visit l ON l.child_id = c.id \
+     WHERE c.deleted_at IS NULL AND c.status = 'active' AND (?1 IS NULL OR c.school_id = ?1)";
+
+// The other queries of the dashboard. Each WHERE repeats the terms of its
+// partial index in migration 0006 word for word.
+const DRAFTS_SQL: &str = "SELECT COUNT(*) FROM home_visit WHERE deleted_at IS NULL \
+             AND json_extract(body, '$.status') = 'draft' AND (?1 IS NULL OR school_id = ?1)";
+const FOLLOW_UPS_SQL: &str =
+    "SELECT f.child_id, c.name, f.date, json_extract(f.body, '$.action') FROM follow_up f \
+             LEFT JOIN child c ON c.id = f.child_id \
+             WHERE f.deleted_at IS NULL AND json_extract(f.body, '$.done') = 0 AND f.date <= ?2 \
+               AND (?1 IS NULL OR f.school_id = ?1) ORDER BY f.date";
+const FLAGS_SQL: &str = "SELECT id, name, json_extract(body, '$.counseling.active'), \
+                    json_extract(body, '$.counseling.alert'), json_extract(body, '$.counseling.alert_text') \
+             FROM child WHERE deleted_at IS NULL AND (?1 IS NULL OR school_id = ?1) \
+               AND (json_extract(body, '$.counseling.active') = 1 \
+                    OR json_extract(body, '$.counseling.alert') IN ('watch', 'urgent')) \
+             ORDER BY name, id";
+const LEGACY_NOTES_SQL: &str =
+    "SELECT p.child_id, c.name, json_extract(p.body, '$.risk_level') FROM psych_note p \
+             JOIN child c ON c.id = p.child_id AND c.deleted_at IS NULL \
+             WHERE p.deleted_at IS NULL AND json_extract(p.body, '$.sealed') IS NULL \
+               AND (?1 IS NULL OR p.school_id = ?1) \
+             ORDER BY p.child_id, p.date, p.id";
+const HAZARDS_SQL: &str = "SELECT v.child_id, c.name, v.date FROM home_visit v JOIN child c ON c.id = v.child_id \
+             WHERE v.deleted_at IS NULL AND v.date >= ?2 AND json_array_length(v.body, '$.hazards') > 0 \
+               AND (?1 IS NULL OR v.school_id = ?1) ORDER BY v.date DESC LIMIT ?3";
+
+/// Every query of the dashboard (the plan test runs EXPLAIN QUERY PLAN on each).
+#[cfg(test)]
+const QUERIES: &[&str] = &[
+    ACTIVE_SQL,
+    DRAFTS_SQL,
+    FOLLOW_UPS_SQL,
+    FLAGS_SQL,
+    LEGACY_NOTES_SQL,
+    HAZARDS_SQL,
+];
+
 fn sql_err(e: rusqlite::Error) -> crate::Error {
     StoreError::from(e).into()
 }
 
 pub fn dashboard(store: &Store, school_id: Option<Uuid>) -> Result<Dashboard> {
+    dashboard_timed(store, school_id).map(|(d, _)| d)
+}
+
+/// [`dashboard`] with the time each of its parts took (ui-bench prints them).
+pub fn dashboard_timed(
+    store: &Store,
+    school_id: Option<Uuid>,
+) -> Result<(Dashboard, Vec<(&'static str, std::time::Duration)>)> {
+    let mut laps = Vec::new();
+    let mut last_lap = std::time::Instant::now();
+    let mut lap = |name: &'static str| {
+        let now = std::time::Instant::now();
+        laps.push((name, now - last_lap));
+        last_lap = now;
+    };
     let conn = store.connection();
     let today = store.today();
     let school = school_id.map(|s| s.to_string());
@@ -72,84 +131,93 @@ pub fn dashboard(store: &Store, school_id: Option<Uuid>) -> Result<Dashboard> {
         school_id,
         ..Default::default()
     };
-    let group = |col: &str| -> Result<BTreeMap<String, i64>> {
-        let sql = format!(
-            "SELECT {col}, COUNT(*) FROM child WHERE deleted_at IS NULL AND status = 'active' \
-             AND (?1 IS NULL OR school_id = ?1) GROUP BY {col}"
-        );
-        let mut st = conn.prepare(&sql).map_err(sql_err)?;
-        let rows = st
-            .query_map([&school], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-            })
-            .map_err(sql_err)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
-    };
-    d.by_left_behind_type = group("left_behind_type")?;
-    d.by_guardianship_type = group("guardianship_type")?;
-    d.active_children = d.by_left_behind_type.values().sum();
-
-    // Last finalised visit of each active child.
+    // Active children by type, and the last finalised visit of each: one
+    // pass over the covering index `child_active` and `child_last_visit`
+    // (migration 0006), never the rows.
     let due_before = ago(VISIT_DUE_DAYS);
     let overdue_before = ago(VISIT_OVERDUE_DAYS);
-    let mut st = conn
-        .prepare(
-            "SELECT c.id, c.name, (SELECT MAX(v.date) FROM home_visit v WHERE v.child_id = c.id \
-               AND v.deleted_at IS NULL AND json_extract(v.body, '$.status') = 'finalised') AS last \
-             FROM child c WHERE c.deleted_at IS NULL AND c.status = 'active' \
-               AND (?1 IS NULL OR c.school_id = ?1) ORDER BY last IS NOT NULL, last, c.sort_key",
-        )
-        .map_err(sql_err)?;
-    let rows = st
-        .query_map([&school], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-            ))
-        })
-        .map_err(sql_err)?;
-    for row in rows {
-        let (id, name, last) = row.map_err(sql_err)?;
-        match &last {
-            Some(l) if *l >= due_before => {}
-            Some(l) if *l >= overdue_before => d.visits_due += 1,
+    let mut st = conn.prepare_cached(ACTIVE_SQL).map_err(sql_err)?;
+    let mut rows = st.query([&school]).map_err(sql_err)?;
+    // The first LIST overdue children in the list's order, kept sorted: the
+    // longest without a visit first (none at all before any), then by name.
+    // (last visit, name order, id); only a child that enters it is copied.
+    let mut overdue: Vec<(Option<String>, String, String)> = Vec::with_capacity(LIST + 1);
+    type Key<'a> = (bool, Option<&'a str>, &'a str, &'a str);
+    fn key(e: &(Option<String>, String, String)) -> Key<'_> {
+        (e.0.is_some(), e.0.as_deref(), &e.1, &e.2)
+    }
+    while let Some(r) = rows.next().map_err(sql_err)? {
+        let text = |i: usize| -> Result<&str> {
+            r.get_ref(i)
+                .and_then(|v| v.as_str().map_err(Into::into))
+                .map_err(sql_err)
+        };
+        for (map, col) in [
+            (&mut d.by_left_behind_type, 0),
+            (&mut d.by_guardianship_type, 1),
+        ] {
+            let kind = text(col)?;
+            match map.get_mut(kind) {
+                Some(n) => *n += 1,
+                None => {
+                    map.insert(kind.to_string(), 1);
+                }
+            }
+        }
+        d.active_children += 1;
+        let last = r
+            .get_ref(4)
+            .and_then(|v| v.as_str_or_null().map_err(Into::into))
+            .map_err(sql_err)?;
+        match last {
+            Some(l) if l >= due_before.as_str() => {}
+            Some(l) if l >= overdue_before.as_str() => d.visits_due += 1,
             _ => {
                 d.visits_overdue += 1;
-                if d.overdue_children.len() < LIST {
-                    if let Ok(id) = Uuid::parse_str(&id) {
-                        d.overdue_children.push(ChildRef {
-                            id,
-                            name,
-                            note: last.unwrap_or_default(),
-                        });
-                    }
+                let (sort_key, id) = (text(3)?, text(2)?);
+                let k: Key<'_> = (last.is_some(), last, sort_key, id);
+                if overdue.len() < LIST || overdue.last().is_some_and(|w| k < key(w)) {
+                    let at = overdue.partition_point(|e| key(e) <= k);
+                    overdue.insert(
+                        at,
+                        (
+                            last.map(str::to_string),
+                            sort_key.to_string(),
+                            id.to_string(),
+                        ),
+                    );
+                    overdue.truncate(LIST);
                 }
             }
         }
     }
-    d.visit_drafts = conn
-        .query_row(
-            "SELECT COUNT(*) FROM home_visit WHERE deleted_at IS NULL \
-             AND json_extract(body, '$.status') = 'draft' AND (?1 IS NULL OR school_id = ?1)",
-            [&school],
-            |r| r.get(0),
-        )
+    drop(rows);
+    lap("types, last visits");
+    let mut st = conn
+        .prepare_cached("SELECT name FROM child WHERE id = ?1")
         .map_err(sql_err)?;
+    for (last, _, id) in overdue {
+        let name: String = st.query_row([&id], |r| r.get(0)).map_err(sql_err)?;
+        if let Ok(id) = Uuid::parse_str(&id) {
+            d.overdue_children.push(ChildRef {
+                id,
+                name,
+                note: last.unwrap_or_default(),
+            });
+        }
+    }
+    lap("overdue names");
+    d.visit_drafts = conn
+        .query_row(DRAFTS_SQL, [&school], |r| r.get(0))
+        .map_err(sql_err)?;
+    lap("drafts");
 
     // Follow-ups not done, due soon or overdue.
     let soon = today
         .checked_add_days(Days::new(FOLLOW_UP_SOON_DAYS))
         .unwrap_or(NaiveDate::MAX)
         .to_string();
-    let mut st = conn
-        .prepare(
-            "SELECT f.child_id, c.name, f.date, json_extract(f.body, '$.action') FROM follow_up f \
-             LEFT JOIN child c ON c.id = f.child_id \
-             WHERE f.deleted_at IS NULL AND json_extract(f.body, '$.done') = 0 AND f.date <= ?2 \
-               AND (?1 IS NULL OR f.school_id = ?1) ORDER BY f.date",
-        )
-        .map_err(sql_err)?;
+    let mut st = conn.prepare(FOLLOW_UPS_SQL).map_err(sql_err)?;
     let rows = st
         .query_map(params![school, soon], |r| {
             Ok((
@@ -179,18 +247,11 @@ pub fn dashboard(store: &Store, school_id: Option<Uuid>) -> Result<Dashboard> {
         }
     }
 
+    lap("follow-ups");
+
     // Counseling flags and safety alerts as the counselor set them on the
     // card (心理关注标记): the flag and the alert text, never the note.
-    let mut st = conn
-        .prepare(
-            "SELECT id, name, json_extract(body, '$.counseling.active'), \
-                    json_extract(body, '$.counseling.alert'), json_extract(body, '$.counseling.alert_text') \
-             FROM child WHERE deleted_at IS NULL AND (?1 IS NULL OR school_id = ?1) \
-               AND (json_extract(body, '$.counseling.active') = 1 \
-                    OR json_extract(body, '$.counseling.alert') IN ('watch', 'urgent')) \
-             ORDER BY name, id",
-        )
-        .map_err(sql_err)?;
+    let mut st = conn.prepare(FLAGS_SQL).map_err(sql_err)?;
     let rows = st
         .query_map([&school], |r| {
             Ok((
@@ -224,17 +285,10 @@ pub fn dashboard(store: &Store, school_id: Option<Uuid>) -> Result<Dashboard> {
             });
         }
     }
+    lap("card flags");
     // Legacy plain notes (from before notes were sealed) still raise the
     // flag by their latest risk level; sealed notes say nothing here.
-    let mut st = conn
-        .prepare(
-            "SELECT p.child_id, c.name, json_extract(p.body, '$.risk_level') FROM psych_note p \
-             JOIN child c ON c.id = p.child_id AND c.deleted_at IS NULL \
-             WHERE p.deleted_at IS NULL AND json_extract(p.body, '$.sealed') IS NULL \
-               AND (?1 IS NULL OR p.school_id = ?1) \
-             ORDER BY p.child_id, p.date, p.id",
-        )
-        .map_err(sql_err)?;
+    let mut st = conn.prepare(LEGACY_NOTES_SQL).map_err(sql_err)?;
     let rows = st
         .query_map([&school], |r| {
             Ok((
@@ -267,13 +321,8 @@ pub fn dashboard(store: &Store, school_id: Option<Uuid>) -> Result<Dashboard> {
             _ => {}
         }
     }
-    let mut st = conn
-        .prepare(
-            "SELECT v.child_id, c.name, v.date FROM home_visit v JOIN child c ON c.id = v.child_id \
-             WHERE v.deleted_at IS NULL AND v.date >= ?2 AND json_array_length(v.body, '$.hazards') > 0 \
-               AND (?1 IS NULL OR v.school_id = ?1) ORDER BY v.date DESC LIMIT ?3",
-        )
-        .map_err(sql_err)?;
+    lap("legacy notes");
+    let mut st = conn.prepare(HAZARDS_SQL).map_err(sql_err)?;
     let rows = st
         .query_map(params![school, ago(HAZARD_RECENT_DAYS), LIST as i64], |r| {
             Ok((
@@ -294,10 +343,12 @@ pub fn dashboard(store: &Store, school_id: Option<Uuid>) -> Result<Dashboard> {
         }
     }
 
+    lap("hazards");
     let status = shouhu_sync::status(store)?;
     d.last_sync = status.last_sync;
     d.pending_changes = status.pending;
-    Ok(d)
+    lap("sync status");
+    Ok((d, laps))
 }
 
 #[cfg(test)]
@@ -308,6 +359,107 @@ mod tests {
     use shouhu_core::{
         FollowUp, GuardianshipType, Hazard, HomeVisit, LeftBehindType, PsychNote, RiskLevel,
     };
+
+    /// Every query reads through the indexes of migration 0006: no query
+    /// scans a table (reading every record's body).
+    #[test]
+    fn plans_use_the_indexes() {
+        let s = testutil::store();
+        for q in QUERIES {
+            let mut st = s
+                .connection()
+                .prepare(&format!("EXPLAIN QUERY PLAN {q}"))
+                .unwrap();
+            let mut rows = st.raw_query();
+            let mut plan = Vec::new();
+            while let Some(r) = rows.next().unwrap() {
+                plan.push(r.get::<_, String>(3).unwrap());
+            }
+            println!("{q}\n  {}", plan.join("\n  "));
+            assert!(plan.iter().any(|l| l.contains("INDEX")), "{q}: {plan:?}");
+            for line in &plan {
+                let scan = line.starts_with("SCAN ") && !line.contains("INDEX");
+                let subquery_scan = line.starts_with("SCAN l"); // the GROUP BY's result
+                assert!(!scan || subquery_scan, "{q}: {line} ({plan:?})");
+            }
+            // The counts read no row: the index holds all they need.
+            if [ACTIVE_SQL, DRAFTS_SQL].contains(q) {
+                for line in plan.iter().filter(|l| l.contains("INDEX")) {
+                    assert!(
+                        line.contains("COVERING") || line.contains("AUTOMATIC"),
+                        "{q}: {line}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The dashboard's counts and overdue list equal what the row-by-row
+    /// queries it replaced give (`json_extract` of every visit per child),
+    /// on a generated county, county-wide and for one school.
+    #[test]
+    fn equals_the_row_by_row_queries_on_a_county() {
+        let mut s = testutil::store();
+        shouhu_demo::generate(&mut s, &shouhu_demo::DemoSpec::default(), &mut |_| {}).unwrap();
+        let conn = s.connection();
+        let school: String = conn
+            .query_row("SELECT school_id FROM child LIMIT 1", [], |r| r.get(0))
+            .unwrap();
+        let today = s.today();
+        let ago = |days| today.checked_sub_days(Days::new(days)).unwrap().to_string();
+        let mut dated = 0;
+        for school in [None, Some(school)] {
+            let group = |col: &str| -> BTreeMap<String, i64> {
+                let sql = format!(
+                    "SELECT {col}, COUNT(*) FROM child WHERE deleted_at IS NULL AND status = 'active' \
+                     AND (?1 IS NULL OR school_id = ?1) GROUP BY {col}"
+                );
+                let mut st = conn.prepare(&sql).unwrap();
+                let rows = st.query_map([&school], |r| Ok((r.get(0)?, r.get(1)?)));
+                rows.unwrap().collect::<rusqlite::Result<_>>().unwrap()
+            };
+            let mut st = conn
+                .prepare(
+                    "SELECT c.id, c.name, (SELECT MAX(v.date) FROM home_visit v WHERE v.child_id = c.id \
+                       AND v.deleted_at IS NULL AND json_extract(v.body, '$.status') = 'finalised') AS last \
+                     FROM child c WHERE c.deleted_at IS NULL AND c.status = 'active' \
+                       AND (?1 IS NULL OR c.school_id = ?1) ORDER BY last IS NOT NULL, last, c.sort_key, c.id",
+                )
+                .unwrap();
+            let rows: Vec<(String, String, Option<String>)> = st
+                .query_map([&school], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            let (due_before, overdue_before) = (ago(VISIT_DUE_DAYS), ago(VISIT_OVERDUE_DAYS));
+            let due = rows
+                .iter()
+                .filter(|r| matches!(&r.2, Some(l) if *l < due_before && *l >= overdue_before))
+                .count();
+            let overdue: Vec<(String, String, String)> = rows
+                .into_iter()
+                .filter(|r| r.2.as_ref().is_none_or(|l| *l < overdue_before))
+                .map(|(id, name, last)| (id, name, last.unwrap_or_default()))
+                .collect();
+            let sid = school.as_deref().map(|s| Uuid::parse_str(s).unwrap());
+            let d = dashboard(&s, sid).unwrap();
+            let lbt = group("left_behind_type");
+            assert!(lbt.len() > 2 && d.visits_due > 0 && d.visits_overdue > LIST as i64);
+            assert_eq!(d.by_left_behind_type, lbt);
+            assert_eq!(d.by_guardianship_type, group("guardianship_type"));
+            assert_eq!(d.active_children, lbt.values().sum::<i64>());
+            assert_eq!(d.visits_due, due as i64);
+            assert_eq!(d.visits_overdue, overdue.len() as i64);
+            let listed: Vec<(String, String, String)> = d
+                .overdue_children
+                .iter()
+                .map(|r| (r.id.to_string(), r.name.clone(), r.note.clone()))
+                .collect();
+            assert_eq!(listed, overdue[..LIST], "{school:?}");
+            dated += listed.iter().filter(|l| !l.2.is_empty()).count();
+        }
+        assert!(dated > 0, "the lists hold children visited long ago too");
+    }
 
     #[test]
     fn counts_due_visits_follow_ups_and_flags() {

@@ -147,6 +147,22 @@ pub fn since_boot() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// CPU time this thread has used (`CLOCK_THREAD_CPUTIME_ID`): what a
+/// stretch of work would take on an idle machine, near enough, when other
+/// processes take turns on the cores.
+pub fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 /// How long ago `pid` started (tick resolution, usually 10 ms).
 pub fn age(pid: u32) -> Option<Duration> {
     let st = stat(pid)?;

@@ -21,6 +21,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0005_log_entry",
         include_str!("../migrations/0005_log_entry.sql"),
     ),
+    (
+        "0006_read_indexes",
+        include_str!("../migrations/0006_read_indexes.sql"),
+    ),
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

@@ -7,7 +7,9 @@
 //! computed once, at write time). Searches run over an in-memory copy of those
 //! columns (about 1 KB a child, some 40 MB at 40,000: BENCHMARKS.md): scanning
 //! that is a few milliseconds, where SQL `LIKE` over key lists or a key table
-//! would cost more per query or per insert. The copy is loaded on the first search, patched
+//! would cost more per query or per insert. The copy is loaded on the first
+//! search from the covering index `child_search` (migration 0006: only the
+//! search columns, where the rows also hold each card's JSON), patched
 //! after each of this store's own writes, and reloaded when `PRAGMA
 //! data_version` shows another connection committed.
 //!
@@ -180,6 +182,18 @@ pub struct SearchPage {
 
 /// `520102199001011234` → `5201**********1234`.
 pub fn mask_id(id: &str) -> String {
+    if id.is_ascii() {
+        // ID numbers are ASCII: one allocation (the search index masks
+        // every child's at its load).
+        if id.len() <= 8 {
+            return "*".repeat(id.len());
+        }
+        let mut out = String::with_capacity(id.len());
+        out.push_str(&id[..4]);
+        out.extend(std::iter::repeat_n('*', id.len() - 8));
+        out.push_str(&id[id.len() - 4..]);
+        return out;
+    }
     let chars: Vec<char> = id.chars().collect();
     if chars.len() <= 8 {
         return "*".repeat(chars.len());
@@ -221,20 +235,43 @@ pub(crate) struct SearchIndex {
 
 const ENTRY_SQL: &str = "SELECT id, name, sort_key, search_keys, id_number, student_number, gender, date, school_id, township, grade, class_name, left_behind_type, guardianship_type, status, updated_at, deleted_at FROM child";
 
+/// The whole load: [`ENTRY_SQL`] through the covering index.
+const LOAD_SQL: &str = "SELECT id, name, sort_key, search_keys, id_number, student_number, gender, date, school_id, township, grade, class_name, left_behind_type, guardianship_type, status, updated_at, deleted_at FROM child INDEXED BY child_search";
+
+/// `format!("{grade:>8}{class_name:>8}")` without the formatting machinery
+/// (it ran for every child at the index's load).
+fn grade_key(grade: &str, class_name: &str) -> String {
+    let mut out = String::with_capacity(16 + grade.len() + class_name.len());
+    for part in [grade, class_name] {
+        out.extend(std::iter::repeat_n(
+            ' ',
+            8usize.saturating_sub(part.chars().count()),
+        ));
+        out.push_str(part);
+    }
+    out
+}
+
 fn read_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Entry>> {
-    let id: String = r.get(0)?;
-    let Ok(id) = Uuid::parse_str(&id) else {
+    // Ids are parsed from the borrowed text: no String for them.
+    let uuid = |i: usize| -> rusqlite::Result<Option<Uuid>> {
+        Ok(r.get_ref(i)?
+            .as_str_or_null()
+            .map_err(rusqlite::Error::from)?
+            .and_then(|s| Uuid::parse_str(s).ok()))
+    };
+    let Some(id) = uuid(0)? else {
         return Ok(None);
     };
     let name: String = r.get(1)?;
     let id_number: Option<String> = r.get(4)?;
-    let school: Option<String> = r.get(8)?;
+    let school_id = uuid(8)?;
     let birth: Option<String> = r.get(7)?;
     let deleted: Option<String> = r.get(16)?;
     let grade: String = r.get(10)?;
     let class_name: String = r.get(11)?;
     Ok(Some(Entry {
-        grade_key: format!("{grade:>8}{class_name:>8}"),
+        grade_key: grade_key(&grade, &class_name),
         id,
         name_lower: name.to_lowercase(),
         summary: ChildSummary {
@@ -243,7 +280,7 @@ fn read_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Entry>> {
             gender: r.get(6)?,
             birth_date: birth.clone(),
             id_number_masked: id_number.as_deref().map(mask_id),
-            school_id: school.and_then(|s| Uuid::parse_str(&s).ok()),
+            school_id,
             township: r.get(9)?,
             grade,
             class_name,
@@ -275,15 +312,29 @@ impl Store {
         if fresh {
             return Ok(());
         }
-        let mut st = self.conn.prepare(ENTRY_SQL)?;
+        // From the covering index `child_search` (migration 0006), not the
+        // rows with their JSON, in id order (sorted below).
+        let mut st = self.conn.prepare(LOAD_SQL)?;
         let rows = st.query_map([], read_entry)?;
-        let mut entries = Vec::new();
+        // Sized once (rowids only grow; rows go only in a purge): growing a
+        // vector of 40,000 entries by doubling copied it over and over.
+        let rows_max: i64 =
+            self.conn
+                .query_row("SELECT COALESCE(MAX(rowid), 0) FROM child", [], |r| {
+                    r.get(0)
+                })?;
+        let mut read = Vec::with_capacity(usize::try_from(rows_max).unwrap_or(0).min(1 << 20));
         for r in rows {
             if let Some(e) = r? {
-                entries.push(e);
+                read.push(e);
             }
         }
-        entries.sort_unstable_by(Entry::name_order);
+        // Into name order, moving each (large) entry once.
+        let mut order: Vec<usize> = (0..read.len()).collect();
+        order.sort_unstable_by(|&a, &b| read[a].name_order(&read[b]));
+        let mut slots: Vec<Option<Entry>> = read.into_iter().map(Some).collect();
+        let mut entries: Vec<Entry> = Vec::with_capacity(order.len());
+        entries.extend(order.iter().filter_map(|&i| slots[i].take()));
         *self.search.borrow_mut() = Some(SearchIndex {
             data_version: dv,
             entries,
@@ -431,5 +482,49 @@ impl Store {
             items,
             query_kind: kind.to_string(),
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grade_keys_right_align_like_format() {
+        for (g, c) in [
+            ("四年级", "2班"),
+            ("", ""),
+            ("一二三四五六七八九", "10"),
+            ("6", ""),
+        ] {
+            assert_eq!(grade_key(g, c), format!("{g:>8}{c:>8}"));
+        }
+    }
+
+    #[test]
+    fn masks_ids() {
+        assert_eq!(mask_id("520102199001011234"), "5201**********1234");
+        assert_eq!(mask_id("52010219900101123X"), "5201**********123X");
+        assert_eq!(mask_id("12345678"), "********");
+        assert_eq!(mask_id("123456789"), "1234*6789");
+        assert_eq!(mask_id("港澳台居民居住证号码"), "港澳台居**住证号码");
+    }
+
+    /// The load reads the covering index, never a row.
+    #[test]
+    fn the_load_reads_the_covering_index() {
+        assert!(LOAD_SQL.starts_with(ENTRY_SQL), "the same columns");
+        let s = Store::open_in_memory().unwrap();
+        let mut st = s
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {LOAD_SQL}"))
+            .unwrap();
+        let plan: Vec<String> = st
+            .query_map([], |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(plan, ["SCAN child USING COVERING INDEX child_search"]);
     }
 }

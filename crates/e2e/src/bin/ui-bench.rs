@@ -48,6 +48,18 @@ struct Args {
     /// Seed of the county.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Fill the store and time the library's share of log-in → list (the
+    /// `library:` line, with the dashboard's parts), without the app.
+    #[arg(long)]
+    library_only: bool,
+    /// Library timings per size with `--library-only` (medians reported).
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    /// Keep the stores in this folder (`<dir>/<children>/`) and reuse one
+    /// that is there instead of filling a new one (iterating on the library;
+    /// a store written by an older build is migrated when it is opened).
+    #[arg(long)]
+    store_dir: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -80,6 +92,9 @@ struct Start {
 }
 
 fn run(args: &Args) -> Result<(), E2eError> {
+    if args.library_only {
+        return library_only(args);
+    }
     let app = args
         .app
         .clone()
@@ -105,28 +120,114 @@ fn run(args: &Args) -> Result<(), E2eError> {
     Ok(())
 }
 
-fn measure(args: &Args, n: usize) -> Result<String, E2eError> {
-    let dir = tempfile::Builder::new()
-        .prefix("shouhu-ui-bench-")
-        .tempdir()
-        .map_err(|e| E2eError::Process(format!("temporary folder: {e}")))?;
+/// A store folder: a temporary one, or `<store_dir>/<n>` kept for reuse.
+enum StoreDir {
+    Temp(tempfile::TempDir),
+    Kept(PathBuf),
+}
+
+impl StoreDir {
+    fn path(&self) -> &std::path::Path {
+        match self {
+            StoreDir::Temp(t) => t.path(),
+            StoreDir::Kept(p) => p,
+        }
+    }
+}
+
+/// The store of a county of `n` children: filled now, or reused from
+/// `--store-dir`. Its folder, database and identity folder.
+fn county_store(args: &Args, n: usize) -> Result<(StoreDir, PathBuf, PathBuf), E2eError> {
+    let dir = match &args.store_dir {
+        Some(d) => StoreDir::Kept(d.join(n.to_string())),
+        None => StoreDir::Temp(
+            tempfile::Builder::new()
+                .prefix("shouhu-ui-bench-")
+                .tempdir()
+                .map_err(|e| E2eError::Process(format!("temporary folder: {e}")))?,
+        ),
+    };
     let db = dir.path().join("data/shouhu.db");
     let identity = dir.path().join("identity");
+    let done = dir.path().join("filled");
+    if done.is_file() {
+        println!(
+            "\n{n} children: reusing the store in {}",
+            dir.path().display()
+        );
+        return Ok((dir, db, identity));
+    }
+    if let StoreDir::Kept(p) = &dir {
+        // A half-filled store from an interrupted run is refilled.
+        let _ = std::fs::remove_dir_all(p);
+    }
     std::fs::create_dir_all(dir.path().join("data"))
         .map_err(|e| E2eError::Process(format!("creating the data folder: {e}")))?;
-    {
-        let started = Instant::now();
-        let spec = shouhu_demo::DemoSpec::bench(n, n * args.visits_per_child, args.seed);
-        let r = shouhu_e2e::fixtures::with_store(&db, &identity, |store| {
-            shouhu_demo::generate(store, &spec, &mut |_| {})
-        })?
-        .map_err(|e| E2eError::Process(format!("filling the store: {e}")))?;
-        println!(
-            "\n{n} children: {} records written in {:.1} s",
-            r.total,
-            started.elapsed().as_secs_f64()
-        );
+    let started = Instant::now();
+    let spec = shouhu_demo::DemoSpec::bench(n, n * args.visits_per_child, args.seed);
+    let r = shouhu_e2e::fixtures::with_store(&db, &identity, |store| {
+        shouhu_demo::generate(store, &spec, &mut |_| {})
+    })?
+    .map_err(|e| E2eError::Process(format!("filling the store: {e}")))?;
+    println!(
+        "\n{n} children: {} records written in {:.1} s",
+        r.total,
+        started.elapsed().as_secs_f64()
+    );
+    std::fs::write(
+        &done,
+        format!("{n} children, {} visits each\n", args.visits_per_child),
+    )
+    .map_err(|e| E2eError::Process(format!("marking the store filled: {e}")))?;
+    Ok((dir, db, identity))
+}
+
+/// `--library-only`: the `library:` line per size, `--repeat` times, and
+/// the medians.
+fn library_only(args: &Args) -> Result<(), E2eError> {
+    let mut table = Vec::new();
+    for &n in &args.children {
+        let (_dir, db, identity) = county_store(args, n)?;
+        let mut runs = Vec::new();
+        for _ in 0..args.repeat.max(1) {
+            runs.push(library_timings(&db, &identity)?);
+        }
+        let med = |f: &dyn Fn(&Library) -> Duration| {
+            quantile(&runs.iter().map(f).collect::<Vec<_>>(), 0.5)
+        };
+        let mut parts = String::new();
+        if let Some(first) = runs.first() {
+            for (i, (name, _)) in first.dashboard_parts.iter().enumerate() {
+                let d =
+                    med(&|l: &Library| l.dashboard_parts.get(i).map(|p| p.1).unwrap_or_default());
+                parts.push_str(&format!("{name} {}, ", fmt_ms(d)));
+            }
+        }
+        table.push(format!(
+            "| {n} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            fmt_ms(med(&|l| l.login)),
+            fmt_ms(med(&|l| l.dashboard)),
+            fmt_ms(med(&|l| l.dashboard_cpu)),
+            fmt_ms(med(&|l| l.first_page)),
+            fmt_ms(med(&|l| l.first_page_cpu)),
+            fmt_ms(med(&|l| l.second_page)),
+            fmt_ms(med(&|l| l.dashboard + l.first_page)),
+            parts.trim_end_matches(", "),
+        ));
     }
+    println!();
+    println!(
+        "| children | log-in | dashboard | (its CPU time) | first list page | (its CPU time) | next page | dashboard + first page | dashboard's parts |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    for line in table {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+fn measure(args: &Args, n: usize) -> Result<String, E2eError> {
+    let (_dir, db, identity) = county_store(args, n)?;
     library_timings(&db, &identity)?;
     let h = Harness::with_options(Options {
         db: Some(db),
@@ -292,36 +393,93 @@ fn measure(args: &Args, n: usize) -> Result<String, E2eError> {
     ))
 }
 
+/// The library's share of log-in → list.
+struct Library {
+    login: Duration,
+    dashboard: Duration,
+    dashboard_parts: Vec<(&'static str, Duration)>,
+    first_page: Duration,
+    second_page: Duration,
+    /// This thread's CPU time in the dashboard and the first page.
+    dashboard_cpu: Duration,
+    first_page_cpu: Duration,
+}
+
 /// What the app does between the log-in click and the list, timed in the
 /// library without the window: the vault's log-in (Argon2id, opening the
 /// encrypted store), the Home screen's dashboard, the first page of the
 /// children list (which loads the search index) and a second one.
-fn library_timings(db: &std::path::Path, identity: &std::path::Path) -> Result<(), E2eError> {
+fn library_timings(db: &std::path::Path, identity: &std::path::Path) -> Result<Library, E2eError> {
     let started = Instant::now();
     let r = shouhu_e2e::fixtures::with_store(db, identity, |store| {
         let login = started.elapsed();
         let t = Instant::now();
-        let d = shouhu_api::dashboard(store, None).map(|d| d.active_children);
+        let cpu = procs::thread_cpu_time();
+        let d = shouhu_api::dashboard_timed(store, None);
         let dashboard = t.elapsed();
+        let dashboard_cpu = procs::thread_cpu_time().saturating_sub(cpu);
+        let (d, parts) = match d {
+            Ok((d, parts)) => (Ok(d.active_children), parts),
+            Err(e) => (Err(e), Vec::new()),
+        };
         let params = shouhu_store::SearchParams::default();
         let t = Instant::now();
+        let cpu = procs::thread_cpu_time();
         let first = shouhu_api::search_children(store, &params).map(|p| p.total);
         let first_page = t.elapsed();
+        let first_page_cpu = procs::thread_cpu_time().saturating_sub(cpu);
         let t = Instant::now();
         let again = shouhu_api::search_children(store, &params).map(|p| p.total);
         let second_page = t.elapsed();
-        (login, d, dashboard, first, first_page, again, second_page)
+        (
+            login,
+            d,
+            dashboard,
+            parts,
+            first,
+            first_page,
+            again,
+            second_page,
+            dashboard_cpu,
+            first_page_cpu,
+        )
     })?;
-    let (login, d, dashboard, first, first_page, again, second_page) = r;
+    let (
+        login,
+        d,
+        dashboard,
+        parts,
+        first,
+        first_page,
+        again,
+        second_page,
+        dashboard_cpu,
+        first_page_cpu,
+    ) = r;
+    let parts_text: Vec<String> = parts
+        .iter()
+        .map(|(name, t)| format!("{name} {}", fmt_ms(*t)))
+        .collect();
     println!(
-        "  library: log-in {}, dashboard {} ({:?} active), first list page {} ({:?}), next {} ({:?})",
+        "  library: log-in {}, dashboard {} (CPU {}; {:?} active; {}), first list page {} (CPU {}; {:?}), next {} ({:?})",
         fmt_ms(login),
         fmt_ms(dashboard),
+        fmt_ms(dashboard_cpu),
         d.ok(),
+        parts_text.join(", "),
         fmt_ms(first_page),
+        fmt_ms(first_page_cpu),
         first.ok(),
         fmt_ms(second_page),
         again.ok()
     );
-    Ok(())
+    Ok(Library {
+        login,
+        dashboard,
+        dashboard_parts: parts,
+        first_page,
+        second_page,
+        dashboard_cpu,
+        first_page_cpu,
+    })
 }
