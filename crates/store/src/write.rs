@@ -1010,8 +1010,10 @@ struct KindSql {
 /// The columns an update writes besides the indexed ones (`?1` is the id).
 const UPDATE_SET: &str =
     "body = ?2, date = ?3, updated_at = ?4, updated_by = ?5, device_id = ?6, version = ?7";
-/// The indexed columns (`school_id`, `child_id`, `parent_id`: every index of
-/// a record table is on one of them).
+/// The placement columns (`school_id`, `child_id`, `parent_id`), left out of
+/// an update that keeps them: every other column an index of a record table
+/// reads is one the update statements always assign (test
+/// `every_index_of_a_record_table_is_kept_by_the_update_statements`).
 const UPDATE_SET_IDX: &str = "school_id = ?8, child_id = ?9, parent_id = ?10";
 /// A child's search columns, after the others.
 fn child_search_set(first: usize) -> String {

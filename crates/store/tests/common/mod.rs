@@ -132,13 +132,27 @@ pub fn file_len(path: &std::path::Path) -> u64 {
 }
 
 /// Waits (at most 30 s) until the database file at `path` is longer than
-/// `than`: the WAL's pages were checkpointed into it. Returns whether it
+/// `than` and stopped growing: the WAL's pages were checkpointed into it. Returns whether it
 /// happened.
 pub fn wait_for_checkpoint(path: &std::path::Path, than: u64) -> bool {
+    // The file grows as the checkpoint copies pages into it; it is done when
+    // the size has stopped changing (a write that starts while a checkpoint
+    // is still copying cannot start the WAL over, and appends to it).
+    let mut last = 0;
+    let mut still = 0;
     for _ in 0..600 {
-        if file_len(path) > than {
-            return true;
+        let len = file_len(path);
+        if len > than {
+            if len == last {
+                still += 1;
+                if still >= 4 {
+                    return true;
+                }
+            } else {
+                still = 0;
+            }
         }
+        last = len;
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     false
