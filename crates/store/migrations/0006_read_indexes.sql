@@ -62,6 +62,9 @@ END;
 -- Any other change (finalised, amended, moved to another child, deleted,
 -- restored, purged): the child's row again from its visits (home_visit_child).
 CREATE TRIGGER child_last_visit_update AFTER UPDATE OF body, child_id, date, deleted_at ON home_visit
+    WHEN OLD.child_id IS NOT NEW.child_id OR OLD.date IS NOT NEW.date
+      OR OLD.deleted_at IS NOT NEW.deleted_at
+      OR json_extract(OLD.body, '$.status') IS NOT json_extract(NEW.body, '$.status')
 BEGIN
     DELETE FROM child_last_visit WHERE child_id IN (OLD.child_id, NEW.child_id);
     INSERT INTO child_last_visit (child_id, date)
