@@ -477,18 +477,7 @@ impl Run<'_> {
     /// `GET /v1/device` ([`crate::scope`]): store the scope, and pull a
     /// school that joined it from the beginning.
     async fn device(&mut self) -> Result<Option<DeviceResponse>, SyncError> {
-        let (phase, done, total) = (self.phase, self.done, self.total);
-        let progress = &mut *self.progress;
-        let mut on_retry = |notice: RetryNotice, c: Counters| {
-            progress(SyncProgress {
-                phase,
-                done,
-                total,
-                bytes_sent: c.up,
-                bytes_received: c.down,
-                retry: Some(notice),
-            })
-        };
+        let mut on_retry = retry_reporter(&mut *self.progress, self.phase, self.done, self.total);
         let device = scope::fetch_device(&mut self.t, self.cancel, &mut on_retry).await?;
         if let Some(d) = &device {
             self.report.schools_added = scope::learn_scope(self.store, &d.scope)?;
@@ -537,18 +526,7 @@ impl Run<'_> {
 
     /// Audit up, users down ([`crate::accounts`]).
     async fn accounts(&mut self) -> Result<(), SyncError> {
-        let (phase, done, total) = (self.phase, self.done, self.total);
-        let progress = &mut *self.progress;
-        let mut on_retry = |notice: RetryNotice, c: Counters| {
-            progress(SyncProgress {
-                phase,
-                done,
-                total,
-                bytes_sent: c.up,
-                bytes_received: c.down,
-                retry: Some(notice),
-            })
-        };
+        let mut on_retry = retry_reporter(&mut *self.progress, self.phase, self.done, self.total);
         self.report.audit_sent = accounts::upload_audit(
             &mut self.t,
             self.store,
@@ -558,6 +536,7 @@ impl Run<'_> {
         )
         .await?;
         self.report.users = accounts::fetch_users(&mut self.t, self.cancel, &mut on_retry).await?;
+        drop(on_retry);
         // The last progress carries the whole sync's bytes.
         self.emit();
         Ok(())
@@ -577,18 +556,7 @@ impl Run<'_> {
 
     /// One call with retries; retry waits are reported as progress.
     async fn request(&mut self, call: &Call) -> Result<Vec<u8>, SyncError> {
-        let (phase, done, total) = (self.phase, self.done, self.total);
-        let progress = &mut *self.progress;
-        let mut on_retry = |notice: RetryNotice, c: Counters| {
-            progress(SyncProgress {
-                phase,
-                done,
-                total,
-                bytes_sent: c.up,
-                bytes_received: c.down,
-                retry: Some(notice),
-            })
-        };
+        let mut on_retry = retry_reporter(&mut *self.progress, self.phase, self.done, self.total);
         self.t.call(call, self.cancel, &mut on_retry).await
     }
 
@@ -926,5 +894,25 @@ struct InFlight<T> {
 impl<T> Drop for InFlight<T> {
     fn drop(&mut self) {
         self.handle.abort();
+    }
+}
+
+/// Reports a retry's wait as progress of the phase under way (`done` of
+/// `total`, the bytes so far), for the one-off requests of a sync.
+fn retry_reporter<'p>(
+    progress: &'p mut (dyn FnMut(SyncProgress) + Send),
+    phase: SyncPhase,
+    done: u64,
+    total: u64,
+) -> impl FnMut(RetryNotice, Counters) + 'p {
+    move |notice: RetryNotice, c: Counters| {
+        progress(SyncProgress {
+            phase,
+            done,
+            total,
+            bytes_sent: c.up,
+            bytes_received: c.down,
+            retry: Some(notice),
+        })
     }
 }
