@@ -92,6 +92,9 @@ pub async fn enroll(
 /// attempt after the server used it would fail with `enroll.invalid_code`.
 /// A store that already synced with another server is refused
 /// (`sync.server_mismatch`): its cursor means nothing on a different server.
+/// A store enrolled before (a revoked laptop handed to an administrator, who
+/// gives it a new code) takes a new device id first, keeping its unsent
+/// changes, which the next sync sends.
 /// A certificate that does not match `fingerprint` is
 /// `sync.certificate_mismatch`, before the code is sent.
 pub async fn enroll_with(
@@ -149,7 +152,7 @@ pub async fn enroll_with(
             Some(shown)
         }
     };
-    let state = store.sync_state()?;
+    let mut state = store.sync_state()?;
     if let Some(expected) = state.server_id {
         if expected != health.server_id {
             return Err(SyncError::ServerMismatch {
@@ -157,6 +160,17 @@ pub async fn enroll_with(
                 found: health.server_id,
             });
         }
+    }
+    // Enrolled before (revoked, say, and handed to an administrator who gave
+    // a new code): the server knows the old device id and would refuse it.
+    // The laptop takes a new one; its unsent changes move to it and are sent
+    // at the next sync (`Store::rotate_device_id`).
+    let enrolled_before = store
+        .setting(SETTING_CREDENTIAL)?
+        .is_some_and(|c| !c.is_empty());
+    if enrolled_before {
+        store.rotate_device_id()?;
+        state = store.sync_state()?;
     }
     let req = EnrollRequest {
         protocol: PROTOCOL_VERSION,

@@ -349,6 +349,13 @@ async fn a_revoked_device_over_https_is_told_so() -> R {
         .err()
         .is_some_and(|e| e.message(Lang::ZhCn).contains("停用")));
     assert_eq!(a.pending_count()?, 1, "unsent work stays");
+    // Handed to an administrator: enrolled again with a new code, the
+    // laptop sends the work it kept.
+    let code = county.code().await?;
+    enroll_with(&mut a, &county.url, &code, Some(&fp), "a", &fast()).await?;
+    let report = run(&mut a).await?;
+    assert_eq!(report.pushed, 1);
+    assert_eq!(a.pending_count()?, 0);
     Ok(())
 }
 
