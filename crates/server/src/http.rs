@@ -176,11 +176,7 @@ async fn enroll(
     JsonBody(req): JsonBody<EnrollRequest>,
 ) -> Result<Response, ApiError> {
     check_protocol(&headers)?;
-    if req.protocol != PROTOCOL_VERSION {
-        return Err(ApiError::UnsupportedProtocol(Some(
-            req.protocol.to_string(),
-        )));
-    }
+    require_protocol(req.protocol)?;
     let r = state
         .with_db(move |db| db.enroll(&req.code, req.device_id, &req.name))
         .await?;
@@ -194,11 +190,7 @@ async fn push(
     JsonBody(req): JsonBody<PushRequestRaw>,
 ) -> Result<Response, ApiError> {
     let (device, scope) = authenticate(&state, &headers).await?;
-    if req.protocol != PROTOCOL_VERSION {
-        return Err(ApiError::UnsupportedProtocol(Some(
-            req.protocol.to_string(),
-        )));
-    }
+    require_protocol(req.protocol)?;
     if req.changes.len() > MAX_PUSH_CHANGES {
         return Err(ApiError::BatchTooLarge {
             max: MAX_PUSH_CHANGES,
@@ -251,11 +243,7 @@ async fn rotate(
     JsonBody(req): JsonBody<RotateRequest>,
 ) -> Result<Response, ApiError> {
     let (device, _) = authenticate(&state, &headers).await?;
-    if req.protocol != PROTOCOL_VERSION {
-        return Err(ApiError::UnsupportedProtocol(Some(
-            req.protocol.to_string(),
-        )));
-    }
+    require_protocol(req.protocol)?;
     let new = req.new_device_id;
     state
         .with_db(move |db| db.rotate_device(device, new))
@@ -289,11 +277,7 @@ async fn reader_key(
 ) -> Result<Response, ApiError> {
     let Path(user) = id.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let (device, scope) = authenticate(&state, &headers).await?;
-    if req.protocol != PROTOCOL_VERSION {
-        return Err(ApiError::UnsupportedProtocol(Some(
-            req.protocol.to_string(),
-        )));
-    }
+    require_protocol(req.protocol)?;
     let record = state
         .with_db(move |db| db.set_reader_key(&scope, device, user, &req.public_key))
         .await?;
@@ -309,11 +293,7 @@ async fn change_password(
 ) -> Result<Response, ApiError> {
     let Path(user) = id.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let (device, scope) = authenticate(&state, &headers).await?;
-    if req.protocol != PROTOCOL_VERSION {
-        return Err(ApiError::UnsupportedProtocol(Some(
-            req.protocol.to_string(),
-        )));
-    }
+    require_protocol(req.protocol)?;
     let result = state
         .with_db(move |db| db.change_password_from_device(&scope, user, &req))
         .await;
@@ -330,11 +310,7 @@ async fn audit(
     JsonBody(req): JsonBody<AuditUpload>,
 ) -> Result<Response, ApiError> {
     let (device, scope) = authenticate(&state, &headers).await?;
-    if req.protocol != PROTOCOL_VERSION {
-        return Err(ApiError::UnsupportedProtocol(Some(
-            req.protocol.to_string(),
-        )));
-    }
+    require_protocol(req.protocol)?;
     if req.entries.len() > MAX_AUDIT_ENTRIES {
         return Err(ApiError::BatchTooLarge {
             max: MAX_AUDIT_ENTRIES,
@@ -348,4 +324,13 @@ async fn audit(
     }
     tracing::info!(%device, stored = r.stored, duplicates = r.duplicates, "audit");
     Ok(Json(r).into_response())
+}
+
+/// A request body's `protocol` must be this server's [`PROTOCOL_VERSION`].
+fn require_protocol(protocol: u32) -> Result<(), ApiError> {
+    if protocol == PROTOCOL_VERSION {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedProtocol(Some(protocol.to_string())))
+    }
 }
